@@ -1,0 +1,2 @@
+//! Orchestrates repeated, warmed-up native-vs-Wasm comparisons.
+#![deny(missing_docs)]

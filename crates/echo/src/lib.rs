@@ -1,0 +1,15 @@
+//! The wasmbench workload: a small HTTP/1.1 echo service.
+//!
+//! One source builds for the host, `wasm32-wasip1` and `wasm32-wasip2`. Every build runs the same
+//! single-threaded, non-blocking event loop over `poll(2)` (wasi-libc implements `poll` on both
+//! WASI versions), so native and Wasm are compared with the same concurrency model.
+//!
+//! Behaviour (compatible with the public demo's server): `POST` to any path answers
+//! `echo: <body>`, `GET` answers `echo: `, `GET /healthz` answers `ok`. Configuration comes from
+//! the environment, see [`config::Config`].
+#![deny(missing_docs)]
+
+pub mod app;
+pub mod config;
+pub mod http;
+pub mod server;

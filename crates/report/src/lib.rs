@@ -1,0 +1,2 @@
+//! The comparison result model and its renderers (text, Markdown, JSON, HTML).
+#![deny(missing_docs)]
