@@ -1,1 +1,116 @@
-fn main() {}
+//! `wasmbench`: compare an HTTP service running natively and as WebAssembly.
+//!
+//! This binary only parses arguments, shows progress and maps errors to exit codes; the work
+//! is done by the library crates.
+
+mod compare_cmd;
+mod exit;
+mod image_cmd;
+mod k8s_cmd;
+mod load_cmd;
+mod report_cmd;
+mod serve_cmd;
+mod signals;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::exit::{Exit, Failure};
+
+/// Compare an HTTP service running natively and as WebAssembly, on one machine and on Kubernetes.
+#[derive(Debug, Parser)]
+#[command(name = "wasmbench", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the native-vs-Wasm comparison (the main job).
+    Compare(Box<compare_cmd::CompareArgs>),
+    /// Re-render a saved comparison (`compare --out DIR`) in another format.
+    Report(report_cmd::ReportArgs),
+    /// Load-test a URL with k6's metric semantics.
+    Load(Box<load_cmd::LoadArgs>),
+    /// Serve the workload with one runtime until interrupted.
+    Serve(serve_cmd::ServeArgs),
+    /// List the comparison variants and whether each can run on this machine.
+    Runtimes(compare_cmd::RuntimesArgs),
+    /// Run the comparison on a Kubernetes cluster, or write its manifests.
+    K8s(k8s_cmd::K8sArgs),
+    /// Build OCI images of the workload and of wasmbench without a Docker daemon.
+    Image(image_cmd::ImageArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(Exit::Usage.code())
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let result = match cli.command {
+        Command::Compare(args) => compare_cmd::run(*args),
+        Command::Report(args) => report_cmd::run(args),
+        Command::Load(args) => load_cmd::run(*args),
+        Command::Serve(args) => serve_cmd::run(args),
+        Command::Runtimes(args) => compare_cmd::runtimes(args),
+        Command::K8s(args) => k8s_cmd::run(args),
+        Command::Image(args) => image_cmd::run(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(e) => {
+            let (exit, message) = classify(&e);
+            eprintln!("wasmbench: {message}");
+            ExitCode::from(exit.code())
+        }
+    }
+}
+
+/// Maps an error to its exit code and the one line shown to the user.
+fn classify(e: &anyhow::Error) -> (Exit, String) {
+    if let Some(f) = e.downcast_ref::<Failure>() {
+        return (f.exit, f.message.clone());
+    }
+    if let Some(c) = e.downcast_ref::<wasmbench_compare::CompareError>() {
+        use wasmbench_compare::CompareError as C;
+        let exit = match c {
+            C::Config { .. } | C::Invalid(_) | C::UnknownVariant { .. } | C::Load(_) => {
+                Exit::InvalidConfig
+            }
+            C::NothingRan(_) => Exit::VariantFailed,
+            C::Runtime(r) => runtime_exit(r),
+        };
+        return (exit, c.to_string());
+    }
+    if let Some(r) = e.downcast_ref::<wasmbench_runtime::RuntimeError>() {
+        return (runtime_exit(r), r.to_string());
+    }
+    if let Some(r) = e.downcast_ref::<wasmbench_report::ReportError>() {
+        return (Exit::Output, r.to_string());
+    }
+    if let Some(l) = e.downcast_ref::<wasmbench_load::LoadError>() {
+        return (Exit::InvalidConfig, l.to_string());
+    }
+    (Exit::Internal, format!("{e:#}"))
+}
+
+fn runtime_exit(r: &wasmbench_runtime::RuntimeError) -> Exit {
+    use wasmbench_runtime::RuntimeError as R;
+    match r {
+        R::Build { .. } | R::InvalidArtifact { .. } | R::Wasmtime(_) => Exit::Artifact,
+        R::Unavailable { .. } | R::Spawn { .. } | R::Exited { .. } | R::NotReady { .. } => {
+            Exit::ServerStart
+        }
+        R::Config(_) => Exit::InvalidConfig,
+        _ => Exit::Internal,
+    }
+}

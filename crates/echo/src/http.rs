@@ -168,8 +168,14 @@ pub fn parse<'a>(buf: &'a [u8], limits: Limits) -> Parsed<'a> {
     };
 
     let (body, used) = if chunked {
-        match dechunk(&buf[head_len..], limits.max_body_bytes) {
+        let framed_max = chunked_framing_limit(limits);
+        match dechunk(&buf[head_len..], limits.max_body_bytes, framed_max) {
             Dechunk::Done(body, n) => (Body::Owned(body), head_len + n),
+            Dechunk::Partial if buf.len() - head_len > framed_max => {
+                // Endless chunk extensions or trailers never complete the body; without this
+                // bound the receive buffer would grow without limit.
+                return reject(413, "chunked body framing too large");
+            }
             Dechunk::Partial => {
                 return Parsed::Incomplete {
                     head_done: true,
@@ -218,10 +224,25 @@ enum Dechunk {
     Bad(Reject),
 }
 
-fn dechunk(mut buf: &[u8], max: usize) -> Dechunk {
+/// Most bytes a chunked body may occupy on the wire (data plus chunk sizes, extensions and
+/// trailers): twice the body limit plus one head's worth, generous for any real client.
+pub fn chunked_framing_limit(limits: Limits) -> usize {
+    limits
+        .max_body_bytes
+        .saturating_mul(2)
+        .saturating_add(limits.max_header_bytes)
+}
+
+fn dechunk(mut buf: &[u8], max: usize, framed_max: usize) -> Dechunk {
     let start_len = buf.len();
     let mut body = Vec::new();
     loop {
+        if start_len - buf.len() > framed_max {
+            return Dechunk::Bad(Reject {
+                status: 413,
+                reason: "chunked body framing too large",
+            });
+        }
         let (skip, size) = match httparse::parse_chunk_size(buf) {
             Ok(httparse::Status::Complete(v)) => v,
             Ok(httparse::Status::Partial) => return Dechunk::Partial,
@@ -256,6 +277,12 @@ fn dechunk(mut buf: &[u8], max: usize) -> Dechunk {
                 if line_empty {
                     return Dechunk::Done(body, start_len - buf.len());
                 }
+                if start_len - buf.len() > framed_max {
+                    return Dechunk::Bad(Reject {
+                        status: 413,
+                        reason: "chunked body framing too large",
+                    });
+                }
             }
         }
         if buf.len() < size + 2 {
@@ -272,12 +299,40 @@ fn dechunk(mut buf: &[u8], max: usize) -> Dechunk {
     }
 }
 
-/// Appends a complete response to `out`.
+/// The content type of plain-text answers.
+pub const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
+
+/// Appends a complete plain-text response to `out`.
 ///
 /// `http10_style` writes the demo server's reply line (`HTTP/1.0 200 ` with an empty reason).
 pub fn write_response(
     out: &mut Vec<u8>,
     status: u16,
+    body_parts: &[&[u8]],
+    keep_alive: bool,
+    http10_style: bool,
+) {
+    write_response_as(
+        out,
+        status,
+        TEXT_PLAIN,
+        &[],
+        body_parts,
+        keep_alive,
+        http10_style,
+    );
+}
+
+/// Appends a complete response to `out` with the given content type and extra header lines
+/// (`(name, value)`, written as given).
+///
+/// `http10_style` writes the demo server's reply line (`HTTP/1.0 200 ` with an empty reason)
+/// and, like the demo, no content type.
+pub fn write_response_as(
+    out: &mut Vec<u8>,
+    status: u16,
+    content_type: &str,
+    extra_headers: &[(&str, &str)],
     body_parts: &[&[u8]],
     keep_alive: bool,
     http10_style: bool,
@@ -292,7 +347,15 @@ pub fn write_response(
         push_num(out, status as usize);
         out.push(b' ');
         out.extend_from_slice(reason_phrase(status).as_bytes());
-        out.extend_from_slice(b"\r\ncontent-type: text/plain; charset=utf-8\r\n");
+        out.extend_from_slice(b"\r\ncontent-type: ");
+        out.extend_from_slice(content_type.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    for (name, value) in extra_headers {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"content-length: ");
     push_num(out, len);
@@ -327,6 +390,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
         200 => "OK",
         400 => "Bad Request",
         404 => "Not Found",
+        405 => "Method Not Allowed",
         408 => "Request Timeout",
         413 => "Content Too Large",
         417 => "Expectation Failed",

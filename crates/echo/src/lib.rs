@@ -5,11 +5,16 @@
 //! WASI versions), so native and Wasm are compared with the same concurrency model.
 //!
 //! Behaviour (compatible with the public demo's server): `POST` to any path answers
-//! `echo: <body>`, `GET` answers `echo: `, `GET /healthz` answers `ok`. Configuration comes from
-//! the environment, see [`config::Config`].
+//! `echo: <body>`, `GET` answers `echo: `, `GET /healthz` answers `ok`. Workload endpoints
+//! (`POST /hash`, `POST /json`, `GET /alloc`, `GET /sleep`) measure compute, parsing,
+//! allocation and timers; see [`app`]. Configuration comes from the environment, see
+//! [`config::Config`].
 #![deny(missing_docs)]
 
 pub mod app;
 pub mod config;
 pub mod http;
 pub mod server;
+
+#[cfg(test)]
+mod proptests;

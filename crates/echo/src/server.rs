@@ -9,9 +9,9 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::time::{Duration, Instant};
 
-use crate::app::respond;
+use crate::app::{Reply, answer};
 use crate::config::{Config, Mode};
-use crate::http::{Limits, Parsed, parse, write_response};
+use crate::http::{Limits, Parsed, chunked_framing_limit, parse, write_response};
 
 /// How long a closing connection may keep sending before it is dropped (lingering close: the
 /// unread bytes would otherwise make the kernel reset the connection and lose the response).
@@ -51,18 +51,130 @@ enum State {
     Draining(Instant),
 }
 
-#[derive(Debug)]
-struct Conn {
-    stream: TcpStream,
-    inbuf: Vec<u8>,
-    out: Vec<u8>,
-    out_pos: usize,
-    state: State,
+/// The protocol side of one connection, without its socket: request bytes go in
+/// (`inbuf`), responses come out (appended to the caller's buffer). Kept free of I/O so the
+/// framing of a whole byte stream can be tested exhaustively.
+#[derive(Debug, Default)]
+pub(crate) struct Session {
+    /// Received bytes not yet answered.
+    pub(crate) inbuf: Vec<u8>,
     need_total: Option<usize>,
     head_done: bool,
     continue_sent: bool,
-    last_active: Instant,
+    /// When the first bytes of the current request's head arrived.
     head_started: Option<Instant>,
+    /// A response that ends the connection has been produced.
+    pub(crate) closing: bool,
+    /// A response that may not be sent before the instant (`GET /sleep`); requests after it
+    /// wait behind it so pipelined answers keep their order.
+    held: Option<(Instant, Vec<u8>)>,
+}
+
+impl Session {
+    /// The instant the held response is due, if one is held.
+    pub(crate) fn wake_at(&self) -> Option<Instant> {
+        self.held.as_ref().map(|(t, _)| *t)
+    }
+
+    /// Whether a request head is partly received (the header timeout runs).
+    fn head_pending(&self) -> bool {
+        self.head_started.is_some() && !self.head_done
+    }
+
+    /// Moves a held response that is due to `out`; returns whether it did.
+    pub(crate) fn release(&mut self, now: Instant, out: &mut Vec<u8>) -> bool {
+        match self.held.take() {
+            Some((at, bytes)) if now >= at => {
+                out.extend_from_slice(&bytes);
+                true
+            }
+            other => {
+                self.held = other;
+                false
+            }
+        }
+    }
+
+    /// Answers every complete request in `inbuf` (pipelining included), appending the
+    /// responses to `out`, until a held or closing response or an incomplete request.
+    pub(crate) fn process(&mut self, limits: Limits, seed: bool, now: Instant, out: &mut Vec<u8>) {
+        if self.held.is_some() || self.closing {
+            return;
+        }
+        let mut consumed = 0;
+        while consumed < self.inbuf.len() {
+            if let Some(total) = self.need_total
+                && self.inbuf.len() - consumed < total
+            {
+                break;
+            }
+            match parse(&self.inbuf[consumed..], limits) {
+                Parsed::Complete(req, used) => {
+                    let keep_alive = req.keep_alive && !seed;
+                    let start = out.len();
+                    let reply = answer(&req, out, keep_alive, seed);
+                    consumed += used;
+                    self.need_total = None;
+                    self.head_done = false;
+                    self.continue_sent = false;
+                    self.head_started = None;
+                    self.closing = !keep_alive;
+                    if let Reply::Delayed(d) = reply
+                        && !d.is_zero()
+                    {
+                        self.held = Some((now + d, out.split_off(start)));
+                        break;
+                    }
+                    if self.closing {
+                        break;
+                    }
+                }
+                Parsed::Incomplete {
+                    head_done,
+                    expect_continue,
+                    need_total,
+                } => {
+                    self.need_total = need_total;
+                    self.head_done = head_done;
+                    self.head_started.get_or_insert(now);
+                    if head_done && expect_continue && !self.continue_sent {
+                        out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                        self.continue_sent = true;
+                    }
+                    break;
+                }
+                Parsed::Rejected(r) => {
+                    write_response(out, r.status, &[r.reason.as_bytes()], false, seed);
+                    self.closing = true;
+                    // Leave the unread request in the buffer so the close lingers.
+                    return;
+                }
+            }
+        }
+        self.inbuf.drain(..consumed);
+        if self.inbuf.is_empty() && self.inbuf.capacity() > KEEP_CAPACITY {
+            self.inbuf = Vec::new();
+        }
+    }
+}
+
+/// Most bytes a connection buffers before the parser must have decided: a whole head, a
+/// whole chunked body with its framing, and one read.
+pub(crate) fn inbuf_cap(limits: Limits) -> usize {
+    limits
+        .max_header_bytes
+        .saturating_add(chunked_framing_limit(limits))
+        .saturating_add(READ_CHUNK)
+}
+
+#[derive(Debug)]
+struct Conn {
+    stream: TcpStream,
+    session: Session,
+    out: Vec<u8>,
+    out_pos: usize,
+    state: State,
+    last_active: Instant,
 }
 
 struct Ctx<'a> {
@@ -106,6 +218,10 @@ pub fn serve(cfg: &Config, listener: TcpListener) -> io::Result<()> {
             let Some(c) = c else { continue };
             let events = if c.out_pos < c.out.len() {
                 libc::POLLOUT
+            } else if c.session.held.is_some() {
+                // Nothing to read until the held response is out: pipelined requests wait in
+                // the kernel's buffer, which also pushes back on the client.
+                0
             } else {
                 libc::POLLIN
             };
@@ -121,7 +237,9 @@ pub fn serve(cfg: &Config, listener: TcpListener) -> io::Result<()> {
         let timeout_ms = match next_deadline {
             None => -1,
             Some(d) => {
-                let ms = d.saturating_duration_since(now).as_millis() + 1;
+                // Rounded up: waking early would only spin until the deadline.
+                let left = d.saturating_duration_since(now);
+                let ms = left.as_nanos().div_ceil(1_000_000);
                 ms.min(i32::MAX as u128) as i32
             }
         };
@@ -167,12 +285,11 @@ pub fn serve(cfg: &Config, listener: TcpListener) -> io::Result<()> {
             let Some(c) = conns[slot].as_mut() else {
                 continue;
             };
-            let keep = if revents != 0 {
-                c.on_ready(revents, &mut ctx, now)
-            } else {
-                c.on_tick(&ctx, now)
-            };
-            if !keep {
+            // Connections without events are only visited when one of their deadlines is due.
+            if revents == 0 && now < c.deadline(cfg) {
+                continue;
+            }
+            if !c.step(revents, &mut ctx, now) {
                 conns[slot] = None;
                 free.push(slot);
                 active -= 1;
@@ -185,57 +302,43 @@ impl Conn {
     fn new(stream: TcpStream, now: Instant) -> Conn {
         Conn {
             stream,
-            inbuf: Vec::new(),
+            session: Session::default(),
             out: Vec::new(),
             out_pos: 0,
             state: State::Open,
-            need_total: None,
-            head_done: false,
-            continue_sent: false,
             last_active: now,
-            head_started: None,
         }
     }
 
+    /// The next instant something must happen on this connection without an event.
     fn deadline(&self, cfg: &Config) -> Instant {
         match self.state {
             State::Draining(until) => until,
             _ => {
+                if let Some(at) = self.session.wake_at() {
+                    return at;
+                }
                 let idle = self.last_active + cfg.idle_timeout;
-                match self.head_started {
-                    Some(t) if !self.head_done => idle.min(t + cfg.header_timeout),
+                match self.session.head_started {
+                    Some(t) if !self.session.head_done => idle.min(t + cfg.header_timeout),
                     _ => idle,
                 }
             }
         }
     }
 
-    /// Called when the connection had no event; closes it when its deadline has passed.
-    fn on_tick(&mut self, ctx: &Ctx<'_>, now: Instant) -> bool {
-        if now < self.deadline(ctx.cfg) {
-            return true;
-        }
-        if matches!(self.state, State::Open) && self.head_started.is_some() && !self.head_done {
-            // A client that trickles its head (slowloris) gets a 408 and is closed.
-            write_response(
-                &mut self.out,
-                408,
-                &[b"request head not received in time"],
-                false,
-                ctx.seed,
-            );
-            let _ = self.flush();
-        }
-        false
-    }
-
-    /// Handles poll events; returns `false` when the connection is finished.
-    fn on_ready(&mut self, revents: i16, ctx: &mut Ctx<'_>, now: Instant) -> bool {
+    /// Handles poll events and due deadlines; returns `false` when the connection is finished.
+    fn step(&mut self, revents: i16, ctx: &mut Ctx<'_>, now: Instant) -> bool {
         let readable = revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0;
         let mut eof = false;
+        let mut fresh = false;
         if readable || matches!(self.state, State::Draining(_)) {
-            let cap = ctx.limits.max_header_bytes + ctx.limits.max_body_bytes + READ_CHUNK;
+            let cap = inbuf_cap(ctx.limits);
             loop {
+                if matches!(self.state, State::Open) && self.session.inbuf.len() >= cap {
+                    // Bounded buffering: the rest waits in the kernel until this is parsed.
+                    break;
+                }
                 match self.stream.read(&mut ctx.scratch) {
                     Ok(0) => {
                         eof = true;
@@ -244,10 +347,8 @@ impl Conn {
                     Ok(n) => {
                         self.last_active = now;
                         if matches!(self.state, State::Open) {
-                            self.inbuf.extend_from_slice(&ctx.scratch[..n]);
-                            if self.inbuf.len() >= cap {
-                                break;
-                            }
+                            self.session.inbuf.extend_from_slice(&ctx.scratch[..n]);
+                            fresh = true;
                         }
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
@@ -258,9 +359,38 @@ impl Conn {
             if let State::Draining(until) = self.state {
                 return !eof && now < until;
             }
-            if matches!(self.state, State::Open) {
-                self.process(ctx, now);
+        }
+        if matches!(self.state, State::Open) {
+            if self.session.release(now, &mut self.out) {
+                self.last_active = now;
+                fresh = true;
             }
+            if fresh {
+                self.session
+                    .process(ctx.limits, ctx.seed, now, &mut self.out);
+            }
+            if self.session.closing && self.session.held.is_none() {
+                self.state = State::Closing;
+            } else if now >= self.deadline(ctx.cfg) {
+                if !self.session.head_pending() {
+                    // Idle past the timeout: close without a word.
+                    return false;
+                }
+                // A client that trickles its head (slowloris) gets a 408; the close lingers
+                // like any refusal so the answer is not lost to a reset.
+                write_response(
+                    &mut self.out,
+                    408,
+                    &[b"request head not received in time"],
+                    false,
+                    ctx.seed,
+                );
+                self.session.closing = true;
+                self.state = State::Closing;
+            }
+        } else if now >= self.deadline(ctx.cfg) {
+            // Closing with a response the client does not read, or draining past the linger.
+            return false;
         }
         if self.flush().is_err() {
             return false;
@@ -270,75 +400,18 @@ impl Conn {
             return true;
         }
         match self.state {
-            State::Open => !eof,
+            State::Open => !eof || self.session.held.is_some(),
             State::Closing => {
                 let _ = self.stream.shutdown(Shutdown::Write);
-                if self.inbuf.is_empty() || eof {
+                if self.session.inbuf.is_empty() || eof {
                     false
                 } else {
-                    self.inbuf = Vec::new();
+                    self.session.inbuf = Vec::new();
                     self.state = State::Draining(now + LINGER);
                     true
                 }
             }
             State::Draining(until) => !eof && now < until,
-        }
-    }
-
-    /// Answers every complete request in the receive buffer (pipelining included).
-    fn process(&mut self, ctx: &Ctx<'_>, now: Instant) {
-        let mut consumed = 0;
-        while consumed < self.inbuf.len() {
-            if let Some(total) = self.need_total
-                && self.inbuf.len() - consumed < total
-            {
-                break;
-            }
-            match parse(&self.inbuf[consumed..], ctx.limits) {
-                Parsed::Complete(req, used) => {
-                    let keep_alive = req.keep_alive && !ctx.seed;
-                    respond(&req, &mut self.out, keep_alive, ctx.seed);
-                    consumed += used;
-                    self.need_total = None;
-                    self.head_done = false;
-                    self.continue_sent = false;
-                    self.head_started = None;
-                    if !keep_alive {
-                        self.state = State::Closing;
-                        break;
-                    }
-                }
-                Parsed::Incomplete {
-                    head_done,
-                    expect_continue,
-                    need_total,
-                } => {
-                    self.need_total = need_total;
-                    self.head_done = head_done;
-                    self.head_started.get_or_insert(now);
-                    if head_done && expect_continue && !self.continue_sent {
-                        self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-                        self.continue_sent = true;
-                    }
-                    break;
-                }
-                Parsed::Rejected(r) => {
-                    write_response(
-                        &mut self.out,
-                        r.status,
-                        &[r.reason.as_bytes()],
-                        false,
-                        ctx.seed,
-                    );
-                    self.state = State::Closing;
-                    // Leave the unread request in the buffer so the close lingers.
-                    return;
-                }
-            }
-        }
-        self.inbuf.drain(..consumed);
-        if self.inbuf.is_empty() && self.inbuf.capacity() > KEEP_CAPACITY {
-            self.inbuf = Vec::new();
         }
     }
 

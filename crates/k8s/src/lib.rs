@@ -1,2 +1,23 @@
 //! Runs the comparison on a Kubernetes cluster: images, manifests, apply/wait/collect/cleanup.
+//!
+//! - [`image`] writes reproducible OCI images (layout directories and archives) without a
+//!   container daemon; [`build`] produces the static and Wasm binaries they contain.
+//! - [`variant`] names the ways the echo service can run on a node (native, crun + WasmEdge,
+//!   runwasi shims, Spin) and what each needs from the node.
+//! - [`manifests`] turns a [`manifests::RunSpec`] into typed Kubernetes objects and YAML.
+//! - [`driver`] applies them through the Kubernetes API, waits, runs the load Jobs, reads the
+//!   JSON summaries back from the pod logs and deletes everything it created.
 #![deny(missing_docs)]
+
+pub mod build;
+pub mod driver;
+mod error;
+pub mod image;
+pub mod manifests;
+pub mod variant;
+
+pub use error::Error;
+pub use variant::Variant;
+
+/// Result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,2 +1,46 @@
-//! Load engine with k6 metric semantics: per-phase HTTP timing, executors, checks, thresholds, HDR histograms.
+//! Load engine with k6 metric semantics: per-phase HTTP timing, executors, checks, thresholds,
+//! HDR histograms.
+//!
+//! A [`Plan`] says what to request and how to drive the load; [`run`] executes it and returns a
+//! [`Summary`] whose metric names and definitions are k6's (`http_req_blocked`,
+//! `http_req_waiting`, `http_req_duration`, `iterations`, `checks`, ...). Summaries serialize
+//! their HDR histograms, so results from several processes can be merged with
+//! [`Summary::merge`]. [`render_text`] prints a k6-like end-of-run summary and
+//! [`k6_summary_export`] writes k6's `--summary-export` JSON shape.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), wasmbench_load::LoadError> {
+//! use wasmbench_load::{Plan, RunOptions, run, render_text};
+//! let mut plan = Plan::default();
+//! plan.request.url = "http://127.0.0.1:8080/".into();
+//! let summary = run(&plan, RunOptions::default()).await?;
+//! println!("{}", render_text(&summary, &[]));
+//! # Ok(()) }
+//! ```
 #![deny(missing_docs)]
+
+pub mod checks;
+mod client;
+mod engine;
+mod error;
+mod metrics;
+pub mod ndjson;
+pub mod plan;
+pub mod summary;
+pub mod threshold;
+
+pub use checks::{Check, CheckKind};
+pub use client::ErrorKind;
+pub use engine::{RunOptions, run};
+pub use error::LoadError;
+pub use metrics::TREND_METRICS;
+pub use ndjson::{NdjsonWriter, Progress, TimePoint};
+pub use plan::{
+    ConnectionMode, Executor, Plan, RequestSpec, Stage, StatusRange, TlsOptions, parse_duration,
+};
+pub use summary::{
+    CheckResult, CounterSummary, GaugeSummary, Summary, ThresholdResult, Trend, TrendStats,
+    k6_summary_export, render_text,
+};
+pub use threshold::Threshold;
+pub use tokio_util::sync::CancellationToken;

@@ -1,0 +1,570 @@
+//! `wasmbench load`: run a load plan against one URL with k6's metric names and semantics.
+//!
+//! Exit codes follow k6 where k6 has one: 0 ok, 99 a threshold failed, 104 invalid
+//! configuration, 105 interrupted (partial results were written); plus 12 when every request
+//! was refused (nothing listening) and 13 when an output file cannot be written.
+
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+use wasmbench_load::{
+    Check, ConnectionMode, Executor, NdjsonWriter, Plan, Progress, RunOptions, Stage, Summary,
+    Threshold, k6_summary_export, parse_duration, render_text,
+};
+
+/// Process exit codes of `wasmbench load`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadExit {
+    /// The run finished and every threshold passed.
+    Ok = 0,
+    /// Every request was refused: nothing listens at the URL.
+    Unreachable = 12,
+    /// An output file (`--json`, `--summary-export`, `--ndjson`) cannot be written.
+    OutputNotWritable = 13,
+    /// At least one threshold failed (k6: 99).
+    ThresholdsFailed = 99,
+    /// Flags or plan file are invalid (k6: 104).
+    InvalidConfig = 104,
+    /// Interrupted (Ctrl-C); partial results were written (k6: 105).
+    Interrupted = 105,
+}
+
+/// Executors selectable with `--executor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExecutorArg {
+    /// N VUs loop for a duration (closed model).
+    ConstantVus,
+    /// VU count follows `--stage` targets (closed model).
+    RampingVus,
+    /// `--rate` iterations per `--time-unit` (open model).
+    ConstantArrivalRate,
+    /// Rate follows `--stage` targets from `--start-rate` (open model).
+    RampingArrivalRate,
+}
+
+/// Connection handling selectable with `--connection`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConnectionArg {
+    /// Reuse each VU's connection (default).
+    KeepAlive,
+    /// New connection for every request (`Connection: close`; k6 `noConnectionReuse`).
+    #[value(alias = "new-per-request")]
+    Close,
+}
+
+/// Arguments of `wasmbench load`.
+#[derive(Debug, Clone, Args)]
+#[command(about = "Generate HTTP load and report k6-compatible metrics")]
+pub struct LoadArgs {
+    /// Target URL (http:// or https://); overrides the plan file's URL.
+    pub url: Option<String>,
+    /// Plan file (TOML); flags given on the command line override its values.
+    #[arg(long, value_name = "plan.toml")]
+    pub config: Option<PathBuf>,
+    /// Executor; default: constant-vus, or constant-arrival-rate with --rate, or ramping-vus
+    /// with --stage.
+    #[arg(long, value_enum)]
+    pub executor: Option<ExecutorArg>,
+    /// VUs (constant-vus), or pre-allocated VUs for the arrival-rate executors.
+    #[arg(long, short = 'u')]
+    pub vus: Option<u64>,
+    /// How long the executor runs, e.g. 30s or 1m30s.
+    #[arg(long, short = 'd')]
+    pub duration: Option<String>,
+    /// Iterations per time unit (constant-arrival-rate).
+    #[arg(long)]
+    pub rate: Option<u64>,
+    /// Unit of --rate, --start-rate and arrival-rate stage targets.
+    #[arg(long, default_value = "1s")]
+    pub time_unit: String,
+    /// Rate at the start of ramping-arrival-rate.
+    #[arg(long, default_value_t = 0)]
+    pub start_rate: u64,
+    /// VUs at the start of ramping-vus.
+    #[arg(long, default_value_t = 0)]
+    pub start_vus: u64,
+    /// A ramping stage DURATION:TARGET, e.g. 10s:50 (repeatable).
+    #[arg(long = "stage", value_name = "DURATION:TARGET")]
+    pub stages: Vec<String>,
+    /// Largest VU count for the arrival-rate executors (default: --vus).
+    #[arg(long)]
+    pub max_vus: Option<u64>,
+    /// keep-alive (default) or close (new connection per request).
+    #[arg(long, value_enum)]
+    pub connection: Option<ConnectionArg>,
+    /// HTTP method.
+    #[arg(long, short = 'X')]
+    pub method: Option<String>,
+    /// Request header `Name: value` (repeatable).
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// Request body.
+    #[arg(long, conflicts_with = "body_file")]
+    pub body: Option<String>,
+    /// Read the request body from a file.
+    #[arg(long)]
+    pub body_file: Option<PathBuf>,
+    /// Check on every response: `status == 200`, `duration < 200`, `body contains TEXT`
+    /// (repeatable).
+    #[arg(long = "check")]
+    pub checks: Vec<String>,
+    /// Threshold METRIC=EXPR[:abortOnFail], e.g. 'http_req_duration=p(95)<200' (repeatable).
+    #[arg(long = "threshold")]
+    pub thresholds: Vec<String>,
+    /// Per-request timeout (default 60s).
+    #[arg(long)]
+    pub timeout: Option<String>,
+    /// Time in-flight iterations get after the duration (default 30s).
+    #[arg(long)]
+    pub graceful_stop: Option<String>,
+    /// Pause after every iteration.
+    #[arg(long)]
+    pub think_time: Option<String>,
+    /// Extra trusted CA certificates (PEM) for https.
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// Load-generating threads (default: CPU count).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Write the full result (histograms included) as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write k6's --summary-export JSON shape.
+    #[arg(long, value_name = "FILE")]
+    pub summary_export: Option<PathBuf>,
+    /// Write one JSON line per second of the run.
+    #[arg(long, value_name = "FILE")]
+    pub ndjson: Option<PathBuf>,
+    /// Trend statistics in the summary, e.g. avg,min,med,max,p(90),p(95),p(99).
+    #[arg(long, value_delimiter = ',')]
+    pub summary_trend_stats: Vec<String>,
+    /// No progress bar and no end-of-run summary on stdout.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+fn dur(s: &str, flag: &str) -> Result<Duration, String> {
+    parse_duration(s).map_err(|e| format!("--{flag}: {e}"))
+}
+
+/// Turns flags (and the optional plan file) into a validated plan; errors are one line.
+pub fn build_plan(a: &LoadArgs) -> Result<Plan, String> {
+    let mut p = match &a.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read plan file {}: {e}", path.display()))?;
+            Plan::from_toml_str(&text).map_err(|e| format!("plan file {}: {e}", path.display()))?
+        }
+        None => Plan::default(),
+    };
+    match (&a.url, &a.config) {
+        (Some(u), _) => p.request.url = u.clone(),
+        (None, None) => {
+            return Err(
+                "give a URL (wasmbench load http://HOST:PORT/) or --config plan.toml".into(),
+            );
+        }
+        (None, Some(_)) => {}
+    }
+    let time_unit = dur(&a.time_unit, "time-unit")?;
+    let stages = a
+        .stages
+        .iter()
+        .map(|s| {
+            let (d, t) = s
+                .rsplit_once(':')
+                .ok_or_else(|| format!("--stage {s:?}: write DURATION:TARGET, e.g. 10s:50"))?;
+            Ok(Stage {
+                duration: dur(d, "stage")?,
+                target: t
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("--stage {s:?}: target must be a whole number"))?,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let executor_flags = a.executor.is_some()
+        || a.vus.is_some()
+        || a.duration.is_some()
+        || a.rate.is_some()
+        || !stages.is_empty();
+    if executor_flags || a.config.is_none() {
+        let kind = a.executor.unwrap_or(if a.rate.is_some() {
+            ExecutorArg::ConstantArrivalRate
+        } else if !stages.is_empty() {
+            ExecutorArg::RampingVus
+        } else {
+            ExecutorArg::ConstantVus
+        });
+        let duration = match &a.duration {
+            Some(d) => dur(d, "duration")?,
+            None => Duration::from_secs(10),
+        };
+        let need_stages = |name: &str| {
+            if stages.is_empty() {
+                Err(format!("{name} needs at least one --stage DURATION:TARGET"))
+            } else {
+                Ok(stages.clone())
+            }
+        };
+        let pre = a.vus.unwrap_or(10);
+        let max_vus = a.max_vus.unwrap_or(pre).max(pre);
+        p.executor = match kind {
+            ExecutorArg::ConstantVus => Executor::ConstantVus {
+                vus: a.vus.unwrap_or(1),
+                duration,
+            },
+            ExecutorArg::RampingVus => Executor::RampingVus {
+                start_vus: a.start_vus,
+                stages: need_stages("ramping-vus")?,
+            },
+            ExecutorArg::ConstantArrivalRate => Executor::ConstantArrivalRate {
+                rate: a
+                    .rate
+                    .ok_or("constant-arrival-rate needs --rate N (iterations per --time-unit)")?,
+                time_unit,
+                duration,
+                pre_allocated_vus: pre,
+                max_vus,
+            },
+            ExecutorArg::RampingArrivalRate => Executor::RampingArrivalRate {
+                start_rate: a.start_rate,
+                time_unit,
+                stages: need_stages("ramping-arrival-rate")?,
+                pre_allocated_vus: pre,
+                max_vus,
+            },
+        };
+    }
+    if let Some(c) = a.connection {
+        p.connection_mode = match c {
+            ConnectionArg::KeepAlive => ConnectionMode::KeepAlive,
+            ConnectionArg::Close => ConnectionMode::NewPerRequest,
+        };
+    }
+    if let Some(m) = &a.method {
+        p.request.method = m.to_ascii_uppercase();
+    }
+    for h in &a.headers {
+        let (k, v) = h
+            .split_once(':')
+            .ok_or_else(|| format!("--header {h:?}: write `Name: value`"))?;
+        p.request.headers.insert(k.trim().into(), v.trim().into());
+    }
+    if let Some(b) = &a.body {
+        p.request.body = b.clone().into_bytes();
+    }
+    if let Some(f) = &a.body_file {
+        p.request.body = std::fs::read(f)
+            .map_err(|e| format!("--body-file {}: cannot read: {e}", f.display()))?;
+    }
+    if (a.body.is_some() || a.body_file.is_some()) && a.method.is_none() && a.config.is_none() {
+        p.request.method = "POST".into();
+    }
+    for c in &a.checks {
+        p.checks
+            .push(Check::parse(c).map_err(|e| format!("--check: {e}"))?);
+    }
+    for t in &a.thresholds {
+        p.thresholds
+            .push(Threshold::parse_cli(t).map_err(|e| format!("--threshold: {e}"))?);
+    }
+    if let Some(t) = &a.timeout {
+        p.timeout = dur(t, "timeout")?;
+    }
+    if let Some(t) = &a.graceful_stop {
+        p.graceful_stop = dur(t, "graceful-stop")?;
+    }
+    if let Some(t) = &a.think_time {
+        p.think_time = dur(t, "think-time")?;
+    }
+    if let Some(f) = &a.ca_file {
+        p.tls.ca_file = Some(f.clone());
+    }
+    if let Some(w) = a.workers {
+        p.workers = w;
+    }
+    if !a.summary_trend_stats.is_empty() {
+        p.summary_trend_stats = a.summary_trend_stats.clone();
+    }
+    p.validate().map_err(|e| e.to_string())?;
+    Ok(p)
+}
+
+fn create(path: &Path, what: &str) -> Result<BufWriter<File>, String> {
+    File::create(path)
+        .map(BufWriter::new)
+        .map_err(|e| format!("cannot write {what} file {}: {e}", path.display()))
+}
+
+fn write_json(mut w: BufWriter<File>, v: &serde_json::Value) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut w, v)?;
+    w.write_all(b"\n")?;
+    w.flush()
+}
+
+/// Runs `wasmbench load` and returns the process exit code.
+pub fn run(args: LoadArgs) -> anyhow::Result<i32> {
+    let plan = match build_plan(&args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("wasmbench load: {e}");
+            return Ok(LoadExit::InvalidConfig as i32);
+        }
+    };
+    // Open every output first: a typo in a path should not cost a whole run.
+    let open = || -> Result<_, String> {
+        Ok((
+            args.json
+                .as_deref()
+                .map(|p| create(p, "--json"))
+                .transpose()?,
+            args.summary_export
+                .as_deref()
+                .map(|p| create(p, "--summary-export"))
+                .transpose()?,
+            args.ndjson
+                .as_deref()
+                .map(|p| create(p, "--ndjson"))
+                .transpose()?,
+        ))
+    };
+    let (json_out, export_out, ndjson_out) = match open() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("wasmbench load: {e}");
+            return Ok(LoadExit::OutputNotWritable as i32);
+        }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let show_bar = !args.quiet && std::io::stderr().is_terminal();
+    let (summary, interrupted, ndjson_result) = rt.block_on(async {
+        let cancel = wasmbench_load::CancellationToken::new();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Progress>();
+        let consumer = tokio::spawn(consume_progress(rx, ndjson_out, show_bar));
+        let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let signal = tokio::spawn({
+            let (cancel, interrupted) = (cancel.clone(), interrupted.clone());
+            async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+                    cancel.cancel();
+                }
+            }
+        });
+        let opts = RunOptions {
+            cancel,
+            progress: Some(tx),
+        };
+        let summary = wasmbench_load::run(&plan, opts).await;
+        signal.abort();
+        let ndjson_result = consumer
+            .await
+            .unwrap_or_else(|e| Err(format!("progress writer stopped: {e}")));
+        (
+            summary,
+            interrupted.load(std::sync::atomic::Ordering::SeqCst),
+            ndjson_result,
+        )
+    });
+    let summary: Summary = match summary {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("wasmbench load: {e}");
+            return Ok(LoadExit::InvalidConfig as i32);
+        }
+    };
+    let mut write_failed = false;
+    if let Err(e) = ndjson_result {
+        eprintln!("wasmbench load: --ndjson: {e}");
+        write_failed = true;
+    }
+    if let Some(w) = json_out {
+        let v = serde_json::to_value(&summary).map_err(std::io::Error::from);
+        if let Err(e) = v.and_then(|v| write_json(w, &v)) {
+            eprintln!("wasmbench load: --json: {e}");
+            write_failed = true;
+        }
+    }
+    if let Some(w) = export_out
+        && let Err(e) = write_json(w, &k6_summary_export(&summary))
+    {
+        eprintln!("wasmbench load: --summary-export: {e}");
+        write_failed = true;
+    }
+    if !args.quiet {
+        let stats = if args.summary_trend_stats.is_empty() {
+            Vec::new()
+        } else {
+            args.summary_trend_stats.clone()
+        };
+        println!("{}", render_text(&summary, &stats));
+    }
+    let c = &summary.counters;
+    let refused = c.errors.get("connect_refused").copied().unwrap_or(0);
+    let code = if interrupted {
+        eprintln!("wasmbench load: interrupted; partial results written");
+        LoadExit::Interrupted
+    } else if write_failed {
+        LoadExit::OutputNotWritable
+    } else if c.http_reqs > 0 && refused == c.http_reqs {
+        eprintln!(
+            "wasmbench load: every request to {} was refused: is the server running?",
+            summary.plan.request.url
+        );
+        LoadExit::Unreachable
+    } else if summary.threshold_failed() {
+        eprintln!("wasmbench load: some thresholds have failed");
+        LoadExit::ThresholdsFailed
+    } else {
+        LoadExit::Ok
+    };
+    Ok(code as i32)
+}
+
+async fn consume_progress(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Progress>,
+    ndjson: Option<BufWriter<File>>,
+    show_bar: bool,
+) -> Result<(), String> {
+    let mut writer = ndjson.map(NdjsonWriter::new);
+    let mut error = None;
+    let bar = show_bar.then(|| {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len}s  {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        b
+    });
+    while let Some(p) = rx.recv().await {
+        if let (Some(w), None) = (writer.as_mut(), &error)
+            && let Err(e) = w.write_point(&p.point)
+        {
+            error = Some(e.to_string());
+        }
+        if let Some(b) = &bar {
+            b.set_length(p.planned.as_secs());
+            b.set_position(p.elapsed.as_secs().min(p.planned.as_secs()));
+            b.set_message(format!(
+                "{} reqs  {} req/s  {} failed  {} VUs",
+                p.requests, p.point.http_reqs, p.failed, p.vus
+            ));
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if let Some(w) = writer {
+        w.finish().map_err(|e| e.to_string())?;
+    }
+    error.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        load: LoadArgs,
+    }
+
+    fn plan(args: &[&str]) -> Result<Plan, String> {
+        let cli = Cli::try_parse_from(std::iter::once("load").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        build_plan(&cli.load)
+    }
+
+    #[test]
+    fn flags_build_plans() {
+        let p = plan(&["http://127.0.0.1:1/", "--vus", "100", "--duration", "30s"]).unwrap();
+        assert_eq!(
+            p.executor,
+            Executor::ConstantVus {
+                vus: 100,
+                duration: Duration::from_secs(30)
+            }
+        );
+        let p = plan(&[
+            "http://127.0.0.1:1/",
+            "--rate",
+            "200",
+            "--vus",
+            "20",
+            "-d",
+            "5s",
+        ])
+        .unwrap();
+        assert_eq!(p.executor.name(), "constant-arrival-rate");
+        let p = plan(&[
+            "http://127.0.0.1:1/",
+            "--stage",
+            "10s:50",
+            "--stage",
+            "5s:0",
+            "--connection",
+            "close",
+            "--body",
+            "hi",
+            "-H",
+            "X-A: b",
+            "--check",
+            "status == 200",
+            "--threshold",
+            "http_req_duration=p(95)<200",
+        ])
+        .unwrap();
+        assert_eq!(p.executor.name(), "ramping-vus");
+        assert_eq!(p.connection_mode, ConnectionMode::NewPerRequest);
+        assert_eq!(p.request.method, "POST");
+        assert_eq!(p.request.headers["X-A"], "b");
+        let e = plan(&[
+            "http://127.0.0.1:1/",
+            "--threshold",
+            "http_req_duration=p95<1",
+        ])
+        .unwrap_err();
+        assert!(e.contains("p95<1"), "{e}");
+        let e = plan(&["http://127.0.0.1:1/", "--stage", "10s"]).unwrap_err();
+        assert!(e.contains("DURATION:TARGET"), "{e}");
+        assert!(plan(&[]).unwrap_err().contains("give a URL"));
+    }
+
+    fn exit(args: &[&str]) -> i32 {
+        let cli = Cli::try_parse_from(std::iter::once("load").chain(args.iter().copied()))
+            .expect("flags parse");
+        run(cli.load).expect("run")
+    }
+
+    #[test]
+    fn exit_codes() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let url = format!("http://127.0.0.1:{port}/");
+        assert_eq!(
+            exit(&[&url, "--threshold", "http_req_duration=p95<1", "-q"]),
+            104
+        );
+        assert_eq!(
+            exit(&[&url, "--json", "/nonexistent-dir/x.json", "-q"]),
+            LoadExit::OutputNotWritable as i32
+        );
+        assert_eq!(
+            exit(&[&url, "-d", "300ms", "--timeout", "200ms", "-q"]),
+            LoadExit::Unreachable as i32
+        );
+    }
+}

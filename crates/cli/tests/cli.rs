@@ -1,0 +1,380 @@
+//! End-to-end tests of the `wasmbench` binary: real processes, real HTTP on loopback.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn wasmbench() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wasmbench"));
+    c.stdin(Stdio::null());
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    wasmbench().args(args).output().expect("run wasmbench")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A child killed on drop, so a failing assertion never leaves a server behind.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn schema() -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/comparison.schema.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Processes (other than `exclude`) whose environment carries `tag`.
+fn processes_tagged(tag: &str, exclude: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if pid == exclude {
+            continue;
+        }
+        if let Ok(env) = std::fs::read(entry.path().join("environ"))
+            && env.split(|&b| b == 0).any(|kv| kv == tag.as_bytes())
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+#[test]
+fn quick_compare_writes_a_consistent_report() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("result");
+    let o = run(&[
+        "compare",
+        "--variants",
+        "native,wasmtime-wasip2",
+        "--vus",
+        "10",
+        "--duration",
+        "2s",
+        "--warmup",
+        "500ms",
+        "--repeats",
+        "2",
+        "--cold-starts",
+        "2",
+        "--format",
+        "markdown",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "stderr:\n{}", stderr(&o));
+    let md = String::from_utf8_lossy(&o.stdout);
+    assert!(md.contains("| Metric Name | Description | Rust | Wasm |"), "{md}");
+    assert!(md.contains("Wasm/native"), "{md}");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("comparison.json")).unwrap())
+            .unwrap();
+    let validator = jsonschema::validator_for(&schema()).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&json).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "schema errors: {errors:?}");
+
+    let c = wasmbench_report::read_dir(&dir).unwrap();
+    assert!(!c.meta.partial);
+    assert_eq!(c.variants.len(), 2);
+    for v in &c.variants {
+        assert_eq!(v.status, wasmbench_report::VariantStatus::Ok, "{v:?}");
+        assert_eq!(v.runs.len(), 2);
+        for r in &v.runs {
+            assert!(r.http_reqs > 0 && r.throughput_rps > 0.0);
+            assert_eq!(r.cold_start_ms.len(), 2);
+            assert!(r.cold_start_ms.iter().all(|&ms| ms > 0.0));
+            let waiting = &r.phases["http_req_waiting"];
+            assert!(waiting.count > 0 && waiting.p95_ms > 0.0);
+            let server = r.server.as_ref().unwrap();
+            assert!(server.rss_peak_bytes > 0);
+            assert!(server.cpu_user_ms + server.cpu_sys_ms > 0.0);
+            assert_eq!(r.checks.fails + r.checks.passes, 2 * r.http_reqs);
+            assert!(r.raw_summary_file.is_some());
+        }
+        let t = v.aggregate.throughput_rps.as_ref().unwrap();
+        assert!(t.ci95_low <= t.median && t.median <= t.ci95_high, "{t:?}");
+        assert!(v.artifact.as_ref().unwrap().size_bytes > 0);
+    }
+    let native = &c.variants[0];
+    let wasm = &c.variants[1];
+    assert_eq!(wasm.runtime.name, "wasmtime");
+    for figure in [
+        wasmbench_report::Figure::ThroughputRps,
+        wasmbench_report::Figure::HttpReqWaitingP95Ms,
+    ] {
+        let ratio = c.ratio(&wasm.name, figure).unwrap();
+        let expect = wasm.figure_value(figure).unwrap() / native.figure_value(figure).unwrap();
+        assert!((ratio - expect).abs() < 1e-9, "{figure:?}: {ratio} vs {expect}");
+    }
+    for f in ["report.md", "report.html", "report.txt"] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    assert_eq!(std::fs::read_dir(dir.join("runs")).unwrap().count(), 4);
+
+    // Re-rendering reads the saved result without running anything.
+    let again = run(&["report", dir.to_str().unwrap(), "--format", "markdown"]);
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    assert_eq!(String::from_utf8_lossy(&again.stdout), std::fs::read_to_string(dir.join("report.md")).unwrap());
+
+    render_in_browser(&dir.join("report.html"), out.path());
+}
+
+/// Renders the HTML report in headless Chromium and checks the screenshot is not blank.
+fn render_in_browser(html: &Path, tmp: &Path) {
+    let chromium = Path::new("/usr/bin/chromium");
+    if !chromium.exists() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "chromium is missing in CI: scripts/setup.sh --test installs it"
+        );
+        eprintln!("skipping the browser check: /usr/bin/chromium is not installed");
+        return;
+    }
+    let shot = tmp.join("shot.png");
+    let mut child = Guard(
+        Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--hide-scrollbars",
+                "--window-size=1200,1600",
+            ])
+            .arg(format!("--user-data-dir={}", tmp.join("profile").display()))
+            .arg(format!("--screenshot={}", shot.display()))
+            .arg(format!("file://{}", html.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while child.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "chromium did not finish in 90 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let px = &buf[..info.buffer_size()];
+    let non_white = px.chunks(3).filter(|p| p.iter().any(|&c| c < 200)).count();
+    assert!(
+        non_white * 100 > px.len() / 3,
+        "screenshot is almost blank: {non_white} dark pixels"
+    );
+}
+
+#[test]
+fn bad_input_gives_one_line_and_a_documented_code() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Unknown flag: clap usage error.
+    assert_eq!(code(&run(&["compare", "--bogus"])), 2);
+    // Unknown variant → invalid configuration.
+    let o = run(&["compare", "--variants", "native,v8"]);
+    assert_eq!(code(&o), 104, "{}", stderr(&o));
+    assert!(stderr(&o).contains("v8"), "{}", stderr(&o));
+    // Malformed config file.
+    let cfg = tmp.path().join("wasmbench.toml");
+    std::fs::write(&cfg, "repeats = \"many\"\n").unwrap();
+    let o = run(&["compare", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(code(&o), 104, "{}", stderr(&o));
+    assert!(stderr(&o).contains("wasmbench.toml"), "{}", stderr(&o));
+    // Invalid threshold expression.
+    let o = run(&["compare", "--threshold", "http_req_duration: p(95)<<200"]);
+    assert_eq!(code(&o), 104, "{}", stderr(&o));
+    // Not a wasm file.
+    let bad = tmp.path().join("bad.wasm");
+    std::fs::write(&bad, b"this is not wasm").unwrap();
+    let o = run(&["compare", "--wasm", bad.to_str().unwrap(), "--quick"]);
+    assert_eq!(code(&o), 10, "{}", stderr(&o));
+    // Unwritable output directory.
+    let file = tmp.path().join("file");
+    std::fs::write(&file, b"").unwrap();
+    let o = run(&["compare", "--quick", "--out", file.join("x").to_str().unwrap()]);
+    assert_eq!(code(&o), 13, "{}", stderr(&o));
+    // Re-rendering a directory without a result.
+    let o = run(&["report", tmp.path().to_str().unwrap()]);
+    assert_eq!(code(&o), 13, "{}", stderr(&o));
+    assert!(stderr(&o).contains("comparison.json"), "{}", stderr(&o));
+    // Unreachable load target: a port nobody listens on.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let o = run(&[
+        "load",
+        &format!("http://127.0.0.1:{port}/"),
+        "--vus",
+        "1",
+        "--duration",
+        "1s",
+        "--quiet",
+    ]);
+    assert_eq!(code(&o), 12, "{}", stderr(&o));
+    for o in [&o] {
+        let err = stderr(o);
+        assert!(!err.trim().is_empty());
+    }
+}
+
+#[test]
+fn serve_reports_a_port_in_use() {
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let o = run(&["serve", "--runtime", "native", "--port", &port]);
+    assert_eq!(code(&o), 11, "{}", stderr(&o));
+    let o = run(&["serve", "--runtime", "wasmtime", "--target", "wasip2", "--port", &port]);
+    assert_ne!(code(&o), 0, "{}", stderr(&o));
+}
+
+fn serve_and_echo(target: &str) {
+    let tag = format!("WASMBENCH_TEST_TAG=serve-{target}-{}", std::process::id());
+    let (k, v) = tag.split_once('=').unwrap();
+    let mut child = Guard(
+        wasmbench()
+            .args(["serve", "--runtime", "wasmtime", "--target", target, "--port", "0"])
+            .env(k, v)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("serve printed nothing").unwrap();
+        if let Some(a) = line.strip_prefix("listening on ")
+            && let Ok(addr) = a.trim().parse::<std::net::SocketAddr>()
+        {
+            break addr;
+        }
+    };
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
+        .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
+    assert!(reply.ends_with("\r\n\r\necho: hello"), "{reply}");
+
+    // SIGINT stops the server and leaves nothing behind.
+    let pid = child.0.id();
+    // SAFETY: sending a signal to our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "serve ignored SIGINT");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(processes_tagged(&tag, 0).is_empty());
+}
+
+#[test]
+fn serve_wasip2_and_wasip1_answer_and_stop_on_sigint() {
+    serve_and_echo("wasip2");
+    serve_and_echo("wasip1");
+}
+
+#[test]
+fn sigint_during_compare_writes_partial_results_and_leaves_no_process() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("partial");
+    let tag = format!("WASMBENCH_TEST_TAG=interrupt-{}", std::process::id());
+    let (k, v) = tag.split_once('=').unwrap();
+    let mut child = Guard(
+        wasmbench()
+            .args([
+                "compare",
+                "--variants",
+                "native,wasmtime-wasip2",
+                "--vus",
+                "5",
+                "--duration",
+                "60s",
+                "--warmup",
+                "0s",
+                "--repeats",
+                "1",
+                "--cold-starts",
+                "1",
+                "--out",
+                dir.to_str().unwrap(),
+            ])
+            .env(k, v)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // Wait until the first measured load has started, then interrupt.
+    let mut err = BufReader::new(child.0.stderr.take().unwrap());
+    let started = Instant::now();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "compare ended early");
+        if line.contains(": load") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(300), "no load phase");
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = child.0.id();
+    // SAFETY: sending a signal to our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "compare did not stop after SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(105));
+    let c = wasmbench_report::read_dir(&dir).unwrap();
+    assert!(c.meta.partial);
+    assert!(
+        c.variants
+            .iter()
+            .flat_map(|v| &v.runs)
+            .any(|r| r.http_reqs > 0),
+        "the interrupted run's requests are kept"
+    );
+    assert!(
+        processes_tagged(&tag, 0).is_empty(),
+        "processes left behind after SIGINT"
+    );
+}
+
+#[test]
+fn runtimes_lists_every_variant_with_availability() {
+    let o = run(&["runtimes", "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let list: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let native = list.iter().find(|v| v["variant"] == "native").unwrap();
+    assert_eq!(native["available"], true);
+    assert!(list.iter().any(|v| v["variant"] == "wasmtime-wasip2"));
+}

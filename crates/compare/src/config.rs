@@ -1,0 +1,348 @@
+//! What a comparison runs: variants, load plan, repeats, warm-up, pinning. Built from defaults
+//! (which mirror the public demo), an optional `wasmbench.toml`, then command-line overrides.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::CompareError;
+
+/// How connections are used by the load generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Connection {
+    /// HTTP/1.1 keep-alive (k6's default).
+    #[default]
+    KeepAlive,
+    /// A new TCP connection for every request (what the demo's server forced).
+    Close,
+}
+
+impl Connection {
+    /// Name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Connection::KeepAlive => "keep-alive",
+            Connection::Close => "new-connection-per-request",
+        }
+    }
+}
+
+/// Named setups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Profile {
+    /// Keep-alive, concurrent server.
+    #[default]
+    Default,
+    /// The demo's setup: `ECHO_MODE=seed` (one connection at a time, HTTP/1.0 reply, close)
+    /// and a new connection per request.
+    Seed,
+}
+
+/// The load each variant receives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoadSettings {
+    /// Executor: `constant-vus` (closed model, the demo's) or `constant-arrival-rate` (open).
+    pub executor: String,
+    /// Virtual users (closed model) or pre-allocated VUs (open model).
+    pub vus: u32,
+    /// Iterations per second for `constant-arrival-rate`.
+    pub rate: Option<u32>,
+    /// Measured duration of one run.
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+    /// Connection reuse.
+    pub connection: Connection,
+    /// HTTP method.
+    pub method: String,
+    /// Request path (and query).
+    pub path: String,
+    /// Request body.
+    pub body: String,
+    /// Extra request headers, `Name: value`.
+    pub headers: Vec<String>,
+    /// k6-style checks, e.g. `status == 200`, `duration < 200`.
+    pub checks: Vec<String>,
+    /// k6-style thresholds, `metric: expression`.
+    pub thresholds: Vec<String>,
+    /// Per-request timeout.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for LoadSettings {
+    fn default() -> Self {
+        LoadSettings {
+            executor: "constant-vus".into(),
+            vus: 100,
+            rate: None,
+            duration: Duration::from_secs(30),
+            connection: Connection::KeepAlive,
+            method: "GET".into(),
+            path: "/".into(),
+            body: String::new(),
+            headers: Vec::new(),
+            checks: vec!["status == 200".into(), "duration < 200".into()],
+            thresholds: Vec::new(),
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One thing to compare: a runtime running a build of a workload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantSpec {
+    /// Name in reports; also the registry key when `runtime` is empty.
+    pub name: String,
+    /// Runtime key (`native`, `wasmtime`, `wasmtime-cli`, ...); defaults from the name.
+    #[serde(default)]
+    pub runtime: String,
+    /// Build target (`native`, `wasip1`, `wasip2`, `wasi-http`); defaults from the name.
+    #[serde(default)]
+    pub target: String,
+    /// Extra environment for the server.
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
+    /// A prebuilt workload to use instead of building ours (`.wasm` or native binary).
+    #[serde(default)]
+    pub artifact: Option<PathBuf>,
+    /// A native command line to run instead of an artifact; `{port}` is replaced by the port.
+    #[serde(default)]
+    pub command: Option<String>,
+}
+
+/// How server and load generator share the CPUs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pinning {
+    /// Server on the last CPU, load generator on the others, when there are at least 2.
+    #[default]
+    Auto,
+    /// No pinning.
+    Off,
+    /// Explicit CPU lists.
+    Cpus {
+        /// CPUs for the server process.
+        server: Vec<usize>,
+        /// CPUs for the load generator.
+        load: Vec<usize>,
+    },
+}
+
+impl Pinning {
+    /// Resolves to concrete CPU lists for a machine with `cpus` CPUs (`None` = no pinning).
+    pub fn resolve(&self, cpus: usize) -> Option<(Vec<usize>, Vec<usize>)> {
+        match self {
+            Pinning::Off => None,
+            Pinning::Auto if cpus < 2 => None,
+            Pinning::Auto => Some((vec![cpus - 1], (0..cpus - 1).collect())),
+            Pinning::Cpus { server, load } => Some((server.clone(), load.clone())),
+        }
+    }
+}
+
+/// The whole comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CompareConfig {
+    /// Workload name recorded in reports.
+    pub workload: String,
+    /// Variants in the order given; the first is the baseline.
+    pub variants: Vec<VariantSpec>,
+    /// The load plan.
+    pub load: LoadSettings,
+    /// Measured runs per variant.
+    pub repeats: u32,
+    /// Load applied before each measured run and discarded.
+    #[serde(with = "humantime_serde")]
+    pub warmup: Duration,
+    /// Cold starts measured per repeat.
+    pub cold_starts: u32,
+    /// CPU pinning.
+    pub pinning: Pinning,
+    /// Named setup.
+    pub profile: Profile,
+    /// How long a server may take to become ready.
+    #[serde(with = "humantime_serde")]
+    pub startup_timeout: Duration,
+    /// Path used for readiness and cold-start probes.
+    pub ready_path: String,
+}
+
+impl Default for CompareConfig {
+    fn default() -> Self {
+        CompareConfig {
+            workload: "echo".into(),
+            variants: vec![variant("native"), variant("wasmtime-wasip2")],
+            load: LoadSettings::default(),
+            repeats: 3,
+            warmup: Duration::from_secs(5),
+            cold_starts: 5,
+            pinning: Pinning::Auto,
+            profile: Profile::Default,
+            startup_timeout: Duration::from_secs(60),
+            ready_path: "/healthz".into(),
+        }
+    }
+}
+
+/// A variant known by name.
+pub fn variant(name: &str) -> VariantSpec {
+    VariantSpec {
+        name: name.into(),
+        runtime: String::new(),
+        target: String::new(),
+        env: Vec::new(),
+        artifact: None,
+        command: None,
+    }
+}
+
+impl CompareConfig {
+    /// The `--quick` preset: a few seconds per variant.
+    pub fn quick(mut self) -> Self {
+        self.load.duration = Duration::from_secs(3);
+        self.warmup = Duration::from_secs(1);
+        self.repeats = 2;
+        self.cold_starts = 3;
+        self
+    }
+
+    /// Applies a named profile.
+    pub fn with_profile(mut self, profile: Profile) -> Self {
+        self.profile = profile;
+        if profile == Profile::Seed {
+            self.load.connection = Connection::Close;
+            for v in &mut self.variants {
+                if !v.env.iter().any(|(k, _)| k == "ECHO_MODE") {
+                    v.env.push(("ECHO_MODE".into(), "seed".into()));
+                }
+            }
+        }
+        self
+    }
+
+    /// Reads a `wasmbench.toml`; errors name the file and the problem.
+    pub fn from_file(path: &Path) -> Result<CompareConfig, CompareError> {
+        let text = std::fs::read_to_string(path).map_err(|e| CompareError::Config {
+            path: path.to_path_buf(),
+            problem: format!("cannot read it: {e}"),
+        })?;
+        Self::from_toml(&text).map_err(|problem| CompareError::Config {
+            path: path.to_path_buf(),
+            problem,
+        })
+    }
+
+    /// Parses TOML text.
+    pub fn from_toml(text: &str) -> Result<CompareConfig, String> {
+        let cfg: CompareConfig = toml::from_str(text).map_err(|e| {
+            e.to_string()
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.variants.is_empty() {
+            return Err("no variants: list at least one, e.g. variants = [{ name = \"native\" }]".into());
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for v in &self.variants {
+            if !seen.insert(v.name.as_str()) {
+                return Err(format!("variant {:?} is listed twice", v.name));
+            }
+        }
+        if self.repeats == 0 {
+            return Err("repeats must be at least 1".into());
+        }
+        if self.load.duration.is_zero() {
+            return Err("load.duration must be longer than 0s".into());
+        }
+        if self.load.vus == 0 {
+            return Err("load.vus must be at least 1".into());
+        }
+        if !self.ready_path.starts_with('/') || !self.load.path.starts_with('/') {
+            return Err("paths must start with '/'".into());
+        }
+        match self.load.executor.as_str() {
+            "constant-vus" => {}
+            "constant-arrival-rate" if self.load.rate.is_some_and(|r| r > 0) => {}
+            "constant-arrival-rate" => {
+                return Err("executor constant-arrival-rate needs load.rate > 0".into());
+            }
+            other => {
+                return Err(format!(
+                    "unknown executor {other:?}: use constant-vus or constant-arrival-rate"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_mirror_the_demo() {
+        let c = CompareConfig::default();
+        assert_eq!(c.load.vus, 100);
+        assert_eq!(c.load.duration, Duration::from_secs(30));
+        assert_eq!(c.load.checks, ["status == 200", "duration < 200"]);
+        assert_eq!(c.variants[0].name, "native");
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn toml_round_trip_and_errors() {
+        let c = CompareConfig::from_toml(
+            r#"
+            repeats = 5
+            warmup = "2s"
+            [load]
+            vus = 10
+            duration = "4s"
+            connection = "close"
+            [[variants]]
+            name = "native"
+            [[variants]]
+            name = "wasmtime-wasip1"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.repeats, 5);
+        assert_eq!(c.load.connection, Connection::Close);
+        assert_eq!(c.variants.len(), 2);
+        let e = CompareConfig::from_toml("repeats = \"many\"").unwrap_err();
+        assert!(e.contains("repeats"), "{e}");
+        let e = CompareConfig::from_toml("colour = 1").unwrap_err();
+        assert!(e.contains("colour"), "{e}");
+        let e = CompareConfig::from_toml("[load]\nexecutor = \"spiky\"").unwrap_err();
+        assert!(e.contains("spiky"), "{e}");
+    }
+
+    #[test]
+    fn seed_profile_and_pinning() {
+        let c = CompareConfig::default().with_profile(Profile::Seed);
+        assert_eq!(c.load.connection, Connection::Close);
+        assert!(
+            c.variants
+                .iter()
+                .all(|v| v.env.contains(&("ECHO_MODE".into(), "seed".into())))
+        );
+        assert_eq!(Pinning::Auto.resolve(2), Some((vec![1], vec![0])));
+        assert_eq!(Pinning::Auto.resolve(1), None);
+        assert_eq!(Pinning::Off.resolve(8), None);
+    }
+}

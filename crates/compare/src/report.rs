@@ -1,0 +1,235 @@
+//! Turns what the loop measured into the report model.
+
+use std::collections::BTreeMap;
+
+use wasmbench_report as r;
+
+use crate::config::{CompareConfig, Connection};
+use crate::run::{Options, Outcome, RunOutcome, Status, VariantOutcome};
+
+/// Phases recorded per run (k6 names).
+const PHASE_METRICS: [&str; 8] = [
+    "http_req_blocked",
+    "http_req_connecting",
+    "http_req_tls_handshaking",
+    "http_req_sending",
+    "http_req_waiting",
+    "http_req_receiving",
+    "http_req_duration",
+    "iteration_duration",
+];
+
+/// Listener and limit settings every variant shares; printed so fairness is explicit.
+const FAIRNESS: [&str; 4] = [
+    "same workload source (crates/echo) for every target, built with the `artifact` profile (opt-level 3, LTO, 1 codegen unit)",
+    "same concurrency model: one thread, non-blocking sockets, one poll(2) event loop (wasi-libc maps poll to WASI)",
+    "same listener options: keep-alive on, TCP_NODELAY requested, 1 MiB body limit, 16 KiB head limit",
+    "one server process per variant, started fresh for every repeat, measured after warm-up",
+];
+
+pub(crate) fn build(cfg: &CompareConfig, opts: &Options, o: Outcome) -> r::Comparison {
+    let env = &o.environment;
+    let meta = r::Meta {
+        wasmbench_version: env!("CARGO_PKG_VERSION").to_string(),
+        started_at: o.started_at.to_rfc3339(),
+        ended_at: o.ended_at.to_rfc3339(),
+        command_line: opts
+            .command_line
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
+        partial: o.partial,
+        environment: r::Environment {
+            platform: r::Platform::Local,
+            cpu_model: env.cpu_model.clone(),
+            cpu_count: env.cpu_count as u32,
+            kernel: env.kernel.clone(),
+            os: env.os.clone(),
+            hostname: None,
+            rustc_version: env.rustc.clone(),
+            memory_bytes: env.memory_bytes,
+            details: BTreeMap::new(),
+        },
+    };
+    let l = &cfg.load;
+    let executor = match l.executor.as_str() {
+        "constant-arrival-rate" => format!(
+            "constant-arrival-rate {} iterations/s for {}, up to {} VUs",
+            l.rate.unwrap_or(0),
+            humantime::format_duration(l.duration),
+            l.vus
+        ),
+        other => format!(
+            "{other} {} VUs for {}",
+            l.vus,
+            humantime::format_duration(l.duration)
+        ),
+    };
+    let mut fairness: Vec<String> = FAIRNESS.iter().map(|s| s.to_string()).collect();
+    if cfg.variants.iter().any(|v| v.artifact.is_some()) {
+        fairness.push("user-supplied artifacts: the builds are the user's, not ours".into());
+    }
+    let plan = r::Plan {
+        workload: cfg.workload.clone(),
+        request: r::RequestSpec {
+            method: l.method.clone(),
+            path: l.path.clone(),
+            body_bytes: l.body.len() as u64,
+        },
+        executor,
+        vus: l.vus,
+        duration_s: l.duration.as_secs_f64(),
+        connection_mode: match l.connection {
+            Connection::KeepAlive => r::ConnectionMode::KeepAlive,
+            Connection::Close => r::ConnectionMode::NewConnectionPerRequest,
+        },
+        checks: l.checks.clone(),
+        thresholds: l.thresholds.clone(),
+        repeats: cfg.repeats,
+        warmup_s: cfg.warmup.as_secs_f64(),
+        cold_start_samples: cfg.cold_starts,
+        cpu_pinning: o.pinning.as_ref().map(|(s, l)| r::CpuPinning {
+            server_cpus: s.iter().map(|&c| c as u32).collect(),
+            load_cpus: l.iter().map(|&c| c as u32).collect(),
+        }),
+        fairness,
+    };
+    let baseline = cfg
+        .variants
+        .first()
+        .map(|v| v.name.clone())
+        .unwrap_or_default();
+    let mut c = r::Comparison::new(meta, plan, baseline);
+    for v in o.variants {
+        c.variants.push(variant(v));
+    }
+    if o.partial {
+        c.warnings
+            .push("interrupted: some repeats or variants are missing".into());
+    }
+    c.finalize();
+    c
+}
+
+fn variant(v: VariantOutcome) -> r::VariantResult {
+    let info = v.resolved.runtime.info();
+    let mut details = info.details.clone();
+    if let Some(report) = &v.host_report
+        && let Some(obj) = report.as_object()
+    {
+        for (k, val) in obj {
+            let text = match val {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => continue,
+                other => other.to_string(),
+            };
+            details.insert(format!("host.{k}"), text);
+        }
+    }
+    let workload_mode = v
+        .resolved
+        .env
+        .iter()
+        .find(|(k, _)| k == "ECHO_MODE")
+        .map_or("concurrent".to_string(), |(_, m)| m.clone());
+    let cwasm_size_bytes = v
+        .host_report
+        .as_ref()
+        .and_then(|h| h.get("cwasm_size_bytes"))
+        .and_then(|x| x.as_u64());
+    let (status, reason) = match &v.status {
+        Status::Ok => (r::VariantStatus::Ok, None),
+        Status::Skipped(why) => (r::VariantStatus::Skipped, Some(why.clone())),
+        Status::Failed(why) => (r::VariantStatus::Failed, Some(why.clone())),
+    };
+    r::VariantResult {
+        name: v.resolved.name.clone(),
+        runtime: r::RuntimeInfo {
+            name: info.name.clone(),
+            version: info.version.clone(),
+            mode: enum_by_name(info.mode.as_str()).unwrap_or(r::ExecMode::Native),
+            target: enum_by_name(info.target.as_str()).unwrap_or(r::Target::Native),
+            pooling: info.pooling,
+            details,
+        },
+        workload_mode,
+        artifact: v.artifact.as_ref().map(|a| r::ArtifactInfo {
+            path: a.path.display().to_string(),
+            size_bytes: a.size_bytes,
+            build_ms: a.build_time.as_secs_f64() * 1e3,
+            sha256: a.sha256.clone(),
+            compile_ms: v.compile_ms,
+            cwasm_size_bytes,
+        }),
+        status,
+        reason,
+        runs: v.runs.iter().map(run).collect(),
+        aggregate: r::Aggregate::default(),
+    }
+}
+
+/// Maps an enum between crates through its serialized name.
+fn enum_by_name<T: serde::de::DeserializeOwned>(name: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(name.to_string())).ok()
+}
+
+fn run(o: &RunOutcome) -> r::RunResult {
+    let s = &o.summary;
+    let mut phases = BTreeMap::new();
+    for m in PHASE_METRICS {
+        if let Some(t) = s.trend(m) {
+            phases.insert(
+                m.to_string(),
+                r::TrendStats {
+                    avg_ms: t.avg,
+                    min_ms: t.min,
+                    med_ms: t.med,
+                    max_ms: t.max,
+                    p90_ms: t.p90,
+                    p95_ms: t.p95,
+                    p99_ms: t.p99,
+                    count: t.count,
+                },
+            );
+        }
+    }
+    let (passes, fails) = s.checks_total();
+    r::RunResult {
+        repeat: o.repeat,
+        duration_s: s.duration_s,
+        cold_start_ms: o.cold_start_ms.clone(),
+        throughput_rps: s.http_reqs_per_s(),
+        http_reqs: s.counters.http_reqs,
+        http_req_failed_rate: s.http_req_failed_rate(),
+        errors: s.counters.errors.clone(),
+        checks: r::Checks { passes, fails },
+        thresholds: s
+            .thresholds
+            .iter()
+            .map(|t| r::ThresholdOutcome {
+                expression: format!("{}: {}", t.metric, t.expr),
+                passed: t.ok,
+            })
+            .collect(),
+        data_sent_bytes: s.counters.data_sent_bytes,
+        data_received_bytes: s.counters.data_received_bytes,
+        phases,
+        latency_curve: s
+            .percentile_curve("http_req_duration")
+            .into_iter()
+            .map(|(percentile, value_ms)| r::CurvePoint {
+                percentile,
+                value_ms,
+            })
+            .collect(),
+        server: Some(r::ServerUsage::new(
+            o.usage.cpu_user_ms as f64,
+            o.usage.cpu_sys_ms as f64,
+            s.counters.http_reqs,
+            o.usage.rss_peak_bytes,
+            o.usage.rss_avg_bytes,
+        )),
+        loadgen: None,
+        raw_summary_file: o.raw_file.clone(),
+    }
+}

@@ -1,0 +1,480 @@
+//! The comparison loop.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use wasmbench_load::{ConnectionMode, Executor, Plan, RunOptions, Summary};
+use wasmbench_runtime::{
+    Artifact, BuildOptions, LaunchSpec, ResourceSampler, ResourceUsage, RunningServer, Target,
+};
+
+use crate::config::{CompareConfig, Connection};
+use crate::environment::Environment;
+use crate::error::CompareError;
+use crate::variants::{Resolved, resolve};
+
+/// Progress of a comparison, for progress bars and logs.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// Building or locating a variant's artifact.
+    Building {
+        /// Variant name.
+        variant: String,
+    },
+    /// A variant will not run here.
+    Skipped {
+        /// Variant name.
+        variant: String,
+        /// Why.
+        reason: String,
+    },
+    /// A variant failed; the comparison goes on with the others.
+    Failed {
+        /// Variant name.
+        variant: String,
+        /// Why.
+        reason: String,
+    },
+    /// A phase of one run started.
+    Phase {
+        /// Variant name.
+        variant: String,
+        /// Repeat index (0-based).
+        repeat: u32,
+        /// `cold-start`, `warm-up` or `load`.
+        phase: &'static str,
+        /// Expected length of the phase, when known.
+        duration: Option<Duration>,
+    },
+    /// Live figures during the measured load.
+    Progress {
+        /// Seconds into the phase.
+        elapsed: Duration,
+        /// Requests completed so far.
+        requests: u64,
+    },
+    /// One measured run finished.
+    RunDone {
+        /// Variant name.
+        variant: String,
+        /// Repeat index.
+        repeat: u32,
+        /// Requests per second of the run.
+        rps: f64,
+    },
+}
+
+/// Everything a comparison needs besides its configuration.
+#[derive(Clone)]
+pub struct Options {
+    /// Cancels the comparison (Ctrl-C); results so far are returned, marked partial.
+    pub cancel: CancellationToken,
+    /// The `wasmbench` executable, which hosts the embedded runtimes in their own process.
+    pub host_exe: PathBuf,
+    /// How workload artifacts are built.
+    pub build: BuildOptions,
+    /// The command line that started the comparison, recorded in the result.
+    pub command_line: String,
+    /// Receives progress events.
+    pub on_event: Arc<dyn Fn(Event) + Send + Sync>,
+    /// When set, each run's full load summary is written there as JSON.
+    pub raw_dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("host_exe", &self.host_exe)
+            .field("build", &self.build)
+            .field("raw_dir", &self.raw_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The outcome of one variant, before it becomes part of the report.
+#[derive(Debug)]
+pub(crate) struct VariantOutcome {
+    pub resolved: Resolved,
+    pub artifact: Option<Artifact>,
+    pub compile_ms: Option<f64>,
+    pub host_report: Option<serde_json::Value>,
+    pub status: Status,
+    pub runs: Vec<RunOutcome>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Status {
+    Ok,
+    Skipped(String),
+    Failed(String),
+}
+
+/// One measured run.
+#[derive(Debug)]
+pub(crate) struct RunOutcome {
+    pub repeat: u32,
+    pub cold_start_ms: Vec<f64>,
+    pub summary: Summary,
+    pub usage: ResourceUsage,
+    pub raw_file: Option<String>,
+}
+
+/// What the loop produced; turned into a report by `crate::report`.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    pub variants: Vec<VariantOutcome>,
+    pub environment: Environment,
+    pub pinning: Option<(Vec<usize>, Vec<usize>)>,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub ended_at: chrono::DateTime<chrono::Utc>,
+    pub partial: bool,
+}
+
+/// Runs the comparison and returns the result every report renders.
+pub async fn run(
+    cfg: &CompareConfig,
+    opts: &Options,
+) -> Result<wasmbench_report::Comparison, CompareError> {
+    cfg.validate().map_err(CompareError::Invalid)?;
+    let started_at = chrono::Utc::now();
+    let environment = Environment::detect();
+    let pinning = cfg.pinning.resolve(environment.cpu_count);
+    // Reject a bad plan before building anything.
+    plan_for(cfg, "http://127.0.0.1:1/".into(), cfg.load.duration)?.validate()?;
+
+    let mut variants = Vec::new();
+    for spec in &cfg.variants {
+        variants.push(VariantOutcome {
+            resolved: resolve(spec)?,
+            artifact: None,
+            compile_ms: None,
+            host_report: None,
+            status: Status::Ok,
+            runs: Vec::new(),
+        });
+    }
+
+    let mut built: BTreeMap<Target, Artifact> = BTreeMap::new();
+    for v in &mut variants {
+        let name = v.resolved.name.clone();
+        if let Err(reason) = v.resolved.runtime.available() {
+            (opts.on_event)(Event::Skipped {
+                variant: name,
+                reason: reason.clone(),
+            });
+            v.status = Status::Skipped(reason);
+            continue;
+        }
+        (opts.on_event)(Event::Building {
+            variant: name.clone(),
+        });
+        let artifact = match &v.resolved.artifact {
+            Some(path) => Artifact::from_path(v.resolved.target, path),
+            None => match built.get(&v.resolved.target) {
+                Some(a) => Ok(a.clone()),
+                None => {
+                    let target = v.resolved.target;
+                    let build = opts.build.clone();
+                    let a = tokio::task::spawn_blocking(move || {
+                        v_build(target, &build)
+                    })
+                    .await
+                    .map_err(|e| CompareError::Invalid(format!("build task failed: {e}")))?;
+                    if let Ok(a) = &a {
+                        built.insert(target, a.clone());
+                    }
+                    a
+                }
+            },
+        };
+        match artifact {
+            Ok(a) => v.artifact = Some(a),
+            Err(e) => {
+                let reason = e.to_string();
+                (opts.on_event)(Event::Failed {
+                    variant: name,
+                    reason: reason.clone(),
+                });
+                v.status = Status::Failed(reason);
+            }
+        }
+    }
+
+    if let Some(dir) = &opts.raw_dir {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            CompareError::Invalid(format!("cannot create {}: {e}", dir.display()))
+        })?;
+    }
+
+    let mut partial = false;
+    'repeats: for repeat in 0..cfg.repeats {
+        let n = variants.len();
+        // Rotate the order each repeat so no variant always runs first (cold caches) or last.
+        for k in 0..n {
+            let i = (k + repeat as usize) % n;
+            if opts.cancel.is_cancelled() {
+                partial = true;
+                break 'repeats;
+            }
+            let v = &mut variants[i];
+            if v.status != Status::Ok {
+                continue;
+            }
+            match run_once(cfg, opts, v, repeat, pinning.as_ref()).await {
+                Ok(run) => {
+                    partial |= run.summary.partial;
+                    (opts.on_event)(Event::RunDone {
+                        variant: v.resolved.name.clone(),
+                        repeat,
+                        rps: run.summary.http_reqs_per_s(),
+                    });
+                    v.runs.push(run);
+                }
+                Err(reason) if opts.cancel.is_cancelled() => {
+                    let _ = reason;
+                    partial = true;
+                    break 'repeats;
+                }
+                Err(reason) => {
+                    (opts.on_event)(Event::Failed {
+                        variant: v.resolved.name.clone(),
+                        reason: reason.clone(),
+                    });
+                    v.status = Status::Failed(reason);
+                }
+            }
+        }
+    }
+    if opts.cancel.is_cancelled() {
+        partial = true;
+    }
+
+    let outcome = Outcome {
+        variants,
+        environment,
+        pinning,
+        started_at,
+        ended_at: chrono::Utc::now(),
+        partial,
+    };
+    Ok(crate::report::build(cfg, opts, outcome))
+}
+
+fn v_build(target: Target, build: &BuildOptions) -> Result<Artifact, wasmbench_runtime::RuntimeError> {
+    wasmbench_runtime::build_echo(target, build)
+}
+
+/// The load plan for one run against `url`.
+pub(crate) fn plan_for(
+    cfg: &CompareConfig,
+    url: String,
+    duration: Duration,
+) -> Result<Plan, CompareError> {
+    let l = &cfg.load;
+    let executor = match l.executor.as_str() {
+        "constant-arrival-rate" => Executor::ConstantArrivalRate {
+            rate: u64::from(l.rate.unwrap_or(1)),
+            time_unit: Duration::from_secs(1),
+            duration,
+            pre_allocated_vus: u64::from(l.vus),
+            max_vus: u64::from(l.vus),
+        },
+        _ => Executor::ConstantVus {
+            vus: u64::from(l.vus),
+            duration,
+        },
+    };
+    let mut plan = Plan {
+        connection_mode: match l.connection {
+            Connection::KeepAlive => ConnectionMode::KeepAlive,
+            Connection::Close => ConnectionMode::NewPerRequest,
+        },
+        executor,
+        timeout: l.timeout,
+        // In-flight requests finish quickly against a healthy server; a stuck one hits the
+        // request timeout, so a long graceful stop would only delay the report.
+        graceful_stop: Duration::from_secs(5),
+        ..Plan::default()
+    };
+    plan.request.method = l.method.clone();
+    plan.request.url = url;
+    plan.request.body = l.body.clone().into_bytes();
+    for h in &l.headers {
+        let Some((k, v)) = h.split_once(':') else {
+            return Err(CompareError::Invalid(format!(
+                "header {h:?} is not `Name: value`"
+            )));
+        };
+        plan.request
+            .headers
+            .insert(k.trim().to_string(), v.trim().to_string());
+    }
+    for c in &l.checks {
+        plan.checks.push(wasmbench_load::Check::parse(c)?);
+    }
+    for t in &l.thresholds {
+        // Accept k6's object notation `metric: expr` as well as `metric=expr`.
+        let t = match (t.contains('='), t.split_once(':')) {
+            (false, Some((metric, expr))) => format!("{metric}={expr}"),
+            _ => t.clone(),
+        };
+        plan.thresholds.push(wasmbench_load::Threshold::parse_cli(&t)?);
+    }
+    Ok(plan)
+}
+
+fn launch_spec(
+    cfg: &CompareConfig,
+    opts: &Options,
+    v: &VariantOutcome,
+    server_cpus: Option<&Vec<usize>>,
+) -> LaunchSpec {
+    let artifact = v
+        .artifact
+        .clone()
+        .expect("variants without an artifact are never launched");
+    let mut spec = LaunchSpec::new(artifact);
+    spec.env = v.resolved.env.clone();
+    spec.cpu_set = server_cpus.cloned();
+    spec.ready_path = cfg.ready_path.clone();
+    spec.startup_timeout = cfg.startup_timeout;
+    spec.host_exe = Some(opts.host_exe.clone());
+    spec
+}
+
+async fn launch(v: &VariantOutcome, spec: LaunchSpec) -> Result<RunningServer, String> {
+    let runtime = v.resolved.runtime.clone();
+    tokio::task::spawn_blocking(move || runtime.launch(&spec))
+        .await
+        .map_err(|e| format!("launch task failed: {e}"))?
+        .map_err(|e| e.to_string())
+}
+
+async fn stop(server: RunningServer) -> Result<(), String> {
+    tokio::task::spawn_blocking(move || server.stop())
+        .await
+        .map_err(|e| format!("stop task failed: {e}"))?
+        .map_err(|e| e.to_string())
+}
+
+async fn run_once(
+    cfg: &CompareConfig,
+    opts: &Options,
+    v: &mut VariantOutcome,
+    repeat: u32,
+    pinning: Option<&(Vec<usize>, Vec<usize>)>,
+) -> Result<RunOutcome, String> {
+    let name = v.resolved.name.clone();
+    let server_cpus = pinning.map(|(s, _)| s);
+    let event = |phase: &'static str, duration: Option<Duration>| {
+        (opts.on_event)(Event::Phase {
+            variant: name.clone(),
+            repeat,
+            phase,
+            duration,
+        })
+    };
+
+    event("cold-start", None);
+    let mut cold_start_ms = Vec::new();
+    for _ in 0..cfg.cold_starts {
+        if opts.cancel.is_cancelled() {
+            return Err("interrupted".into());
+        }
+        let server = launch(v, launch_spec(cfg, opts, v, server_cpus)).await?;
+        cold_start_ms.push(server.spawn_to_ready.as_secs_f64() * 1e3);
+        if v.host_report.is_none()
+            && let Some(json) = server.host_report_json(Duration::from_millis(200))
+            && let Ok(value) = serde_json::from_str::<serde_json::Value>(&json)
+        {
+            v.compile_ms = value.get("compile_ms").and_then(|x| x.as_f64());
+            v.host_report = Some(value);
+        }
+        stop(server).await?;
+    }
+
+    let server = launch(v, launch_spec(cfg, opts, v, server_cpus)).await?;
+    if v.host_report.is_none()
+        && let Some(json) = server.host_report_json(Duration::from_millis(200))
+        && let Ok(value) = serde_json::from_str::<serde_json::Value>(&json)
+    {
+        v.compile_ms = value.get("compile_ms").and_then(|x| x.as_f64());
+        v.host_report = Some(value);
+    }
+    let url = format!("{}{}", server.url(), cfg.load.path);
+
+    if !cfg.warmup.is_zero() {
+        event("warm-up", Some(cfg.warmup));
+        let plan = plan_for(cfg, url.clone(), cfg.warmup).map_err(|e| e.to_string())?;
+        let warm = wasmbench_load::run(
+            &plan,
+            RunOptions {
+                cancel: opts.cancel.child_token(),
+                progress: None,
+            },
+        )
+        .await
+        .map_err(|e| format!("warm-up failed: {e}"))?;
+        if warm.counters.http_reqs == warm.counters.http_req_failed {
+            return Err(format!(
+                "warm-up sent no successful request to {url}; server stderr:\n{}",
+                server.stderr_tail()
+            ));
+        }
+    }
+
+    event("load", Some(cfg.load.duration));
+    let plan = plan_for(cfg, url, cfg.load.duration).map_err(|e| e.to_string())?;
+    let sampler = ResourceSampler::start(server.pid, Duration::from_millis(100));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<wasmbench_load::Progress>();
+    let on_event = opts.on_event.clone();
+    let forward = tokio::spawn(async move {
+        while let Some(p) = rx.recv().await {
+            on_event(Event::Progress {
+                elapsed: p.elapsed,
+                requests: p.requests,
+            });
+        }
+    });
+    let summary = wasmbench_load::run(
+        &plan,
+        RunOptions {
+            cancel: opts.cancel.child_token(),
+            progress: Some(tx),
+        },
+    )
+    .await
+    .map_err(|e| format!("load run failed: {e}"));
+    let _ = forward.await;
+    let summary = summary?;
+    let usage = sampler.stop();
+    let mut server = server;
+    if let Some(status) = server.try_exit_status() {
+        return Err(format!(
+            "server exited during the load ({status}); stderr tail:\n{}",
+            server.stderr_tail()
+        ));
+    }
+    stop(server).await?;
+
+    let raw_file = match &opts.raw_dir {
+        Some(dir) => {
+            let file = format!("{}-r{}.json", v.resolved.name, repeat + 1);
+            let json = serde_json::to_vec_pretty(&summary).map_err(|e| e.to_string())?;
+            std::fs::write(dir.join(&file), json)
+                .map_err(|e| format!("cannot write {}: {e}", dir.join(&file).display()))?;
+            Some(file)
+        }
+        None => None,
+    };
+    Ok(RunOutcome {
+        repeat,
+        cold_start_ms,
+        summary,
+        usage,
+        raw_file,
+    })
+}

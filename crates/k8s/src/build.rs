@@ -1,0 +1,199 @@
+//! Builds the binaries that go into the images, by running cargo.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::Error;
+
+/// The Rust target for a static Linux executable that runs `FROM scratch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaticTarget {
+    /// `x86_64-unknown-linux-musl`: static by default.
+    Musl,
+    /// `x86_64-unknown-linux-gnu` with `-C target-feature=+crt-static`: a static glibc build,
+    /// used when the musl target is not installed.
+    GnuCrtStatic,
+}
+
+impl StaticTarget {
+    /// The target triple.
+    pub fn triple(self) -> &'static str {
+        match self {
+            StaticTarget::Musl => "x86_64-unknown-linux-musl",
+            StaticTarget::GnuCrtStatic => "x86_64-unknown-linux-gnu",
+        }
+    }
+
+    /// Musl when `rustup` lists it as installed for the active toolchain, else static glibc.
+    pub fn detect(workspace: &Path) -> StaticTarget {
+        let out = Command::new("rustup")
+            .args(["target", "list", "--installed"])
+            .current_dir(workspace)
+            .output();
+        match out {
+            Ok(o)
+                if String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .any(|l| l.trim() == "x86_64-unknown-linux-musl") =>
+            {
+                StaticTarget::Musl
+            }
+            _ => StaticTarget::GnuCrtStatic,
+        }
+    }
+}
+
+/// One `cargo build` invocation.
+#[derive(Debug, Clone)]
+pub struct CargoBuild {
+    /// Workspace root (where `Cargo.toml` is).
+    pub workspace: PathBuf,
+    /// Cargo target directory.
+    pub target_dir: PathBuf,
+    /// Package (`-p`).
+    pub package: String,
+    /// Binary name (`--bin`), also the output file's stem.
+    pub bin: String,
+    /// Target triple; always passed so RUSTFLAGS do not reach build scripts and proc-macros.
+    pub target: String,
+    /// Cargo profile, e.g. `artifact`.
+    pub profile: String,
+    /// Extra RUSTFLAGS for the target only.
+    pub rustflags: Vec<String>,
+}
+
+impl CargoBuild {
+    /// Where cargo puts the binary.
+    pub fn output(&self) -> PathBuf {
+        let ext = if self.target.starts_with("wasm32") {
+            ".wasm"
+        } else {
+            ""
+        };
+        self.target_dir
+            .join(&self.target)
+            .join(&self.profile)
+            .join(format!("{}{ext}", self.bin))
+    }
+
+    /// Runs cargo and returns the binary's path.
+    pub fn run(&self) -> Result<PathBuf, Error> {
+        let what = format!("{} for {}", self.bin, self.target);
+        let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        cmd.current_dir(&self.workspace)
+            .args(["build", "--quiet", "-p", &self.package, "--bin", &self.bin])
+            .args(["--profile", &self.profile, "--target", &self.target])
+            .env("CARGO_TARGET_DIR", &self.target_dir)
+            // Flags from an outer build must not leak into this one.
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS");
+        if !self.rustflags.is_empty() {
+            let var = format!(
+                "CARGO_TARGET_{}_RUSTFLAGS",
+                self.target.to_uppercase().replace(['-', '.'], "_")
+            );
+            cmd.env(var, self.rustflags.join(" "));
+        }
+        let out = cmd.output().map_err(|e| Error::Build {
+            what: what.clone(),
+            reason: format!("cannot run cargo: {e}"),
+        })?;
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let reason = stderr
+                .lines()
+                .filter(|l| l.starts_with("error"))
+                .last()
+                .or_else(|| stderr.lines().rev().find(|l| !l.trim().is_empty()))
+                .unwrap_or("cargo failed without output")
+                .to_owned();
+            return Err(Error::Build { what, reason });
+        }
+        let path = self.output();
+        if !path.is_file() {
+            return Err(Error::Build {
+                what,
+                reason: format!("cargo succeeded but {} is missing", path.display()),
+            });
+        }
+        Ok(path)
+    }
+}
+
+/// Builds `package`'s `bin` as a static Linux executable with `profile`. Tries musl first when
+/// installed and falls back to static glibc if that build fails (e.g. a C dependency needs a
+/// musl C compiler that is not installed).
+pub fn build_static(
+    workspace: &Path,
+    target_dir: &Path,
+    package: &str,
+    bin: &str,
+    profile: &str,
+) -> Result<(PathBuf, StaticTarget), Error> {
+    let mk = |t: StaticTarget| CargoBuild {
+        workspace: workspace.to_owned(),
+        target_dir: target_dir.to_owned(),
+        package: package.to_owned(),
+        bin: bin.to_owned(),
+        target: t.triple().to_owned(),
+        profile: profile.to_owned(),
+        rustflags: match t {
+            StaticTarget::Musl => Vec::new(),
+            StaticTarget::GnuCrtStatic => {
+                vec!["-C".to_owned(), "target-feature=+crt-static".to_owned()]
+            }
+        },
+    };
+    if StaticTarget::detect(workspace) == StaticTarget::Musl {
+        if let Ok(p) = mk(StaticTarget::Musl).run() {
+            return Ok((p, StaticTarget::Musl));
+        }
+    }
+    let p = mk(StaticTarget::GnuCrtStatic).run()?;
+    Ok((p, StaticTarget::GnuCrtStatic))
+}
+
+/// Builds the echo workload as a static native binary (`wasmbench-echo`, profile `artifact`).
+pub fn build_native_echo(workspace: &Path, target_dir: &Path) -> Result<PathBuf, Error> {
+    build_static(workspace, target_dir, "wasmbench-echo", "echo", "artifact").map(|r| r.0)
+}
+
+/// Builds the echo workload for a Wasm target (`wasm32-wasip2` or `wasm32-wasip1`).
+pub fn build_wasm_echo(
+    workspace: &Path,
+    target_dir: &Path,
+    target: &str,
+) -> Result<PathBuf, Error> {
+    CargoBuild {
+        workspace: workspace.to_owned(),
+        target_dir: target_dir.to_owned(),
+        package: "wasmbench-echo".to_owned(),
+        bin: "echo".to_owned(),
+        target: target.to_owned(),
+        profile: "artifact".to_owned(),
+        rustflags: Vec::new(),
+    }
+    .run()
+}
+
+/// Builds the `wasmbench` CLI as a static binary for the load Jobs. Uses the `release`
+/// profile: the CLI embeds Wasmtime, and the `artifact` profile's fat LTO would make this
+/// build very slow without changing what the load generator measures.
+pub fn build_wasmbench(workspace: &Path, target_dir: &Path) -> Result<PathBuf, Error> {
+    build_static(workspace, target_dir, "wasmbench", "wasmbench", "release").map(|r| r.0)
+}
+
+/// Builds the WasmEdge-socket echo (`wasmbench-echo-wasmedge`, bin `echo-wasmedge`) for
+/// `wasm32-wasip1`. Any other `.wasm` can be passed to the image builder instead.
+pub fn build_wasmedge_echo(workspace: &Path, target_dir: &Path) -> Result<PathBuf, Error> {
+    CargoBuild {
+        workspace: workspace.to_owned(),
+        target_dir: target_dir.to_owned(),
+        package: "wasmbench-echo-wasmedge".to_owned(),
+        bin: "echo-wasmedge".to_owned(),
+        target: "wasm32-wasip1".to_owned(),
+        profile: "artifact".to_owned(),
+        rustflags: Vec::new(),
+    }
+    .run()
+}

@@ -1,0 +1,889 @@
+//! The cluster driver: apply → wait → load → collect → clean up, through the Kubernetes API.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Event, Namespace, Node, Pod, Service};
+use k8s_openapi::api::node::v1::RuntimeClass;
+use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::one_line;
+use crate::manifests::{
+    self, LABEL_ROLE, LABEL_RUN, LABEL_VARIANT, RunSpec, SUMMARY_BEGIN, SUMMARY_END,
+};
+use crate::{Error, Variant};
+
+const FIELD_MANAGER: &str = "wasmbench";
+
+/// How to find the cluster.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterOptions {
+    /// Kubeconfig file; default `$KUBECONFIG` (first entry), then `~/.kube/config`.
+    pub kubeconfig: Option<PathBuf>,
+    /// Context in the kubeconfig; default its current context.
+    pub context: Option<String>,
+    /// How long to wait for the API server's `/version`.
+    pub connect_timeout: Option<Duration>,
+}
+
+/// A connected cluster.
+#[derive(Clone)]
+pub struct Cluster {
+    /// The kube client.
+    pub client: Client,
+    /// The API server URL.
+    pub url: String,
+    /// The kubeconfig context's namespace (or `default`).
+    pub default_namespace: String,
+    /// `gitVersion` reported by the API server.
+    pub server_version: String,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("url", &self.url)
+            .field("server_version", &self.server_version)
+            .finish_non_exhaustive()
+    }
+}
+
+fn kubeconfig_path(opts: &ClusterOptions) -> Result<PathBuf, Error> {
+    if let Some(p) = &opts.kubeconfig {
+        if p.is_file() {
+            return Ok(p.clone());
+        }
+        return Err(Error::KubeconfigMissing {
+            searched: format!("--kubeconfig {} does not exist", p.display()),
+        });
+    }
+    let from_env = std::env::var_os("KUBECONFIG")
+        .filter(|v| !v.is_empty())
+        .and_then(|v| std::env::split_paths(&v).find(|p| p.is_file()));
+    if let Some(p) = from_env {
+        return Ok(p);
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    if let Some(p) = home.map(|h| h.join(".kube/config")).filter(|p| p.is_file()) {
+        return Ok(p);
+    }
+    let env_state = match std::env::var_os("KUBECONFIG") {
+        Some(v) if !v.is_empty() => {
+            format!("KUBECONFIG={} has no existing file", v.to_string_lossy())
+        }
+        _ => "KUBECONFIG unset".to_owned(),
+    };
+    Err(Error::KubeconfigMissing {
+        searched: format!("{env_state} and ~/.kube/config missing"),
+    })
+}
+
+/// Builds a client from the kubeconfig and checks that the API server answers.
+pub async fn connect(opts: &ClusterOptions) -> Result<Cluster, Error> {
+    let path = kubeconfig_path(opts)?;
+    let kubeconfig = Kubeconfig::read_from(&path).map_err(|e| Error::Kubeconfig {
+        path: path.clone(),
+        reason: one_line(e.to_string()),
+    })?;
+    let options = KubeConfigOptions {
+        context: opts.context.clone(),
+        ..Default::default()
+    };
+    let config = Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .map_err(|e| Error::Kubeconfig {
+            path: path.clone(),
+            reason: one_line(e.to_string()),
+        })?;
+    connect_with_config(
+        config,
+        opts.connect_timeout.unwrap_or(Duration::from_secs(10)),
+    )
+    .await
+}
+
+/// Builds a client from an explicit `Config` (tests, in-cluster use) and checks the server.
+pub async fn connect_with_config(config: Config, timeout: Duration) -> Result<Cluster, Error> {
+    let url = config.cluster_url.to_string();
+    let default_namespace = config.default_namespace.clone();
+    let client = Client::try_from(config).map_err(|e| Error::Unreachable {
+        url: url.clone(),
+        reason: one_line(e.to_string()),
+    })?;
+    let version = tokio::time::timeout(timeout, client.apiserver_version())
+        .await
+        .map_err(|_| Error::Unreachable {
+            url: url.clone(),
+            reason: format!("no answer within {}s", timeout.as_secs()),
+        })?
+        .map_err(|e| Error::Unreachable {
+            url: url.clone(),
+            reason: one_line(e.to_string()),
+        })?;
+    Ok(Cluster {
+        client,
+        url,
+        default_namespace,
+        server_version: version.git_version,
+    })
+}
+
+/// What the driver does besides the spec.
+#[derive(Debug, Clone)]
+pub struct DriverOptions {
+    /// How long Deployments may take to become ready.
+    pub ready_timeout: Duration,
+    /// How long a load Job may take beyond its planned duration.
+    pub job_grace: Duration,
+    /// How often to poll object status.
+    pub poll_interval: Duration,
+    /// Leave everything in place after the run.
+    pub keep: bool,
+    /// Create `spec.namespace` (and delete it at the end). When false the namespace must
+    /// exist and only the run's labelled objects are deleted.
+    pub create_namespace: bool,
+    /// Create missing RuntimeClasses (and delete the ones created at the end).
+    pub install_runtime_classes: bool,
+    /// How long cleanup may take.
+    pub cleanup_timeout: Duration,
+}
+
+impl Default for DriverOptions {
+    fn default() -> Self {
+        DriverOptions {
+            ready_timeout: Duration::from_secs(180),
+            job_grace: Duration::from_secs(180),
+            poll_interval: Duration::from_secs(1),
+            keep: false,
+            create_namespace: true,
+            install_runtime_classes: true,
+            cleanup_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Progress notifications, for a CLI to print.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Progress {
+    /// Objects were created.
+    Applied {
+        /// Namespace used.
+        namespace: String,
+        /// Whether load pods are kept off server nodes.
+        separate_load: bool,
+    },
+    /// A variant's Deployment is ready.
+    Ready(Variant),
+    /// A variant's load Job was created.
+    LoadStarted(Variant),
+    /// A variant's load Job completed and its summaries were read.
+    LoadDone(Variant),
+    /// Cleanup started.
+    CleaningUp,
+    /// Cleanup failed (the run's own error, if any, is returned instead).
+    CleanupFailed(String),
+}
+
+/// One load pod's result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoadPodResult {
+    /// Pod name.
+    pub pod: String,
+    /// Node it ran on.
+    pub node: Option<String>,
+    /// The JSON summary printed by `wasmbench load --json`.
+    pub summary: serde_json::Value,
+}
+
+/// One variant's results.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VariantOutcome {
+    /// The variant.
+    pub variant: Variant,
+    /// The RuntimeClass used (none for native).
+    pub runtime_class: Option<String>,
+    /// Nodes running the echo server.
+    pub server_nodes: Vec<String>,
+    /// One entry per load pod, in pod-name order. Merge the summaries with the load engine's
+    /// `Summary::merge` to get the variant's result.
+    pub load_pods: Vec<LoadPodResult>,
+}
+
+/// Everything a run produced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunOutcome {
+    /// The spec as applied (images, resources, load plan, placement).
+    pub spec: RunSpec,
+    /// API server URL.
+    pub cluster_url: String,
+    /// Kubernetes version.
+    pub server_version: String,
+    /// Schedulable nodes at the start of the run.
+    pub schedulable_nodes: Vec<String>,
+    /// Per variant, in run order.
+    pub variants: Vec<VariantOutcome>,
+    /// Whether the run's objects were deleted.
+    pub cleaned_up: bool,
+}
+
+/// What the driver created and must delete.
+#[derive(Debug, Default)]
+struct Created {
+    namespace: bool,
+    objects: bool,
+    runtime_classes: Vec<String>,
+}
+
+fn api_err(action: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
+    let action = action.into();
+    move |e| Error::Api {
+        action,
+        reason: match &e {
+            kube::Error::Api(s) => one_line(format!("{} ({})", s.message, s.reason)),
+            other => one_line(other.to_string()),
+        },
+    }
+}
+
+fn is_not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
+}
+
+/// Runs one comparison on a cluster.
+#[derive(Debug, Clone)]
+pub struct Driver {
+    cluster: Cluster,
+    opts: DriverOptions,
+}
+
+impl Driver {
+    /// A driver for `cluster`.
+    pub fn new(cluster: Cluster, opts: DriverOptions) -> Driver {
+        Driver { cluster, opts }
+    }
+
+    fn client(&self) -> Client {
+        self.cluster.client.clone()
+    }
+
+    /// Nodes that accept ordinary pods (not cordoned, no `NoSchedule`/`NoExecute` taint).
+    pub async fn schedulable_nodes(&self) -> Result<Vec<String>, Error> {
+        let nodes: Api<Node> = Api::all(self.client());
+        let list = nodes
+            .list(&ListParams::default())
+            .await
+            .map_err(api_err("list nodes"))?;
+        let mut names: Vec<String> = list
+            .items
+            .into_iter()
+            .filter(|n| {
+                let spec = n.spec.as_ref();
+                let cordoned = spec.and_then(|s| s.unschedulable).unwrap_or(false);
+                let tainted = spec.and_then(|s| s.taints.as_ref()).is_some_and(|t| {
+                    t.iter()
+                        .any(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
+                });
+                !cordoned && !tainted
+            })
+            .filter_map(|n| n.metadata.name)
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Applies `spec`, waits for the servers, runs each variant's load Job in turn, reads the
+    /// summaries and deletes what it created — also on error and when `cancel` fires — unless
+    /// `keep` is set. `separate_load` is decided here from the number of schedulable nodes.
+    pub async fn run(
+        &self,
+        spec: &RunSpec,
+        cancel: &CancellationToken,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<RunOutcome, Error> {
+        spec.validate()?;
+        let nodes = self.schedulable_nodes().await?;
+        let mut spec = spec.clone();
+        spec.separate_load = nodes.len() > 1;
+
+        let mut created = Created::default();
+        let result = {
+            let body = self.body(&spec, &mut created, progress);
+            tokio::select! {
+                r = body => r,
+                () = cancel.cancelled() => Err(Error::Cancelled),
+            }
+        };
+        let mut cleaned_up = false;
+        if !self.opts.keep {
+            progress(Progress::CleaningUp);
+            let cleanup =
+                tokio::time::timeout(self.opts.cleanup_timeout, self.cleanup(&spec, &created))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(Error::Api {
+                            action: "cleanup".to_owned(),
+                            reason: format!(
+                                "not finished after {}s; delete namespace {} by hand",
+                                self.opts.cleanup_timeout.as_secs(),
+                                spec.namespace
+                            ),
+                        })
+                    });
+            match cleanup {
+                Ok(()) => cleaned_up = true,
+                Err(e) => {
+                    progress(Progress::CleanupFailed(e.to_string()));
+                    if result.is_ok() {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        let variants = result?;
+        Ok(RunOutcome {
+            spec,
+            cluster_url: self.cluster.url.clone(),
+            server_version: self.cluster.server_version.clone(),
+            schedulable_nodes: nodes,
+            variants,
+            cleaned_up,
+        })
+    }
+
+    async fn body(
+        &self,
+        spec: &RunSpec,
+        created: &mut Created,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<Vec<VariantOutcome>, Error> {
+        let objects = manifests::build(spec)?;
+        let pp = PostParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..Default::default()
+        };
+        let client = self.client();
+
+        if self.opts.create_namespace {
+            Api::<Namespace>::all(client.clone())
+                .create(&pp, &objects.namespace)
+                .await
+                .map_err(api_err(format!("create Namespace {}", spec.namespace)))?;
+            created.namespace = true;
+        } else {
+            Api::<Namespace>::all(client.clone())
+                .get(&spec.namespace)
+                .await
+                .map_err(api_err(format!(
+                    "get Namespace {} (it must exist)",
+                    spec.namespace
+                )))?;
+        }
+
+        if self.opts.install_runtime_classes {
+            let rcs: Api<RuntimeClass> = Api::all(client.clone());
+            for rc in &objects.runtime_classes {
+                let name = rc.metadata.name.clone().unwrap_or_default();
+                match rcs.get(&name).await {
+                    Ok(_) => {}
+                    Err(e) if is_not_found(&e) => {
+                        rcs.create(&pp, rc)
+                            .await
+                            .map_err(api_err(format!("create RuntimeClass {name}")))?;
+                        created.runtime_classes.push(name);
+                    }
+                    Err(e) => return Err(api_err(format!("get RuntimeClass {name}"))(e)),
+                }
+            }
+        }
+
+        let deployments: Api<Deployment> = Api::namespaced(client.clone(), &spec.namespace);
+        let services: Api<Service> = Api::namespaced(client.clone(), &spec.namespace);
+        created.objects = true;
+        for (v, d, s, _) in &objects.variants {
+            deployments.create(&pp, d).await.map_err(api_err(format!(
+                "create Deployment {}",
+                RunSpec::server_name(*v)
+            )))?;
+            services.create(&pp, s).await.map_err(api_err(format!(
+                "create Service {}",
+                RunSpec::server_name(*v)
+            )))?;
+        }
+        progress(Progress::Applied {
+            namespace: spec.namespace.clone(),
+            separate_load: spec.separate_load,
+        });
+
+        self.wait_ready(spec, progress).await?;
+
+        let mut outcomes = Vec::new();
+        for (v, _, _, job) in &objects.variants {
+            progress(Progress::LoadStarted(*v));
+            let outcome = self.run_load(spec, *v, job, &pp).await?;
+            progress(Progress::LoadDone(*v));
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
+    }
+
+    async fn wait_ready(
+        &self,
+        spec: &RunSpec,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<(), Error> {
+        let deployments: Api<Deployment> = Api::namespaced(self.client(), &spec.namespace);
+        let deadline = Instant::now() + self.opts.ready_timeout;
+        let mut pending: Vec<Variant> = spec.variants.clone();
+        while !pending.is_empty() {
+            let mut still = Vec::new();
+            for v in pending {
+                let name = RunSpec::server_name(v);
+                let d = deployments
+                    .get(&name)
+                    .await
+                    .map_err(api_err(format!("get Deployment {name}")))?;
+                let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                let ready = d
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.ready_replicas)
+                    .unwrap_or(0);
+                if ready >= want {
+                    progress(Progress::Ready(v));
+                } else {
+                    still.push(v);
+                }
+            }
+            pending = still;
+            if pending.is_empty() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                let v = pending[0];
+                return Err(Error::NotReady {
+                    deployment: RunSpec::server_name(v),
+                    timeout: self.opts.ready_timeout,
+                    diagnosis: self.diagnose(spec, v, "server").await,
+                });
+            }
+            tokio::time::sleep(self.opts.poll_interval).await;
+        }
+        Ok(())
+    }
+
+    fn selector(spec: &RunSpec, v: Variant, role: &str) -> String {
+        format!(
+            "{LABEL_RUN}={},{LABEL_VARIANT}={},{LABEL_ROLE}={role}",
+            spec.run_id,
+            v.name()
+        )
+    }
+
+    /// Names the first unhealthy pod of `v`/`role`, its phase, container state and recent
+    /// events; without pods, the events of the owning objects (e.g. a missing RuntimeClass).
+    async fn diagnose(&self, spec: &RunSpec, v: Variant, role: &str) -> String {
+        let pods: Api<Pod> = Api::namespaced(self.client(), &spec.namespace);
+        let list = match pods
+            .list(&ListParams::default().labels(&Self::selector(spec, v, role)))
+            .await
+        {
+            Ok(l) => l.items,
+            Err(e) => return format!("cannot list pods: {}", one_line(e.to_string())),
+        };
+        let unhealthy = list.iter().find(|p| !pod_ready(p)).or(list.first());
+        let Some(pod) = unhealthy else {
+            let prefix = match role {
+                "server" => RunSpec::server_name(v),
+                _ => RunSpec::job_name(v),
+            };
+            let events = self.events(spec, None, Some(&prefix)).await;
+            return format!("no pod was created; events: {events}");
+        };
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let events = self.events(spec, Some(&name), None).await;
+        format!("pod {name} is {}; events: {events}", pod_state(pod))
+    }
+
+    async fn events(&self, spec: &RunSpec, object: Option<&str>, prefix: Option<&str>) -> String {
+        let api: Api<Event> = Api::namespaced(self.client(), &spec.namespace);
+        let mut lp = ListParams::default();
+        if let Some(o) = object {
+            lp = lp.fields(&format!("involvedObject.name={o}"));
+        }
+        let mut items = match api.list(&lp).await {
+            Ok(l) => l.items,
+            Err(e) => return format!("cannot list events: {}", one_line(e.to_string())),
+        };
+        if let Some(p) = prefix {
+            items.retain(|e| {
+                e.involved_object
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with(p))
+            });
+        }
+        items.sort_by_key(|e| {
+            e.last_timestamp
+                .as_ref()
+                .map(|t| t.0.to_string())
+                .or_else(|| e.event_time.as_ref().map(|t| t.0.to_string()))
+                .unwrap_or_default()
+        });
+        let recent: Vec<String> = items
+            .iter()
+            .rev()
+            .take(5)
+            .rev()
+            .map(|e| {
+                one_line(format!(
+                    "{} {}: {}",
+                    e.type_.as_deref().unwrap_or("?"),
+                    e.reason.as_deref().unwrap_or("?"),
+                    e.message.as_deref().unwrap_or("")
+                ))
+            })
+            .collect();
+        if recent.is_empty() {
+            "none".to_owned()
+        } else {
+            recent.join("; ")
+        }
+    }
+
+    async fn run_load(
+        &self,
+        spec: &RunSpec,
+        v: Variant,
+        job: &Job,
+        pp: &PostParams,
+    ) -> Result<VariantOutcome, Error> {
+        let jobs: Api<Job> = Api::namespaced(self.client(), &spec.namespace);
+        let pods: Api<Pod> = Api::namespaced(self.client(), &spec.namespace);
+        let name = RunSpec::job_name(v);
+        jobs.create(pp, job)
+            .await
+            .map_err(api_err(format!("create Job {name}")))?;
+        let n = i32::try_from(spec.load.parallelism).unwrap_or(i32::MAX);
+        let limit = spec.load.duration + self.opts.job_grace;
+        let deadline = Instant::now() + limit;
+        loop {
+            let j = jobs
+                .get(&name)
+                .await
+                .map_err(api_err(format!("get Job {name}")))?;
+            let status = j.status.unwrap_or_default();
+            if status.succeeded.unwrap_or(0) >= n {
+                break;
+            }
+            let failed_condition = status
+                .conditions
+                .iter()
+                .flatten()
+                .any(|c| c.type_ == "Failed" && c.status == "True");
+            if status.failed.unwrap_or(0) > 0 || failed_condition {
+                return Err(Error::JobFailed {
+                    job: name,
+                    diagnosis: self.diagnose_job(spec, v).await,
+                });
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::JobFailed {
+                    diagnosis: format!(
+                        "not complete after {}s; {}",
+                        limit.as_secs(),
+                        self.diagnose_job(spec, v).await
+                    ),
+                    job: name,
+                });
+            }
+            tokio::time::sleep(self.opts.poll_interval).await;
+        }
+
+        let mut load_pods = Vec::new();
+        let mut list = pods
+            .list(&ListParams::default().labels(&Self::selector(spec, v, "load")))
+            .await
+            .map_err(api_err(format!("list pods of Job {name}")))?
+            .items;
+        list.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        for pod in list
+            .iter()
+            .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Succeeded"))
+        {
+            let pod_name = pod.metadata.name.clone().unwrap_or_default();
+            let log = pods
+                .logs(&pod_name, &LogParams::default())
+                .await
+                .map_err(api_err(format!("read log of pod {pod_name}")))?;
+            let summary = extract_summary(&log).ok_or_else(|| Error::NoSummary {
+                pod: pod_name.clone(),
+                last_line: log
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("")
+                    .chars()
+                    .take(200)
+                    .collect(),
+            })?;
+            load_pods.push(LoadPodResult {
+                pod: pod_name,
+                node: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
+                summary,
+            });
+        }
+        if load_pods.len() < spec.load.parallelism as usize {
+            return Err(Error::JobFailed {
+                job: name,
+                diagnosis: format!(
+                    "{} of {} load pods are left to read (pods deleted early?)",
+                    load_pods.len(),
+                    spec.load.parallelism
+                ),
+            });
+        }
+        let server_nodes = pods
+            .list(&ListParams::default().labels(&Self::selector(spec, v, "server")))
+            .await
+            .map_err(api_err("list server pods"))?
+            .items
+            .into_iter()
+            .filter_map(|p| p.spec.and_then(|s| s.node_name))
+            .collect();
+        Ok(VariantOutcome {
+            variant: v,
+            runtime_class: v.runtime_class().map(str::to_owned),
+            server_nodes,
+            load_pods,
+        })
+    }
+
+    async fn diagnose_job(&self, spec: &RunSpec, v: Variant) -> String {
+        let pods: Api<Pod> = Api::namespaced(self.client(), &spec.namespace);
+        let list = pods
+            .list(&ListParams::default().labels(&Self::selector(spec, v, "load")))
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default();
+        let bad = list
+            .iter()
+            .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed"))
+            .or_else(|| {
+                list.iter().find(|p| {
+                    p.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Succeeded")
+                })
+            });
+        let Some(pod) = bad else {
+            return self.diagnose(spec, v, "load").await;
+        };
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let tail = pods
+            .logs(
+                &name,
+                &LogParams {
+                    tail_lines: Some(3),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map(one_line)
+            .unwrap_or_default();
+        let events = self.events(spec, Some(&name), None).await;
+        format!(
+            "pod {name} is {}; log tail: {tail:?}; events: {events}",
+            pod_state(pod)
+        )
+    }
+
+    async fn cleanup(&self, spec: &RunSpec, created: &Created) -> Result<(), Error> {
+        let client = self.client();
+        let dp = DeleteParams::background();
+        if created.namespace {
+            let ns: Api<Namespace> = Api::all(client.clone());
+            match ns.delete(&spec.namespace, &dp).await {
+                Ok(_) => {}
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(api_err(format!("delete Namespace {}", spec.namespace))(e)),
+            }
+            // Wait until it is gone so a following run starts from a clean cluster.
+            loop {
+                match ns.get(&spec.namespace).await {
+                    Err(e) if is_not_found(&e) => break,
+                    Err(e) => return Err(api_err(format!("get Namespace {}", spec.namespace))(e)),
+                    Ok(_) => tokio::time::sleep(self.opts.poll_interval).await,
+                }
+            }
+        } else if created.objects {
+            let lp = ListParams::default().labels(&spec.run_selector());
+            let ns = &spec.namespace;
+            Api::<Job>::namespaced(client.clone(), ns)
+                .delete_collection(&dp, &lp)
+                .await
+                .map_err(api_err("delete Jobs"))?;
+            Api::<Deployment>::namespaced(client.clone(), ns)
+                .delete_collection(&dp, &lp)
+                .await
+                .map_err(api_err("delete Deployments"))?;
+            // Services have no deletecollection endpoint.
+            let services: Api<Service> = Api::namespaced(client.clone(), ns);
+            for s in services
+                .list(&lp)
+                .await
+                .map_err(api_err("list Services"))?
+                .items
+            {
+                let name = s.metadata.name.unwrap_or_default();
+                match services.delete(&name, &dp).await {
+                    Ok(_) => {}
+                    Err(e) if is_not_found(&e) => {}
+                    Err(e) => return Err(api_err(format!("delete Service {name}"))(e)),
+                }
+            }
+            Api::<Pod>::namespaced(client.clone(), ns)
+                .delete_collection(&dp, &lp)
+                .await
+                .map_err(api_err("delete Pods"))?;
+        }
+        let rcs: Api<RuntimeClass> = Api::all(client);
+        for name in &created.runtime_classes {
+            match rcs.delete(name, &dp).await {
+                Ok(_) => {}
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(api_err(format!("delete RuntimeClass {name}"))(e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn pod_ready(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// "Pending, container echo waiting: ImagePullBackOff (message)".
+fn pod_state(p: &Pod) -> String {
+    let status = p.status.clone().unwrap_or_default();
+    let mut out = status
+        .phase
+        .unwrap_or_else(|| "in an unknown phase".to_owned());
+    for cs in status.container_statuses.iter().flatten() {
+        let Some(state) = &cs.state else { continue };
+        if let Some(w) = &state.waiting {
+            out.push_str(&format!(
+                ", container {} waiting: {}",
+                cs.name,
+                w.reason.as_deref().unwrap_or("?")
+            ));
+            if let Some(m) = &w.message {
+                out.push_str(&format!(" ({})", one_line(m)));
+            }
+        } else if let Some(t) = &state.terminated {
+            out.push_str(&format!(
+                ", container {} terminated: {} (exit code {})",
+                cs.name,
+                t.reason.as_deref().unwrap_or("?"),
+                t.exit_code
+            ));
+        } else if state.running.is_some() && !cs.ready {
+            out.push_str(&format!(
+                ", container {} running but not ready (readiness probe failing?)",
+                cs.name
+            ));
+        }
+    }
+    if let Some(reason) = status.reason {
+        out.push_str(&format!(", reason {reason}"));
+    }
+    if let Some(msg) = status.message {
+        out.push_str(&format!(" ({})", one_line(msg)));
+    }
+    out
+}
+
+/// Finds the JSON summary in a load pod's log: the text between [`SUMMARY_BEGIN`] and
+/// [`SUMMARY_END`] if present, else the last JSON object that starts at the beginning of a line
+/// (so `--json /dev/stdout` works even when progress lines are interleaved).
+pub fn extract_summary(log: &str) -> Option<serde_json::Value> {
+    if let Some(start) = log.rfind(SUMMARY_BEGIN) {
+        let rest = &log[start + SUMMARY_BEGIN.len()..];
+        if let Some(end) = rest.find(SUMMARY_END) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(rest[..end].trim()) {
+                return Some(v);
+            }
+        }
+    }
+    let mut found = None;
+    let mut offset = 0;
+    for line in log.split_inclusive('\n') {
+        if line.starts_with('{') {
+            let mut stream =
+                serde_json::Deserializer::from_str(&log[offset..]).into_iter::<serde_json::Value>();
+            if let Some(Ok(v)) = stream.next() {
+                if v.is_object() {
+                    found = Some(v);
+                }
+            }
+        }
+        offset += line.len();
+    }
+    found
+}
+
+/// Writes the outcome as `k8s-run.json` into `dir` (created if missing) and returns the path.
+pub fn write_outcome(outcome: &RunOutcome, dir: &Path) -> Result<PathBuf, Error> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let path = dir.join("k8s-run.json");
+    let text = serde_json::to_string_pretty(outcome).map_err(|e| Error::Serialize {
+        what: "run outcome".to_owned(),
+        reason: e.to_string(),
+    })?;
+    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_between_markers_wins() {
+        let log = format!(
+            "starting\n{{\"not\": \"this\"}}\n{SUMMARY_BEGIN}\n{{\"requests\": 5}}\n{SUMMARY_END}\n"
+        );
+        assert_eq!(extract_summary(&log).unwrap()["requests"], 5);
+    }
+
+    #[test]
+    fn summary_last_json_object_in_plain_log() {
+        let log = "progress 10%\n{\"a\": 1}\nprogress 100%\n{\n  \"requests\": 7,\n  \"nested\": {\"x\": [1,2]}\n}\ndone\n";
+        let v = extract_summary(log).unwrap();
+        assert_eq!(v["requests"], 7);
+        assert!(extract_summary("no json here\n{broken\n").is_none());
+    }
+
+    #[test]
+    fn missing_kubeconfig_is_one_clear_line() {
+        let opts = ClusterOptions {
+            kubeconfig: Some(PathBuf::from("/nonexistent/kubeconfig")),
+            ..Default::default()
+        };
+        let err = kubeconfig_path(&opts).unwrap_err();
+        let msg = err.to_string();
+        assert!(err.is_cluster_unreachable());
+        assert!(!msg.contains('\n'));
+        assert!(
+            msg.contains("/nonexistent/kubeconfig") && msg.contains("--kubeconfig"),
+            "{msg}"
+        );
+    }
+}

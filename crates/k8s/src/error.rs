@@ -1,0 +1,132 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything that can go wrong in this crate. Each message is one line saying what is wrong
+/// and, where the user can act, how to fix it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No kubeconfig could be found.
+    #[error(
+        "no kubeconfig found ({searched}): create a cluster with deploy/kind/create.sh or pass --kubeconfig"
+    )]
+    KubeconfigMissing {
+        /// Where we looked, in words.
+        searched: String,
+    },
+    /// The kubeconfig exists but cannot be used (bad YAML, unknown context, bad credentials).
+    #[error(
+        "cannot use kubeconfig {path}: {reason}: fix the file, or pick another with --kubeconfig / --context"
+    )]
+    Kubeconfig {
+        /// The file that was read.
+        path: PathBuf,
+        /// What kube reported.
+        reason: String,
+    },
+    /// The API server did not answer.
+    #[error(
+        "cannot reach the Kubernetes API server at {url}: {reason}: check that the cluster runs (kubectl cluster-info) or choose another with --kubeconfig / --context"
+    )]
+    Unreachable {
+        /// The server URL from the kubeconfig.
+        url: String,
+        /// The transport or API error.
+        reason: String,
+    },
+    /// An API call was answered with an error.
+    #[error("Kubernetes API call failed ({action}): {reason}")]
+    Api {
+        /// What the driver was doing, e.g. `create Deployment echo-native`.
+        action: String,
+        /// The server's message.
+        reason: String,
+    },
+    /// A Deployment did not become ready in time.
+    #[error("deployment {deployment} not ready after {}s: {diagnosis}", timeout.as_secs())]
+    NotReady {
+        /// Deployment name.
+        deployment: String,
+        /// The timeout that expired.
+        timeout: Duration,
+        /// The failing pod, its phase and container state, and its recent events.
+        diagnosis: String,
+    },
+    /// A load Job failed or did not finish in time.
+    #[error("load job {job} did not succeed: {diagnosis}")]
+    JobFailed {
+        /// Job name.
+        job: String,
+        /// What the Job's pods report.
+        diagnosis: String,
+    },
+    /// A load pod's log holds no JSON summary.
+    #[error(
+        "no JSON summary in the log of pod {pod} (last line: {last_line:?}): check that the wasmbench image supports `wasmbench load --json`"
+    )]
+    NoSummary {
+        /// The pod whose log was read.
+        pod: String,
+        /// The log's last non-empty line, for a hint.
+        last_line: String,
+    },
+    /// The run was cancelled (Ctrl-C); its objects were cleaned up unless `keep` was set.
+    #[error("run cancelled")]
+    Cancelled,
+    /// The plan or a flag value is invalid.
+    #[error("invalid plan: {0}")]
+    InvalidPlan(String),
+    /// An unknown runtime variant name.
+    #[error(
+        "unknown variant `{0}`: expected one of native, crun-wasmedge, wasmtime, wasmedge, wasmer, spin"
+    )]
+    UnknownVariant(String),
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Building a binary with cargo failed.
+    #[error("building {what} failed: {reason}")]
+    Build {
+        /// What was being built.
+        what: String,
+        /// Why (cargo's last error line, or the spawn error).
+        reason: String,
+    },
+    /// A value could not be serialised.
+    #[error("cannot serialise {what}: {reason}")]
+    Serialize {
+        /// What was being serialised.
+        what: String,
+        /// The serialiser's message.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// True when the cluster cannot be reached or no usable kubeconfig exists (exit code 14 in
+    /// the CLI).
+    pub fn is_cluster_unreachable(&self) -> bool {
+        matches!(
+            self,
+            Error::KubeconfigMissing { .. } | Error::Kubeconfig { .. } | Error::Unreachable { .. }
+        )
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Keeps messages on one line: server and tool messages may contain newlines.
+pub(crate) fn one_line(s: impl AsRef<str>) -> String {
+    s.as_ref().split_whitespace().collect::<Vec<_>>().join(" ")
+}

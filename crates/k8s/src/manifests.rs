@@ -1,0 +1,718 @@
+//! Kubernetes objects for one run, as typed `k8s-openapi` values and as YAML.
+//!
+//! Per variant: a Deployment + Service for the echo server and a load Job that runs the
+//! `wasmbench` image. All objects carry the labels in [`labels`] so a run can be found and
+//! deleted as a unit.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::{
+    Affinity, Capabilities, Container, ContainerPort, EnvVar, HTTPGetAction, Namespace,
+    PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SeccompProfile, SecurityContext, Service, ServicePort, ServiceSpec,
+};
+use k8s_openapi::api::node::v1::RuntimeClass;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::Serialize;
+
+use crate::variant::{ImageKind, Variant};
+use crate::{Error, image};
+
+/// Label: always `wasmbench`.
+pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+/// Label: the run id; selects everything one run created.
+pub const LABEL_RUN: &str = "wasmbench.dev/run";
+/// Label: the variant name.
+pub const LABEL_VARIANT: &str = "wasmbench.dev/variant";
+/// Label: `server` or `load`.
+pub const LABEL_ROLE: &str = "wasmbench.dev/role";
+/// Markers around the JSON summary in a load pod's log.
+pub const SUMMARY_BEGIN: &str = "----- wasmbench summary begin -----";
+/// See [`SUMMARY_BEGIN`].
+pub const SUMMARY_END: &str = "----- wasmbench summary end -----";
+/// The uid/gid every pod runs as.
+pub const RUN_AS: i64 = image::NONROOT_UID as i64;
+
+/// CPU and memory requests and limits (Kubernetes quantities such as `500m`, `128Mi`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Resources {
+    /// CPU request.
+    pub cpu_request: String,
+    /// CPU limit.
+    pub cpu_limit: String,
+    /// Memory request.
+    pub memory_request: String,
+    /// Memory limit.
+    pub memory_limit: String,
+}
+
+impl Resources {
+    /// Defaults for an echo server: one CPU at most, so every variant gets the same budget.
+    /// Wasm runtimes compile the module at start, hence the generous memory limit.
+    pub fn server_default() -> Resources {
+        Resources {
+            cpu_request: "500m".into(),
+            cpu_limit: "1".into(),
+            memory_request: "64Mi".into(),
+            memory_limit: "256Mi".into(),
+        }
+    }
+
+    /// Defaults for one load pod: more CPU than the server so the generator is not the limit.
+    pub fn load_default() -> Resources {
+        Resources {
+            cpu_request: "1".into(),
+            cpu_limit: "2".into(),
+            memory_request: "128Mi".into(),
+            memory_limit: "512Mi".into(),
+        }
+    }
+
+    fn to_k8s(&self) -> ResourceRequirements {
+        let q = |cpu: &str, mem: &str| {
+            BTreeMap::from([
+                ("cpu".to_owned(), Quantity(cpu.to_owned())),
+                ("memory".to_owned(), Quantity(mem.to_owned())),
+            ])
+        };
+        ResourceRequirements {
+            requests: Some(q(&self.cpu_request, &self.memory_request)),
+            limits: Some(q(&self.cpu_limit, &self.memory_limit)),
+            ..Default::default()
+        }
+    }
+
+    fn validate(&self, what: &str) -> Result<(), Error> {
+        for (name, v) in [
+            ("cpu request", &self.cpu_request),
+            ("cpu limit", &self.cpu_limit),
+            ("memory request", &self.memory_request),
+            ("memory limit", &self.memory_limit),
+        ] {
+            let ok = !v.is_empty()
+                && v.chars().next().is_some_and(|c| c.is_ascii_digit())
+                && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '.');
+            if !ok {
+                return Err(Error::InvalidPlan(format!(
+                    "{what} {name} `{v}` is not a Kubernetes quantity: use e.g. 500m, 1, 128Mi"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Image references for the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Images {
+    /// Registry/repository prefix, e.g. `localhost/wasmbench`.
+    pub prefix: String,
+    /// Tag for every image; versioned, never `latest` (which forces a pull).
+    pub tag: String,
+    /// The Spin application image (wasmbench does not build one).
+    pub spin: Option<String>,
+}
+
+impl Default for Images {
+    fn default() -> Self {
+        Images {
+            prefix: "localhost/wasmbench".into(),
+            tag: env!("CARGO_PKG_VERSION").into(),
+            spin: None,
+        }
+    }
+}
+
+impl Images {
+    /// The full reference of `kind`'s image.
+    pub fn reference(&self, kind: ImageKind) -> String {
+        match (kind, &self.spin) {
+            (ImageKind::Spin, Some(s)) => s.clone(),
+            _ => image::reference(&self.prefix, kind, &self.tag),
+        }
+    }
+}
+
+/// The load each variant receives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct LoadPlan {
+    /// Virtual users in total, split evenly over the load pods.
+    pub vus: u32,
+    /// How long each load pod runs.
+    #[serde(with = "duration_ms")]
+    pub duration: Duration,
+    /// Number of load pods (Job `parallelism` and `completions`).
+    pub parallelism: u32,
+    /// Extra arguments appended to `wasmbench load`.
+    pub extra_args: Vec<String>,
+}
+
+mod duration_ms {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let ms: u64 = serde::Deserialize::deserialize(d)?;
+        Ok(Duration::from_millis(ms))
+    }
+}
+
+impl Default for LoadPlan {
+    fn default() -> Self {
+        LoadPlan {
+            vus: 50,
+            duration: Duration::from_secs(30),
+            parallelism: 1,
+            extra_args: Vec::new(),
+        }
+    }
+}
+
+impl LoadPlan {
+    /// VUs per load pod. The split must be exact so the merged result has the planned load.
+    pub fn vus_per_pod(&self) -> Result<u32, Error> {
+        if self.parallelism == 0 {
+            return Err(Error::InvalidPlan(
+                "--parallelism must be at least 1".to_owned(),
+            ));
+        }
+        if self.vus < self.parallelism || self.vus % self.parallelism != 0 {
+            return Err(Error::InvalidPlan(format!(
+                "--vus {} cannot be split evenly over --parallelism {}: use a multiple of {}",
+                self.vus, self.parallelism, self.parallelism
+            )));
+        }
+        Ok(self.vus / self.parallelism)
+    }
+
+    fn duration_arg(&self) -> String {
+        let ms = self.duration.as_millis();
+        if ms % 1000 == 0 {
+            format!("{}s", ms / 1000)
+        } else {
+            format!("{ms}ms")
+        }
+    }
+}
+
+/// Everything that decides the objects of one run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct RunSpec {
+    /// Short lowercase id; part of object labels and of the default namespace name.
+    pub run_id: String,
+    /// Namespace the run's objects live in.
+    pub namespace: String,
+    /// Variants to deploy and load, in order.
+    pub variants: Vec<Variant>,
+    /// Image references.
+    pub images: Images,
+    /// Requests/limits of each echo pod.
+    pub server_resources: Resources,
+    /// Requests/limits of each load pod.
+    pub load_resources: Resources,
+    /// The load plan.
+    pub load: LoadPlan,
+    /// Keep load pods off the nodes running echo servers (set when the cluster has more than
+    /// one schedulable node).
+    pub separate_load: bool,
+}
+
+impl serde::Serialize for Variant {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Variant {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl RunSpec {
+    /// A spec with default images, resources and load, in namespace `wasmbench-<run_id>`.
+    pub fn new(run_id: &str, variants: Vec<Variant>) -> RunSpec {
+        RunSpec {
+            run_id: run_id.to_owned(),
+            namespace: format!("wasmbench-{run_id}"),
+            variants,
+            images: Images::default(),
+            server_resources: Resources::server_default(),
+            load_resources: Resources::load_default(),
+            load: LoadPlan::default(),
+            separate_load: false,
+        }
+    }
+
+    /// Checks names, quantities and the load split; call before generating objects.
+    pub fn validate(&self) -> Result<(), Error> {
+        let dns_label = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 63
+                && s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !s.starts_with('-')
+                && !s.ends_with('-')
+        };
+        if !dns_label(&self.run_id) || self.run_id.len() > 20 {
+            return Err(Error::InvalidPlan(format!(
+                "run id `{}` must be 1-20 lowercase letters, digits or `-`",
+                self.run_id
+            )));
+        }
+        if !dns_label(&self.namespace) {
+            return Err(Error::InvalidPlan(format!(
+                "namespace `{}` is not a valid name: use lowercase letters, digits and `-`",
+                self.namespace
+            )));
+        }
+        if self.variants.is_empty() {
+            return Err(Error::InvalidPlan("no variant selected".to_owned()));
+        }
+        if self.images.tag.is_empty() || self.images.tag == "latest" {
+            return Err(Error::InvalidPlan(
+                "image tag must be a version, not empty or `latest` (which forces a pull): pass e.g. --image-tag 0.1.0"
+                    .to_owned(),
+            ));
+        }
+        if self.variants.contains(&Variant::Spin) && self.images.spin.is_none() {
+            return Err(Error::InvalidPlan(
+                "the spin variant needs a Spin application image (wasmbench does not build one): pass --spin-image REF or drop spin from --variants".to_owned(),
+            ));
+        }
+        if self.load.duration.is_zero() {
+            return Err(Error::InvalidPlan("--duration must be above 0".to_owned()));
+        }
+        self.server_resources.validate("server")?;
+        self.load_resources.validate("load")?;
+        self.load.vus_per_pod()?;
+        Ok(())
+    }
+
+    /// Labels on every object of the run.
+    pub fn run_labels(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (LABEL_MANAGED_BY.to_owned(), "wasmbench".to_owned()),
+            (LABEL_RUN.to_owned(), self.run_id.clone()),
+        ])
+    }
+
+    /// Label selector string for everything of the run.
+    pub fn run_selector(&self) -> String {
+        format!("{LABEL_MANAGED_BY}=wasmbench,{LABEL_RUN}={}", self.run_id)
+    }
+
+    /// Name of the Deployment and Service of `v`.
+    pub fn server_name(v: Variant) -> String {
+        format!("echo-{}", v.name())
+    }
+
+    /// Name of the load Job of `v`.
+    pub fn job_name(v: Variant) -> String {
+        format!("load-{}", v.name())
+    }
+
+    /// In-cluster URL of `v`'s Service.
+    pub fn service_url(&self, v: Variant) -> String {
+        format!(
+            "http://{}.{}.svc:{}/",
+            Self::server_name(v),
+            self.namespace,
+            v.container_port()
+        )
+    }
+}
+
+/// Labels of one variant's objects with `role` (`server` or `load`).
+pub fn labels(spec: &RunSpec, v: Variant, role: &str) -> BTreeMap<String, String> {
+    let mut l = spec.run_labels();
+    l.insert(LABEL_VARIANT.to_owned(), v.name().to_owned());
+    l.insert(LABEL_ROLE.to_owned(), role.to_owned());
+    l.insert("app.kubernetes.io/name".to_owned(), "wasmbench".to_owned());
+    l
+}
+
+/// The run's Namespace.
+pub fn namespace(spec: &RunSpec) -> Namespace {
+    Namespace {
+        metadata: ObjectMeta {
+            name: Some(spec.namespace.clone()),
+            labels: Some(spec.run_labels()),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// The RuntimeClass `v` needs (`None` for native). Handlers are named like their RuntimeClass,
+/// which is how `deploy/kind` configures containerd and CRI-O.
+pub fn runtime_class(v: Variant) -> Option<RuntimeClass> {
+    let name = v.runtime_class()?;
+    Some(RuntimeClass {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            labels: Some(BTreeMap::from([(
+                LABEL_MANAGED_BY.to_owned(),
+                "wasmbench".to_owned(),
+            )])),
+            ..Default::default()
+        },
+        handler: name.to_owned(),
+        ..Default::default()
+    })
+}
+
+fn restricted_pod_security() -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(RUN_AS),
+        run_as_group: Some(RUN_AS),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".to_owned(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn restricted_container_security() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        read_only_root_filesystem: Some(true),
+        run_as_non_root: Some(true),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_owned()]),
+            ..Default::default()
+        }),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".to_owned(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn env(pairs: &[(&str, String)]) -> Option<Vec<EnvVar>> {
+    Some(
+        pairs
+            .iter()
+            .map(|(k, v)| EnvVar {
+                name: (*k).to_owned(),
+                value: Some(v.clone()),
+                ..Default::default()
+            })
+            .collect(),
+    )
+}
+
+/// The echo Deployment of `v` (one replica).
+pub fn deployment(spec: &RunSpec, v: Variant) -> Deployment {
+    let name = RunSpec::server_name(v);
+    let labels = labels(spec, v, "server");
+    let selector = BTreeMap::from([
+        (LABEL_RUN.to_owned(), spec.run_id.clone()),
+        (LABEL_VARIANT.to_owned(), v.name().to_owned()),
+        (LABEL_ROLE.to_owned(), "server".to_owned()),
+    ]);
+    let port = i32::from(v.container_port());
+    let annotations = v.pod_annotations();
+    let container = Container {
+        name: "echo".to_owned(),
+        image: Some(spec.images.reference(v.image_kind())),
+        image_pull_policy: Some("IfNotPresent".to_owned()),
+        env: if v.uses_echo_env() {
+            env(&[
+                ("PORT", port.to_string()),
+                ("ECHO_HOST", "0.0.0.0".to_owned()),
+            ])
+        } else {
+            None
+        },
+        ports: Some(vec![ContainerPort {
+            name: Some("http".to_owned()),
+            container_port: port,
+            protocol: Some("TCP".to_owned()),
+            ..Default::default()
+        }]),
+        // The kubelet probes the pod IP from the node, so it works the same whether the
+        // listener lives in a native process or inside a Wasm runtime.
+        readiness_probe: Some(Probe {
+            http_get: Some(HTTPGetAction {
+                path: Some("/healthz".to_owned()),
+                port: IntOrString::String("http".to_owned()),
+                ..Default::default()
+            }),
+            period_seconds: Some(2),
+            timeout_seconds: Some(2),
+            failure_threshold: Some(3),
+            ..Default::default()
+        }),
+        resources: Some(spec.server_resources.to_k8s()),
+        security_context: Some(restricted_container_security()),
+        ..Default::default()
+    };
+    Deployment {
+        metadata: ObjectMeta {
+            name: Some(name),
+            namespace: Some(spec.namespace.clone()),
+            labels: Some(labels.clone()),
+            ..Default::default()
+        },
+        spec: Some(DeploymentSpec {
+            replicas: Some(1),
+            selector: LabelSelector {
+                match_labels: Some(selector),
+                ..Default::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels),
+                    annotations: (!annotations.is_empty()).then_some(annotations),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    runtime_class_name: v.runtime_class().map(str::to_owned),
+                    automount_service_account_token: Some(false),
+                    enable_service_links: Some(false),
+                    security_context: Some(restricted_pod_security()),
+                    containers: vec![container],
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The ClusterIP Service in front of `v`'s Deployment.
+pub fn service(spec: &RunSpec, v: Variant) -> Service {
+    let port = i32::from(v.container_port());
+    Service {
+        metadata: ObjectMeta {
+            name: Some(RunSpec::server_name(v)),
+            namespace: Some(spec.namespace.clone()),
+            labels: Some(labels(spec, v, "server")),
+            ..Default::default()
+        },
+        spec: Some(ServiceSpec {
+            type_: Some("ClusterIP".to_owned()),
+            selector: Some(BTreeMap::from([
+                (LABEL_RUN.to_owned(), spec.run_id.clone()),
+                (LABEL_VARIANT.to_owned(), v.name().to_owned()),
+                (LABEL_ROLE.to_owned(), "server".to_owned()),
+            ])),
+            ports: Some(vec![ServicePort {
+                name: Some("http".to_owned()),
+                port,
+                target_port: Some(IntOrString::String("http".to_owned())),
+                protocol: Some("TCP".to_owned()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The `wasmbench load` arguments of one load pod.
+pub fn load_args(spec: &RunSpec, v: Variant) -> Result<Vec<String>, Error> {
+    let per_pod = spec.load.vus_per_pod()?;
+    let mut args = vec![
+        "load".to_owned(),
+        spec.service_url(v),
+        "--vus".to_owned(),
+        per_pod.to_string(),
+        "--duration".to_owned(),
+        spec.load.duration_arg(),
+        "--json".to_owned(),
+        "/dev/stdout".to_owned(),
+    ];
+    args.extend(spec.load.extra_args.iter().cloned());
+    Ok(args)
+}
+
+/// The load Job of `v`: `parallelism` = `completions` = N pods, each running
+/// `wasmbench load <service-url> --vus VUS/N --duration D --json /dev/stdout`. The driver reads
+/// each pod's summary back from its log and merges them.
+pub fn load_job(spec: &RunSpec, v: Variant) -> Result<Job, Error> {
+    let n = i32::try_from(spec.load.parallelism)
+        .map_err(|_| Error::InvalidPlan("--parallelism is too large".to_owned()))?;
+    let labels = labels(spec, v, "load");
+    let affinity = spec.separate_load.then(|| Affinity {
+        // Required, not preferred: a load generator next to the server steals its CPU and
+        // skews the comparison. Only set when another node exists to take the load.
+        pod_anti_affinity: Some(PodAntiAffinity {
+            required_during_scheduling_ignored_during_execution: Some(vec![PodAffinityTerm {
+                label_selector: Some(LabelSelector {
+                    match_labels: Some(BTreeMap::from([
+                        (LABEL_RUN.to_owned(), spec.run_id.clone()),
+                        (LABEL_ROLE.to_owned(), "server".to_owned()),
+                    ])),
+                    ..Default::default()
+                }),
+                topology_key: "kubernetes.io/hostname".to_owned(),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let deadline = spec.load.duration.as_secs() as i64 + 300;
+    Ok(Job {
+        metadata: ObjectMeta {
+            name: Some(RunSpec::job_name(v)),
+            namespace: Some(spec.namespace.clone()),
+            labels: Some(labels.clone()),
+            ..Default::default()
+        },
+        spec: Some(JobSpec {
+            parallelism: Some(n),
+            completions: Some(n),
+            // Indexed: pod names and logs map to a stable index 0..N.
+            completion_mode: Some("Indexed".to_owned()),
+            backoff_limit: Some(0),
+            active_deadline_seconds: Some(deadline),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    restart_policy: Some("Never".to_owned()),
+                    automount_service_account_token: Some(false),
+                    enable_service_links: Some(false),
+                    security_context: Some(restricted_pod_security()),
+                    affinity,
+                    containers: vec![Container {
+                        name: "load".to_owned(),
+                        image: Some(spec.images.reference(ImageKind::Wasmbench)),
+                        image_pull_policy: Some("IfNotPresent".to_owned()),
+                        args: Some(load_args(spec, v)?),
+                        resources: Some(spec.load_resources.to_k8s()),
+                        security_context: Some(restricted_container_security()),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+/// All objects of a run, in apply order.
+#[derive(Debug, Clone)]
+pub struct RunObjects {
+    /// The run namespace.
+    pub namespace: Namespace,
+    /// RuntimeClasses the variants need (cluster-scoped).
+    pub runtime_classes: Vec<RuntimeClass>,
+    /// Per variant: Deployment, Service, load Job.
+    pub variants: Vec<(Variant, Deployment, Service, Job)>,
+}
+
+/// Builds every object of `spec` after validating it.
+pub fn build(spec: &RunSpec) -> Result<RunObjects, Error> {
+    spec.validate()?;
+    let mut runtime_classes = Vec::new();
+    for v in &spec.variants {
+        if let Some(rc) = runtime_class(*v) {
+            if !runtime_classes.contains(&rc) {
+                runtime_classes.push(rc);
+            }
+        }
+    }
+    let variants = spec
+        .variants
+        .iter()
+        .map(|&v| Ok((v, deployment(spec, v), service(spec, v), load_job(spec, v)?)))
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(RunObjects {
+        namespace: namespace(spec),
+        runtime_classes,
+        variants,
+    })
+}
+
+/// Serialises objects as one multi-document YAML stream.
+pub fn to_yaml<T: Serialize>(objects: &[T]) -> Result<String, Error> {
+    let mut out = String::new();
+    for o in objects {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml_ng::to_string(o).map_err(|e| Error::Serialize {
+            what: "manifest".to_owned(),
+            reason: e.to_string(),
+        })?);
+    }
+    Ok(out)
+}
+
+fn yaml_values(objs: &[&dyn erased::Obj]) -> Result<String, Error> {
+    let values = objs
+        .iter()
+        .map(|o| o.value())
+        .collect::<Result<Vec<_>, _>>()?;
+    to_yaml(&values)
+}
+
+mod erased {
+    use crate::Error;
+
+    pub trait Obj {
+        fn value(&self) -> Result<serde_json::Value, Error>;
+    }
+    impl<T: serde::Serialize> Obj for T {
+        fn value(&self) -> Result<serde_json::Value, Error> {
+            serde_json::to_value(self).map_err(|e| Error::Serialize {
+                what: "manifest".to_owned(),
+                reason: e.to_string(),
+            })
+        }
+    }
+}
+
+/// Writes the run's objects as YAML files into `dir`, one file per concern, and returns their
+/// paths: `00-namespace.yaml`, `01-runtimeclasses.yaml`, `10-server-<variant>.yaml`,
+/// `20-load-<variant>.yaml`. Apply with `kubectl apply -f DIR`.
+pub fn write_dir(spec: &RunSpec, dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let objects = build(spec)?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let mut files: Vec<(String, String)> = vec![(
+        "00-namespace.yaml".to_owned(),
+        yaml_values(&[&objects.namespace])?,
+    )];
+    if !objects.runtime_classes.is_empty() {
+        files.push((
+            "01-runtimeclasses.yaml".to_owned(),
+            to_yaml(&objects.runtime_classes)?,
+        ));
+    }
+    for (v, d, s, j) in &objects.variants {
+        files.push((
+            format!("10-server-{}.yaml", v.name()),
+            yaml_values(&[d, s])?,
+        ));
+        files.push((format!("20-load-{}.yaml", v.name()), yaml_values(&[j])?));
+    }
+    let mut paths = Vec::new();
+    for (name, text) in files {
+        let p = dir.join(name);
+        std::fs::write(&p, text).map_err(|e| Error::io(&p, e))?;
+        paths.push(p);
+    }
+    Ok(paths)
+}
+
+#[cfg(test)]
+mod tests;

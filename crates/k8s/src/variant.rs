@@ -1,0 +1,216 @@
+//! The ways the echo service runs on a node, and what each one needs from the node.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::Error;
+
+/// Which image a variant runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ImageKind {
+    /// The static native echo binary, `FROM scratch`, entrypoint `/echo`.
+    Native,
+    /// The `wasm32-wasip2` echo (std sockets) as a `wasi/wasm` image, entrypoint `/echo.wasm`.
+    Wasm,
+    /// The WasmEdge-socket echo (`wasm32-wasip1` + WasmEdge's `sock_*` imports), `/echo.wasm`.
+    WasmEdge,
+    /// A Spin application image; wasmbench does not build one (see `docs/kubernetes.md`).
+    Spin,
+    /// The `wasmbench` binary itself, for the load Jobs.
+    Wasmbench,
+}
+
+impl ImageKind {
+    /// Repository name under the image prefix, e.g. `echo-native`.
+    pub fn repository(self) -> &'static str {
+        match self {
+            ImageKind::Native => "echo-native",
+            ImageKind::Wasm => "echo-wasm",
+            ImageKind::WasmEdge => "echo-wasmedge",
+            ImageKind::Spin => "echo-spin",
+            ImageKind::Wasmbench => "wasmbench",
+        }
+    }
+}
+
+/// One way of running the echo service in a pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Variant {
+    /// Native static binary under the node's default runtime (runc): the baseline.
+    Native,
+    /// crun built with WasmEdge, selected by the pod annotation `module.wasm.image/variant`.
+    CrunWasmedge,
+    /// runwasi `containerd-shim-wasmtime-v1`.
+    Wasmtime,
+    /// runwasi `containerd-shim-wasmedge-v1`.
+    Wasmedge,
+    /// runwasi `containerd-shim-wasmer-v1`.
+    Wasmer,
+    /// SpinKube `containerd-shim-spin-v2` (needs a Spin application image).
+    Spin,
+}
+
+impl Variant {
+    /// Every variant, in report order.
+    pub const ALL: [Variant; 6] = [
+        Variant::Native,
+        Variant::CrunWasmedge,
+        Variant::Wasmtime,
+        Variant::Wasmedge,
+        Variant::Wasmer,
+        Variant::Spin,
+    ];
+
+    /// The name used on the command line, in object names and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Native => "native",
+            Variant::CrunWasmedge => "crun-wasmedge",
+            Variant::Wasmtime => "wasmtime",
+            Variant::Wasmedge => "wasmedge",
+            Variant::Wasmer => "wasmer",
+            Variant::Spin => "spin",
+        }
+    }
+
+    /// The pod's `runtimeClassName`; `None` runs under the node's default runtime.
+    pub fn runtime_class(self) -> Option<&'static str> {
+        match self {
+            Variant::Native => None,
+            Variant::CrunWasmedge => Some("crun"),
+            Variant::Wasmtime => Some("wasmtime"),
+            Variant::Wasmedge => Some("wasmedge"),
+            Variant::Wasmer => Some("wasmer"),
+            Variant::Spin => Some("wasmtime-spin-v2"),
+        }
+    }
+
+    /// The containerd `runtime_type` the RuntimeClass handler must be configured with.
+    pub fn containerd_runtime_type(self) -> Option<&'static str> {
+        match self {
+            Variant::Native => None,
+            // crun is an OCI runtime behind the ordinary runc shim.
+            Variant::CrunWasmedge => Some("io.containerd.runc.v2"),
+            Variant::Wasmtime => Some("io.containerd.wasmtime.v1"),
+            Variant::Wasmedge => Some("io.containerd.wasmedge.v1"),
+            Variant::Wasmer => Some("io.containerd.wasmer.v1"),
+            Variant::Spin => Some("io.containerd.spin.v2"),
+        }
+    }
+
+    /// Pod annotations the runtime needs. crun only runs the entrypoint as Wasm when asked by
+    /// this annotation, and containerd passes it on only if the runtime entry whitelists it.
+    pub fn pod_annotations(self) -> BTreeMap<String, String> {
+        let mut a = BTreeMap::new();
+        if self == Variant::CrunWasmedge {
+            a.insert(
+                "module.wasm.image/variant".to_owned(),
+                "compat-smart".to_owned(),
+            );
+        }
+        a
+    }
+
+    /// The image this variant runs.
+    pub fn image_kind(self) -> ImageKind {
+        match self {
+            Variant::Native => ImageKind::Native,
+            // crun's WasmEdge handler and the WasmEdge shim need WasmEdge's socket ABI; a plain
+            // wasip1 std::net program cannot open a listener there.
+            Variant::CrunWasmedge | Variant::Wasmedge => ImageKind::WasmEdge,
+            // Wasmtime serves wasip2 std::net listeners; wasmer's WASIX sockets are closest to
+            // the wasip2 build too (unverified, see docs/kubernetes.md).
+            Variant::Wasmtime | Variant::Wasmer => ImageKind::Wasm,
+            Variant::Spin => ImageKind::Spin,
+        }
+    }
+
+    /// The port the container listens on. Spin's HTTP trigger listens on 80.
+    pub fn container_port(self) -> u16 {
+        match self {
+            Variant::Spin => 80,
+            _ => 8080,
+        }
+    }
+
+    /// Whether the variant's workload is configured through the echo's environment variables
+    /// (`PORT`, `ECHO_HOST`); Spin apps are configured by their manifest instead.
+    pub fn uses_echo_env(self) -> bool {
+        self != Variant::Spin
+    }
+
+    /// Parses a comma-separated list such as `native,wasmtime`; `all` means every variant.
+    pub fn parse_list(s: &str) -> Result<Vec<Variant>, Error> {
+        if s.trim() == "all" {
+            return Ok(Variant::ALL.to_vec());
+        }
+        let mut out = Vec::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let v: Variant = part.parse()?;
+            if !out.contains(&v) {
+                out.push(v);
+            }
+        }
+        if out.is_empty() {
+            return Err(Error::InvalidPlan(
+                "no variant given: pass e.g. --variants native,wasmtime".to_owned(),
+            ));
+        }
+        Ok(out)
+    }
+}
+
+impl fmt::Display for Variant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Variant {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Variant::ALL
+            .into_iter()
+            .find(|v| v.name() == s)
+            .or(match s {
+                // Accepted aliases: the RuntimeClass names.
+                "crun" => Some(Variant::CrunWasmedge),
+                "wasmtime-spin-v2" => Some(Variant::Spin),
+                _ => None,
+            })
+            .ok_or_else(|| Error::UnknownVariant(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for v in Variant::ALL {
+            assert_eq!(v.name().parse::<Variant>().unwrap(), v);
+        }
+        assert_eq!("crun".parse::<Variant>().unwrap(), Variant::CrunWasmedge);
+        assert!("docker".parse::<Variant>().is_err());
+    }
+
+    #[test]
+    fn parse_list_dedups_and_rejects_empty() {
+        assert_eq!(
+            Variant::parse_list("native, wasmtime,native").unwrap(),
+            vec![Variant::Native, Variant::Wasmtime]
+        );
+        assert_eq!(Variant::parse_list("all").unwrap().len(), 6);
+        assert!(Variant::parse_list(" , ").is_err());
+        let err = Variant::parse_list("native,podman")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("podman") && err.contains("expected one of"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,804 @@
+//! HTTP/1.1 client with k6's per-request tracer timestamps.
+//!
+//! Each VU owns one [`Client`] (at most one connection, like a k6 VU's transport with one
+//! host). Timestamps are raw `Instant`s; phases are derived once per request in
+//! [`Trace::phases`] with the same rules as k6's `tracer.Done()`.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use rustls_pki_types::ServerName;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+
+use crate::error::LoadError;
+use crate::plan::{ConnectionMode, Plan};
+
+/// Largest response head accepted (larger is a protocol error).
+const MAX_HEAD_BYTES: usize = 64 << 10;
+/// Initial receive buffer per connection.
+const RECV_BUF_BYTES: usize = 16 << 10;
+/// Body bytes kept for `body contains` checks; the rest is only counted.
+const MAX_KEPT_BODY_BYTES: usize = 1 << 20;
+
+/// Why a request failed without a usable response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The TCP connect was refused (nothing listening).
+    ConnectRefused,
+    /// The connection was reset or closed before the response was complete.
+    Reset,
+    /// The request did not complete within the plan's timeout.
+    Timeout,
+    /// The response is not valid HTTP/1.x or its framing is broken.
+    Protocol,
+    /// Anything else (TLS failure, unreachable network, ...).
+    Other,
+}
+
+impl ErrorKind {
+    /// All kinds, in summary order.
+    pub const ALL: [ErrorKind; 5] = [
+        ErrorKind::ConnectRefused,
+        ErrorKind::Reset,
+        ErrorKind::Timeout,
+        ErrorKind::Protocol,
+        ErrorKind::Other,
+    ];
+
+    /// Snake-case name used in summaries and metric names.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::ConnectRefused => "connect_refused",
+            ErrorKind::Reset => "reset",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Other => "other",
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
+    fn from_io(e: &io::Error) -> ErrorKind {
+        use io::ErrorKind as K;
+        match e.kind() {
+            K::ConnectionRefused => ErrorKind::ConnectRefused,
+            K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
+                ErrorKind::Reset
+            }
+            K::TimedOut => ErrorKind::Timeout,
+            K::InvalidData => ErrorKind::Protocol,
+            _ => ErrorKind::Other,
+        }
+    }
+}
+
+/// Where requests go, resolved once before the run.
+pub(crate) struct Target {
+    pub(crate) addr: SocketAddr,
+    tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("addr", &self.addr)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+struct ParsedUrl {
+    https: bool,
+    host: String,
+    port: u16,
+    path: String,
+}
+
+impl Target {
+    fn parse(url: &str) -> Result<ParsedUrl, LoadError> {
+        let err = |reason: &str| LoadError::Url {
+            url: url.to_string(),
+            reason: reason.to_string(),
+        };
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| err(&e.to_string()))?;
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => return Err(err("only http:// and https:// URLs are supported")),
+        };
+        let host = uri
+            .host()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| err("the URL has no host"))?;
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let path = uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "/".into());
+        Ok(ParsedUrl {
+            https,
+            host,
+            port,
+            path,
+        })
+    }
+
+    /// Validates a URL without resolving it.
+    pub(crate) fn parse_url(url: &str) -> Result<(), LoadError> {
+        Self::parse(url).map(|_| ())
+    }
+
+    /// Resolves the host and prepares TLS; returns the target and the request bytes to send.
+    pub(crate) async fn prepare(plan: &Plan) -> Result<(Target, Vec<u8>), LoadError> {
+        let u = Self::parse(&plan.request.url)?;
+        let addr = tokio::net::lookup_host((u.host.as_str(), u.port))
+            .await
+            .map_err(|source| LoadError::Resolve {
+                host: u.host.clone(),
+                source,
+            })?
+            .next()
+            .ok_or_else(|| LoadError::Resolve {
+                host: u.host.clone(),
+                source: io::Error::new(io::ErrorKind::NotFound, "no address"),
+            })?;
+        let tls = if u.https {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            if let Some(path) = &plan.tls.ca_file {
+                use rustls_pki_types::pem::PemObject;
+                let pem = std::fs::read(path).map_err(|source| LoadError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                let mut n = 0;
+                for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&pem) {
+                    let cert = cert.map_err(|e| {
+                        LoadError::Tls(format!("{}: not a PEM certificate: {e}", path.display()))
+                    })?;
+                    roots.add(cert).map_err(|e| {
+                        LoadError::Tls(format!("{}: unusable CA certificate: {e}", path.display()))
+                    })?;
+                    n += 1;
+                }
+                if n == 0 {
+                    return Err(LoadError::Tls(format!(
+                        "{} holds no PEM certificate",
+                        path.display()
+                    )));
+                }
+            }
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| LoadError::Tls(e.to_string()))?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            let name = ServerName::try_from(u.host.clone())
+                .map_err(|e| LoadError::Tls(format!("server name `{}`: {e}", u.host)))?;
+            Some((tokio_rustls::TlsConnector::from(Arc::new(config)), name))
+        } else {
+            None
+        };
+        let req = &plan.request;
+        let default_port = if u.https { 443 } else { 80 };
+        let host_header = match (u.host.contains(':'), u.port == default_port) {
+            (true, true) => format!("[{}]", u.host),
+            (true, false) => format!("[{}]:{}", u.host, u.port),
+            (false, true) => u.host.clone(),
+            (false, false) => format!("{}:{}", u.host, u.port),
+        };
+        let mut head = format!(
+            "{} {} HTTP/1.1\r\nHost: {host_header}\r\n",
+            req.method, u.path
+        );
+        let has = |name: &str| req.headers.keys().any(|k| k.eq_ignore_ascii_case(name));
+        if !has("user-agent") {
+            head.push_str(concat!(
+                "User-Agent: wasmbench/",
+                env!("CARGO_PKG_VERSION"),
+                "\r\n"
+            ));
+        }
+        for (k, v) in &req.headers {
+            if ["host", "content-length", "connection", "transfer-encoding"]
+                .iter()
+                .any(|h| k.eq_ignore_ascii_case(h))
+            {
+                continue;
+            }
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        if !req.body.is_empty() || !matches!(req.method.as_str(), "GET" | "HEAD" | "DELETE") {
+            head.push_str(&format!("Content-Length: {}\r\n", req.body.len()));
+        }
+        if plan.connection_mode == ConnectionMode::NewPerRequest {
+            // What Go's transport sends with DisableKeepAlives (k6 noConnectionReuse).
+            head.push_str("Connection: close\r\n");
+        }
+        head.push_str("\r\n");
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(&req.body);
+        Ok((Target { addr, tls }, bytes))
+    }
+}
+
+/// A plain or TLS connection.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Receive buffer: `data[start..end]` is unread.
+struct RecvBuf {
+    data: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl RecvBuf {
+    fn new() -> RecvBuf {
+        RecvBuf {
+            data: vec![0; RECV_BUF_BYTES],
+            start: 0,
+            end: 0,
+        }
+    }
+    fn filled(&self) -> &[u8] {
+        &self.data[self.start..self.end]
+    }
+    fn len(&self) -> usize {
+        self.end - self.start
+    }
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+    /// Reads once more from `s`; returns the byte count (0 = EOF).
+    async fn fill(&mut self, s: &mut Stream) -> io::Result<usize> {
+        if self.end == self.data.len() {
+            if self.start > 0 {
+                self.data.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            } else {
+                // Only a head or chunk-size line larger than the buffer gets here.
+                let n = self.data.len() * 2;
+                self.data.resize(n, 0);
+            }
+        }
+        let n = s.read(&mut self.data[self.end..]).await?;
+        self.end += n;
+        Ok(n)
+    }
+}
+
+struct Conn {
+    stream: Stream,
+    buf: RecvBuf,
+}
+
+/// k6's tracer timestamps for one request.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Trace {
+    pub(crate) get_conn: Option<Instant>,
+    pub(crate) connect_start: Option<Instant>,
+    pub(crate) connect_done: Option<Instant>,
+    pub(crate) tls_start: Option<Instant>,
+    pub(crate) tls_done: Option<Instant>,
+    pub(crate) got_conn: Option<Instant>,
+    pub(crate) wrote_request: Option<Instant>,
+    pub(crate) first_byte: Option<Instant>,
+    pub(crate) done: Option<Instant>,
+}
+
+/// Phase durations of one request, k6's `Trail`.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub(crate) struct Phases {
+    pub(crate) blocked: Duration,
+    pub(crate) connecting: Duration,
+    pub(crate) tls_handshaking: Duration,
+    pub(crate) sending: Duration,
+    pub(crate) waiting: Duration,
+    pub(crate) receiving: Duration,
+    pub(crate) duration: Duration,
+}
+
+fn since(later: Instant, earlier: Instant) -> Duration {
+    later.saturating_duration_since(earlier)
+}
+
+impl Trace {
+    /// The same derivation as k6's `Tracer.Done()`.
+    pub(crate) fn phases(&self, done: Instant) -> Phases {
+        let mut p = Phases::default();
+        if let (Some(get), Some(got)) = (self.get_conn, self.got_conn) {
+            p.blocked = since(got, get);
+        }
+        if let (Some(a), Some(b)) = (self.connect_start, self.connect_done) {
+            p.connecting = since(b, a);
+        }
+        if let (Some(a), Some(b)) = (self.tls_start, self.tls_done) {
+            p.tls_handshaking = since(b, a);
+        }
+        if let Some(wrote) = self.wrote_request {
+            let from = self.tls_done.or(self.connect_done).or(self.got_conn);
+            if let Some(from) = from {
+                p.sending = since(wrote, from);
+            }
+            p.waiting = match self.first_byte {
+                Some(fb) => since(fb, wrote),
+                None => since(done, wrote),
+            };
+        }
+        if let Some(fb) = self.first_byte {
+            p.receiving = since(done, fb);
+        }
+        p.duration = p.sending + p.waiting + p.receiving;
+        p
+    }
+}
+
+/// What came back (filled in as the request progresses, so a timeout still reports bytes).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Outcome {
+    pub(crate) status: u16,
+    pub(crate) bytes_sent: u64,
+    pub(crate) bytes_received: u64,
+    pub(crate) new_connection: bool,
+}
+
+/// Response framing as read from the head.
+enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+    UntilClose,
+}
+
+/// One VU's HTTP client.
+pub(crate) struct Client {
+    conn: Option<Conn>,
+    /// Body of the last response, kept only when a check needs it.
+    pub(crate) body: Vec<u8>,
+    keep_body: bool,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("connected", &self.conn.is_some())
+            .finish()
+    }
+}
+
+/// Everything a request needs that is the same for every request.
+#[derive(Debug)]
+pub(crate) struct RequestCtx {
+    pub(crate) target: Target,
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) keep_alive: bool,
+    pub(crate) is_head: bool,
+}
+
+impl Client {
+    pub(crate) fn new(keep_body: bool) -> Client {
+        Client {
+            conn: None,
+            body: Vec::new(),
+            keep_body,
+        }
+    }
+
+    /// Forgets the connection (after an error or timeout its state is unknown).
+    pub(crate) fn drop_connection(&mut self) {
+        self.conn = None;
+    }
+
+    async fn connect(
+        &mut self,
+        ctx: &RequestCtx,
+        trace: &mut Trace,
+        out: &mut Outcome,
+    ) -> Result<(), ErrorKind> {
+        trace.connect_start = Some(Instant::now());
+        let tcp = TcpStream::connect(ctx.target.addr)
+            .await
+            .map_err(|e| ErrorKind::from_io(&e))?;
+        trace.connect_done = Some(Instant::now());
+        out.new_connection = true;
+        // Small requests would otherwise wait for Nagle; k6 (Go) sets TCP_NODELAY too.
+        let _ = tcp.set_nodelay(true);
+        let stream = match &ctx.target.tls {
+            None => Stream::Plain(tcp),
+            Some((connector, name)) => {
+                trace.tls_start = Some(Instant::now());
+                let s =
+                    connector.connect(name.clone(), tcp).await.map_err(
+                        |e| match ErrorKind::from_io(&e) {
+                            ErrorKind::Protocol => ErrorKind::Other,
+                            k => k,
+                        },
+                    )?;
+                trace.tls_done = Some(Instant::now());
+                Stream::Tls(Box::new(s))
+            }
+        };
+        self.conn = Some(Conn {
+            stream,
+            buf: RecvBuf::new(),
+        });
+        Ok(())
+    }
+
+    /// Sends the request and reads the whole response, filling `trace` and `out`.
+    pub(crate) async fn request(
+        &mut self,
+        ctx: &RequestCtx,
+        trace: &mut Trace,
+        out: &mut Outcome,
+    ) -> Result<(), ErrorKind> {
+        trace.get_conn = Some(Instant::now());
+        self.body.clear();
+        // A reused connection the server already closed fails before any response byte; like
+        // Go's transport, retry such a request once on a fresh connection.
+        for attempt in 0..2 {
+            let reused = self.conn.is_some() && ctx.keep_alive;
+            if !reused {
+                self.conn = None;
+                self.connect(ctx, trace, out).await?;
+            }
+            trace.got_conn = Some(Instant::now());
+            let conn = self.conn.as_mut().ok_or(ErrorKind::Other)?;
+            let wrote = async {
+                conn.stream.write_all(&ctx.bytes).await?;
+                conn.stream.flush().await
+            }
+            .await;
+            if let Err(e) = wrote {
+                self.conn = None;
+                if reused && attempt == 0 {
+                    continue;
+                }
+                return Err(ErrorKind::from_io(&e));
+            }
+            out.bytes_sent += ctx.bytes.len() as u64;
+            trace.wrote_request = Some(Instant::now());
+            match read_response(conn, ctx, trace, out, &mut self.body, self.keep_body).await {
+                Ok(keep) => {
+                    trace.done = Some(Instant::now());
+                    if !(keep && ctx.keep_alive) {
+                        self.conn = None;
+                    }
+                    return Ok(());
+                }
+                Err(Stale) if reused && attempt == 0 => {
+                    self.conn = None;
+                    trace.wrote_request = None;
+                    continue;
+                }
+                Err(e) => {
+                    self.conn = None;
+                    return Err(e.kind());
+                }
+            }
+        }
+        Err(ErrorKind::Reset)
+    }
+}
+
+/// Read failures: `Stale` = the connection closed before any response byte.
+enum ReadErr {
+    Stale,
+    Kind(ErrorKind),
+}
+use ReadErr::Stale;
+
+impl ReadErr {
+    fn kind(self) -> ErrorKind {
+        match self {
+            ReadErr::Stale => ErrorKind::Reset,
+            ReadErr::Kind(k) => k,
+        }
+    }
+}
+
+impl From<io::Error> for ReadErr {
+    fn from(e: io::Error) -> Self {
+        ReadErr::Kind(ErrorKind::from_io(&e))
+    }
+}
+
+fn protocol() -> ReadErr {
+    ReadErr::Kind(ErrorKind::Protocol)
+}
+
+/// Reads more bytes; EOF mid-response is a reset.
+async fn more(conn: &mut Conn, out: &mut Outcome) -> Result<(), ReadErr> {
+    let n = conn.buf.fill(&mut conn.stream).await?;
+    if n == 0 {
+        return Err(ReadErr::Kind(ErrorKind::Reset));
+    }
+    out.bytes_received += n as u64;
+    Ok(())
+}
+
+fn keep(body: &mut Vec<u8>, keep_body: bool, bytes: &[u8]) {
+    if keep_body && body.len() < MAX_KEPT_BODY_BYTES {
+        let room = MAX_KEPT_BODY_BYTES - body.len();
+        body.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+}
+
+/// Reads one response; returns whether the connection may be reused.
+async fn read_response(
+    conn: &mut Conn,
+    ctx: &RequestCtx,
+    trace: &mut Trace,
+    out: &mut Outcome,
+    body: &mut Vec<u8>,
+    keep_body: bool,
+) -> Result<bool, ReadErr> {
+    // Head (skipping interim 1xx responses).
+    let (framing, reusable) = loop {
+        if conn.buf.len() > 0 {
+            let mut headers = [httparse::EMPTY_HEADER; 64];
+            let mut resp = httparse::Response::new(&mut headers);
+            match resp.parse(conn.buf.filled()) {
+                Ok(httparse::Status::Complete(head_len)) => {
+                    let status = resp.code.unwrap_or(0);
+                    let http11 = resp.version == Some(1);
+                    let mut length = None;
+                    let mut chunked = false;
+                    let (mut close, mut keepalive) = (false, false);
+                    for h in resp.headers.iter() {
+                        if h.name.eq_ignore_ascii_case("content-length") {
+                            let v = std::str::from_utf8(h.value)
+                                .ok()
+                                .and_then(|v| v.trim().parse::<u64>().ok())
+                                .ok_or_else(protocol)?;
+                            length = Some(v);
+                        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                            chunked =
+                                h.value.rsplit(|b| *b == b',').next().is_some_and(|v| {
+                                    v.trim_ascii().eq_ignore_ascii_case(b"chunked")
+                                });
+                        } else if h.name.eq_ignore_ascii_case("connection") {
+                            for t in h.value.split(|b| *b == b',') {
+                                let t = t.trim_ascii();
+                                close |= t.eq_ignore_ascii_case(b"close");
+                                keepalive |= t.eq_ignore_ascii_case(b"keep-alive");
+                            }
+                        }
+                    }
+                    conn.buf.consume(head_len);
+                    if (100..200).contains(&status) && status != 101 {
+                        continue;
+                    }
+                    out.status = status;
+                    let framing = if ctx.is_head || status == 204 || status == 304 {
+                        Framing::None
+                    } else if chunked {
+                        Framing::Chunked
+                    } else if let Some(n) = length {
+                        Framing::Length(n)
+                    } else {
+                        Framing::UntilClose
+                    };
+                    let reusable = if http11 { !close } else { keepalive && !close };
+                    break (framing, reusable);
+                }
+                Ok(httparse::Status::Partial) => {
+                    if conn.buf.len() > MAX_HEAD_BYTES {
+                        return Err(protocol());
+                    }
+                }
+                Err(_) => return Err(protocol()),
+            }
+        }
+        let n = conn.buf.fill(&mut conn.stream).await?;
+        if n == 0 {
+            return Err(if trace.first_byte.is_none() {
+                ReadErr::Stale
+            } else {
+                ReadErr::Kind(ErrorKind::Reset)
+            });
+        }
+        if trace.first_byte.is_none() {
+            trace.first_byte = Some(Instant::now());
+        }
+        out.bytes_received += n as u64;
+    };
+
+    match framing {
+        Framing::None => Ok(reusable),
+        Framing::Length(mut remaining) => {
+            loop {
+                let take = (conn.buf.len() as u64).min(remaining) as usize;
+                keep(body, keep_body, &conn.buf.filled()[..take]);
+                conn.buf.consume(take);
+                remaining -= take as u64;
+                if remaining == 0 {
+                    break;
+                }
+                more(conn, out).await?;
+            }
+            Ok(reusable)
+        }
+        Framing::UntilClose => {
+            loop {
+                let n = conn.buf.len();
+                keep(body, keep_body, conn.buf.filled());
+                conn.buf.consume(n);
+                let n = conn.buf.fill(&mut conn.stream).await?;
+                if n == 0 {
+                    break;
+                }
+                out.bytes_received += n as u64;
+            }
+            Ok(false)
+        }
+        Framing::Chunked => {
+            loop {
+                let size = loop {
+                    match httparse::parse_chunk_size(conn.buf.filled()) {
+                        Ok(httparse::Status::Complete((used, size))) => {
+                            conn.buf.consume(used);
+                            break size;
+                        }
+                        Ok(httparse::Status::Partial) => {
+                            if conn.buf.len() > MAX_HEAD_BYTES {
+                                return Err(protocol());
+                            }
+                            more(conn, out).await?;
+                        }
+                        Err(_) => return Err(protocol()),
+                    }
+                };
+                if size == 0 {
+                    // Trailer section: header lines until an empty line.
+                    loop {
+                        match conn.buf.filled().windows(2).position(|w| w == b"\r\n") {
+                            Some(pos) => {
+                                conn.buf.consume(pos + 2);
+                                if pos == 0 {
+                                    return Ok(reusable);
+                                }
+                            }
+                            None => {
+                                if conn.buf.len() > MAX_HEAD_BYTES {
+                                    return Err(protocol());
+                                }
+                                more(conn, out).await?;
+                            }
+                        }
+                    }
+                }
+                let mut remaining = size;
+                while remaining > 0 {
+                    if conn.buf.len() == 0 {
+                        more(conn, out).await?;
+                    }
+                    let take = (conn.buf.len() as u64).min(remaining) as usize;
+                    keep(body, keep_body, &conn.buf.filled()[..take]);
+                    conn.buf.consume(take);
+                    remaining -= take as u64;
+                }
+                while conn.buf.len() < 2 {
+                    more(conn, out).await?;
+                }
+                if &conn.buf.filled()[..2] != b"\r\n" {
+                    return Err(protocol());
+                }
+                conn.buf.consume(2);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_follow_k6_on_new_and_reused_connections() {
+        let t0 = Instant::now();
+        let at = |us: u64| Some(t0 + Duration::from_micros(us));
+        // New plain connection: blocked includes connect, sending starts at connectDone.
+        let tr = Trace {
+            get_conn: at(0),
+            connect_start: at(10),
+            connect_done: at(110),
+            got_conn: at(115),
+            wrote_request: at(130),
+            first_byte: at(1130),
+            ..Trace::default()
+        };
+        let p = tr.phases(t0 + Duration::from_micros(1200));
+        assert_eq!(p.blocked, Duration::from_micros(115));
+        assert_eq!(p.connecting, Duration::from_micros(100));
+        assert_eq!(p.sending, Duration::from_micros(20));
+        assert_eq!(p.waiting, Duration::from_micros(1000));
+        assert_eq!(p.receiving, Duration::from_micros(70));
+        assert_eq!(p.duration, Duration::from_micros(1090));
+        // Reused: no connect, sending from gotConn.
+        let tr = Trace {
+            get_conn: at(0),
+            got_conn: at(1),
+            wrote_request: at(11),
+            first_byte: at(50),
+            ..Trace::default()
+        };
+        let p = tr.phases(t0 + Duration::from_micros(60));
+        assert_eq!(p.connecting, Duration::ZERO);
+        assert_eq!(p.blocked, Duration::from_micros(1));
+        assert_eq!(p.sending, Duration::from_micros(10));
+        // No response byte before the end: waiting runs to `done`.
+        let tr = Trace {
+            get_conn: at(0),
+            got_conn: at(1),
+            wrote_request: at(11),
+            ..Trace::default()
+        };
+        let p = tr.phases(t0 + Duration::from_micros(511));
+        assert_eq!(p.waiting, Duration::from_micros(500));
+        assert_eq!(p.receiving, Duration::ZERO);
+    }
+}

@@ -1,0 +1,72 @@
+//! The load engine's error type.
+
+use std::path::PathBuf;
+
+/// Everything that can stop a load run from starting or a summary from being processed.
+///
+/// Failed requests are *not* errors: they are measured and counted in the [`crate::Summary`].
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The plan is inconsistent (zero VUs, empty stages, ...); the message says what to change.
+    #[error("invalid plan: {0}")]
+    InvalidPlan(String),
+    /// A threshold expression does not parse or does not fit its metric.
+    #[error("invalid threshold `{expr}` on metric `{metric}`: {reason}")]
+    Threshold {
+        /// Metric the threshold is attached to.
+        metric: String,
+        /// The expression as written.
+        expr: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A check expression does not parse.
+    #[error("invalid check `{expr}`: {reason}")]
+    Check {
+        /// The expression as written.
+        expr: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The plan file is not valid TOML for a [`crate::Plan`].
+    #[error("invalid plan file: {0}")]
+    Toml(#[from] toml::de::Error),
+    /// The target URL cannot be used.
+    #[error("invalid URL `{url}`: {reason}")]
+    Url {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The target host name does not resolve.
+    #[error("cannot resolve `{host}`: {source}")]
+    Resolve {
+        /// Host name.
+        host: String,
+        /// Resolver error.
+        source: std::io::Error,
+    },
+    /// TLS client configuration failed (unreadable or invalid CA file, bad server name).
+    #[error("TLS setup failed: {0}")]
+    Tls(String),
+    /// A file named by the plan cannot be read.
+    #[error("cannot read `{}`: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A serialized histogram in a summary cannot be decoded or merged.
+    #[error("histogram of metric `{metric}` cannot be used: {reason}")]
+    Histogram {
+        /// Metric name.
+        metric: String,
+        /// Decoder or merge error.
+        reason: String,
+    },
+    /// A worker thread could not be started.
+    #[error("cannot start load worker thread: {0}")]
+    Worker(std::io::Error),
+}

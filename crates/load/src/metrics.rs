@@ -1,0 +1,160 @@
+//! Per-worker metric storage: HDR histograms and plain counters, owned by one worker thread
+//! (no locks, no allocation per request) and merged by the collector.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use crate::client::{ErrorKind, Outcome, Phases};
+
+/// Trend metrics, in the order of [`Metrics::trends`].
+pub const TREND_METRICS: [&str; 9] = [
+    "http_req_blocked",
+    "http_req_connecting",
+    "http_req_tls_handshaking",
+    "http_req_sending",
+    "http_req_waiting",
+    "http_req_receiving",
+    "http_req_duration",
+    "http_req_duration{expected_response:true}",
+    "iteration_duration",
+];
+
+pub(crate) const T_DURATION: usize = 6;
+pub(crate) const T_DURATION_EXPECTED: usize = 7;
+pub(crate) const T_ITERATION: usize = 8;
+
+/// Histograms record nanoseconds with 3 significant digits; they start sized for 2 minutes
+/// and grow on demand (rarely: only for larger values), so recording never fails.
+pub(crate) fn new_histogram() -> Histogram<u64> {
+    let mut h = Histogram::new_with_bounds(1, 120_000_000_000, 3)
+        .expect("static histogram bounds are valid");
+    h.auto(true);
+    h
+}
+
+/// Counters of one worker (or of a merged run).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Counters {
+    pub(crate) http_reqs: u64,
+    pub(crate) http_req_failed: u64,
+    pub(crate) iterations: u64,
+    pub(crate) interrupted_iterations: u64,
+    pub(crate) dropped_iterations: u64,
+    pub(crate) data_sent: u64,
+    pub(crate) data_received: u64,
+    pub(crate) connections_opened: u64,
+    pub(crate) errors: [u64; 5],
+}
+
+impl Counters {
+    pub(crate) fn add(&mut self, o: &Counters) {
+        self.http_reqs += o.http_reqs;
+        self.http_req_failed += o.http_req_failed;
+        self.iterations += o.iterations;
+        self.interrupted_iterations += o.interrupted_iterations;
+        self.dropped_iterations += o.dropped_iterations;
+        self.data_sent += o.data_sent;
+        self.data_received += o.data_received;
+        self.connections_opened += o.connections_opened;
+        for (a, b) in self.errors.iter_mut().zip(o.errors) {
+            *a += b;
+        }
+    }
+}
+
+/// One set of metrics.
+#[derive(Debug, Clone)]
+pub(crate) struct Metrics {
+    pub(crate) trends: Vec<Histogram<u64>>,
+    pub(crate) counters: Counters,
+    /// (passes, fails) per check of the plan, same order.
+    pub(crate) checks: Vec<(u64, u64)>,
+    /// (status, count); few distinct statuses, so a short vector beats a map.
+    pub(crate) statuses: Vec<(u16, u64)>,
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX / 4)
+}
+
+impl Metrics {
+    pub(crate) fn new(n_checks: usize) -> Metrics {
+        Metrics {
+            trends: TREND_METRICS.iter().map(|_| new_histogram()).collect(),
+            counters: Counters::default(),
+            checks: vec![(0, 0); n_checks],
+            statuses: Vec::with_capacity(4),
+        }
+    }
+
+    /// A fresh, empty set with the same shape (used to hand the current interval away).
+    pub(crate) fn take(&mut self) -> Metrics {
+        let fresh = Metrics::new(self.checks.len());
+        std::mem::replace(self, fresh)
+    }
+
+    fn rec(&mut self, i: usize, d: Duration) {
+        // Auto-resize is on, so only values beyond u64 range could fail; those are clamped above.
+        let _ = self.trends[i].record(nanos(d));
+    }
+
+    pub(crate) fn record_request(
+        &mut self,
+        p: &Phases,
+        out: &Outcome,
+        error: Option<ErrorKind>,
+        expected: bool,
+    ) {
+        let c = &mut self.counters;
+        c.http_reqs += 1;
+        c.data_sent += out.bytes_sent;
+        c.data_received += out.bytes_received;
+        c.connections_opened += u64::from(out.new_connection);
+        if let Some(k) = error {
+            c.errors[k.index()] += 1;
+        }
+        if !expected {
+            c.http_req_failed += 1;
+        }
+        if error.is_none() {
+            match self.statuses.iter_mut().find(|(s, _)| *s == out.status) {
+                Some((_, n)) => *n += 1,
+                None => self.statuses.push((out.status, 1)),
+            }
+        }
+        self.rec(0, p.blocked);
+        self.rec(1, p.connecting);
+        self.rec(2, p.tls_handshaking);
+        self.rec(3, p.sending);
+        self.rec(4, p.waiting);
+        self.rec(5, p.receiving);
+        self.rec(T_DURATION, p.duration);
+        if expected {
+            self.rec(T_DURATION_EXPECTED, p.duration);
+        }
+    }
+
+    pub(crate) fn record_iteration(&mut self, d: Duration) {
+        self.counters.iterations += 1;
+        self.rec(T_ITERATION, d);
+    }
+
+    pub(crate) fn add(&mut self, o: &Metrics) {
+        for (a, b) in self.trends.iter_mut().zip(&o.trends) {
+            // Both auto-resize, so adding cannot run out of range.
+            let _ = a.add(b);
+        }
+        self.counters.add(&o.counters);
+        for (a, b) in self.checks.iter_mut().zip(&o.checks) {
+            a.0 += b.0;
+            a.1 += b.1;
+        }
+        for &(s, n) in &o.statuses {
+            match self.statuses.iter_mut().find(|(x, _)| *x == s) {
+                Some((_, m)) => *m += n,
+                None => self.statuses.push((s, n)),
+            }
+        }
+    }
+}

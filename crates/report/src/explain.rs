@@ -1,0 +1,339 @@
+//! Facts that explain a gap between variants, derived from the measured data only.
+
+use crate::model::{
+    Comparison, ConnectionMode, ExecMode, Figure, PHASES, VariantResult, VariantStatus,
+};
+use crate::stats::CV_WARN_THRESHOLD;
+use crate::units::{fmt_bytes, fmt_ms, fmt_ratio, fmt_value};
+
+/// Two p95 values within this factor of each other count as "the same".
+const SAME_BAND: f64 = 0.15;
+/// Phases whose p95 differ by less than this are treated as equal whatever their ratio:
+/// sub-20µs differences are timer noise on a loaded machine.
+const NEGLIGIBLE_MS: f64 = 0.02;
+
+fn mode_sentence(v: &VariantResult) -> String {
+    let rt = &v.runtime;
+    let how = match rt.mode {
+        ExecMode::Native => {
+            "runs as a native executable: no runtime, no sandbox boundary".to_string()
+        }
+        ExecMode::CraneliftJit => format!(
+            "runs under {} {} with Cranelift compiling the module to machine code at start-up \
+             (optimised code; the compile time lands in cold start, not in the load run)",
+            rt.name, rt.version
+        ),
+        ExecMode::Precompiled => format!(
+            "runs under {} {} from precompiled machine code (no compilation at start-up)",
+            rt.name, rt.version
+        ),
+        ExecMode::Winch => format!(
+            "runs under {} {} with Winch, a fast baseline compiler whose code is slower than Cranelift's",
+            rt.name, rt.version
+        ),
+        ExecMode::Pulley => format!(
+            "runs under {} {} on Pulley, wasmtime's portable bytecode interpreter (expect several times slower code)",
+            rt.name, rt.version
+        ),
+        ExecMode::Interpreter => format!(
+            "runs under {} {} in an interpreter (expect several times slower code)",
+            rt.name, rt.version
+        ),
+        ExecMode::Aot => format!(
+            "runs under {} {} from ahead-of-time compiled code",
+            rt.name, rt.version
+        ),
+    };
+    let mut s = if v.is_wasm() {
+        format!("{} ({}) {how}", v.name, v.runtime.target.as_str())
+    } else {
+        format!("{} {how}", v.name)
+    };
+    match rt.pooling {
+        Some(true) => s.push_str("; pooling instance allocator on"),
+        Some(false) => s.push_str("; pooling instance allocator off (on-demand allocation)"),
+        None => {}
+    }
+    if let Some(ms) = v.artifact.as_ref().and_then(|a| a.compile_ms) {
+        s.push_str(&format!(
+            "; Wasm → machine code compile took {}",
+            fmt_ms(ms)
+        ));
+    }
+    s.push('.');
+    s
+}
+
+fn concurrency_sentence(mode: &str, names: &[&str]) -> String {
+    let who = names.join(", ");
+    match mode {
+        "concurrent" => format!(
+            "Concurrency model of {who}: `concurrent`, one poll(2) event loop serves every open \
+             connection, so a request waits only for the loop's current turn."
+        ),
+        "seed" => format!(
+            "Concurrency model of {who}: `seed` (the demo's server), one connection at a time; \
+             with many VUs the others queue in the listen backlog, and that queue shows up in \
+             http_req_blocked/connecting (new connections) or http_req_waiting."
+        ),
+        other => format!("Concurrency model of {who}: `{other}`."),
+    }
+}
+
+/// Where the time went between `v` and the baseline, phase by phase (p95 medians).
+fn where_time_went(c: &Comparison, base: &VariantResult, v: &VariantResult) -> Option<String> {
+    let mut rows = Vec::new();
+    for p in PHASES {
+        let f = Figure::phase_p95(p)?;
+        if let (Some(a), Some(b)) = (v.figure_value(f), base.figure_value(f)) {
+            rows.push((p, f, a, b));
+        }
+    }
+    let (dom, _, da, db) = rows
+        .iter()
+        .copied()
+        .max_by(|x, y| (x.2 - x.3).abs().total_cmp(&(y.2 - y.3).abs()))?;
+    if (da - db).abs() < NEGLIGIBLE_MS {
+        return Some(format!(
+            "{} and {} spend the same time in every phase (p95 within {}).",
+            v.name,
+            base.name,
+            fmt_ms(NEGLIGIBLE_MS)
+        ));
+    }
+    let rel = |a: f64, b: f64| -> String {
+        if (a - b).abs() < NEGLIGIBLE_MS || (b > 0.0 && (a / b - 1.0).abs() <= SAME_BAND) {
+            "the same".to_string()
+        } else if b > 0.0 {
+            format!("{} {}", fmt_ratio(a / b), base.name)
+        } else {
+            format!("{} vs {}", fmt_ms(a), fmt_ms(b))
+        }
+    };
+    let ratio_txt = c
+        .ratio(&v.name, Figure::phase_p95(dom)?)
+        .map(|r| format!("{} {}", fmt_ratio(r), base.name))
+        .unwrap_or_else(|| format!("{} vs {}", fmt_ms(da), fmt_ms(db)));
+    let find = |name: &str| rows.iter().find(|r| r.0 == name).map(|r| (r.2, r.3));
+    let mut s = format!(
+        "{} spends {} in {} (p95 {} vs {})",
+        v.name,
+        ratio_txt,
+        dom,
+        fmt_ms(da),
+        fmt_ms(db)
+    );
+    match dom {
+        "http_req_waiting" | "http_req_receiving" | "http_req_sending" => {
+            if let Some((a, b)) = find("http_req_connecting") {
+                s.push_str(&format!(" but {} in http_req_connecting", rel(a, b)));
+            }
+            s.push_str(
+                ": the gap is server processing (time to first byte, including queueing in the \
+                 server), not connection setup.",
+            );
+        }
+        _ => {
+            if let Some((a, b)) = find("http_req_waiting") {
+                s.push_str(&format!(" and {} in http_req_waiting", rel(a, b)));
+            }
+            s.push_str(
+                ": the gap is connection setup (the server accepting new connections), not \
+                 request processing.",
+            );
+        }
+    }
+    Some(s)
+}
+
+/// Derives the explanation facts from the data in `c` (stored ratios included).
+pub fn explain(c: &Comparison) -> Vec<String> {
+    let mut out = Vec::new();
+    let env = &c.meta.environment;
+    out.push(format!(
+        "Environment: {} ({} logical CPUs), {} memory, {} kernel {}, artifacts built with {}; wasmbench {}.",
+        env.cpu_model,
+        env.cpu_count,
+        fmt_bytes(env.memory_bytes as f64),
+        env.os,
+        env.kernel,
+        env.rustc_version,
+        c.meta.wasmbench_version
+    ));
+    out.push(match c.plan.connection_mode {
+        ConnectionMode::KeepAlive => "Connection mode: keep-alive. Connections are opened once \
+            and reused, so http_req_blocked and http_req_connecting stay near zero and any server \
+            cost shows in http_req_waiting (time to first byte)."
+            .to_string(),
+        ConnectionMode::NewConnectionPerRequest => "Connection mode: new connection per request. \
+            Every request pays a TCP connect in http_req_blocked/http_req_connecting, and the \
+            server's accept path is part of what is measured."
+            .to_string(),
+    });
+    match &c.plan.cpu_pinning {
+        Some(p) => out.push(format!(
+            "CPU pinning: server on CPUs {:?}, load generator on CPUs {:?}, so they do not compete for the same cores.",
+            p.server_cpus, p.load_cpus
+        )),
+        None => out.push(format!(
+            "No CPU pinning: server and load generator share the {} CPUs, so the load generator's own CPU use competes with the server.",
+            env.cpu_count
+        )),
+    }
+    let mut modes: Vec<(&str, Vec<&str>)> = Vec::new();
+    for v in &c.variants {
+        if v.status == VariantStatus::Ok {
+            out.push(mode_sentence(v));
+        }
+        match modes.iter_mut().find(|(m, _)| *m == v.workload_mode) {
+            Some((_, names)) => names.push(&v.name),
+            None => modes.push((&v.workload_mode, vec![&v.name])),
+        }
+    }
+    for (m, names) in &modes {
+        out.push(concurrency_sentence(m, names));
+    }
+    let Some(base) = c
+        .baseline_variant()
+        .filter(|b| b.status == VariantStatus::Ok)
+    else {
+        out.push(format!(
+            "The baseline `{}` did not run, so no ratios can be given.",
+            c.baseline
+        ));
+        return out;
+    };
+    for v in &c.variants {
+        if v.name == base.name || v.status != VariantStatus::Ok {
+            continue;
+        }
+        if let Some(s) = where_time_went(c, base, v) {
+            out.push(s);
+        }
+        let mut parts = Vec::new();
+        for f in [
+            Figure::ThroughputRps,
+            Figure::ColdStartMs,
+            Figure::ServerCpuMsPer1kReq,
+            Figure::ServerRssPeakBytes,
+        ] {
+            if let (Some(r), Some(a), Some(b)) =
+                (c.ratio(&v.name, f), v.figure_value(f), base.figure_value(f))
+            {
+                parts.push(format!(
+                    "{} {} ({} vs {})",
+                    f.label(),
+                    fmt_ratio(r),
+                    fmt_value(a, f.unit()),
+                    fmt_value(b, f.unit())
+                ));
+            }
+        }
+        if !parts.is_empty() {
+            out.push(format!(
+                "{} relative to {} (medians): {}.",
+                v.name,
+                base.name,
+                parts.join(", ")
+            ));
+        }
+    }
+    out
+}
+
+/// Warnings derived from the data: noisy figures, failed checks and thresholds, failed or
+/// skipped variants, interrupted runs.
+pub fn derive_warnings(c: &Comparison) -> Vec<String> {
+    let mut out = Vec::new();
+    if c.meta.partial {
+        out.push("The run was interrupted: some variants or repeats are missing.".to_string());
+    }
+    if c.plan.repeats <= 1 {
+        out.push(
+            "Only one repeat per variant: no confidence interval; use --repeats 3 or more."
+                .to_string(),
+        );
+    }
+    for v in &c.variants {
+        match v.status {
+            VariantStatus::Failed => out.push(format!(
+                "{} failed: {}",
+                v.name,
+                v.reason.as_deref().unwrap_or("no reason recorded")
+            )),
+            VariantStatus::Skipped => out.push(format!(
+                "{} skipped: {}",
+                v.name,
+                v.reason.as_deref().unwrap_or("no reason recorded")
+            )),
+            VariantStatus::Ok => {}
+        }
+        for f in [
+            Figure::ThroughputRps,
+            Figure::HttpReqDurationP50Ms,
+            Figure::HttpReqDurationP95Ms,
+            Figure::HttpReqWaitingP95Ms,
+            Figure::ColdStartMs,
+            Figure::ServerCpuMsPer1kReq,
+        ] {
+            if let Some(s) = v.aggregate.get(f).filter(|s| s.is_noisy()) {
+                out.push(format!(
+                    "{}: {} varies between samples (CV {:.1}% > {:.0}%, n = {}); treat its ratio with care, or re-run on a quieter machine with more repeats.",
+                    v.name,
+                    f.label(),
+                    s.cv * 100.0,
+                    CV_WARN_THRESHOLD * 100.0,
+                    s.n
+                ));
+            }
+        }
+        let (passes, fails) = v.runs.iter().fold((0u64, 0u64), |(p, f), r| {
+            (p + r.checks.passes, f + r.checks.fails)
+        });
+        if fails > 0 {
+            out.push(format!(
+                "{}: {} of {} checks failed ({:.2}%).",
+                v.name,
+                fails,
+                passes + fails,
+                fails as f64 * 100.0 / (passes + fails) as f64
+            ));
+        }
+        let failed_reqs: f64 = v
+            .runs
+            .iter()
+            .map(|r| r.http_req_failed_rate * r.http_reqs as f64)
+            .sum();
+        if failed_reqs > 0.0 {
+            out.push(format!(
+                "{}: {:.0} requests failed (http_req_failed).",
+                v.name, failed_reqs
+            ));
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        for r in &v.runs {
+            for t in r.thresholds.iter().filter(|t| !t.passed) {
+                if !seen.contains(&t.expression.as_str()) {
+                    seen.push(&t.expression);
+                    let n = v
+                        .runs
+                        .iter()
+                        .filter(|r| {
+                            r.thresholds
+                                .iter()
+                                .any(|x| x.expression == t.expression && !x.passed)
+                        })
+                        .count();
+                    out.push(format!(
+                        "{}: threshold `{}` failed in {} of {} runs.",
+                        v.name,
+                        t.expression,
+                        n,
+                        v.runs.len()
+                    ));
+                }
+            }
+        }
+    }
+    out
+}

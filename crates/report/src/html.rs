@@ -1,0 +1,555 @@
+//! HTML renderer: one self-contained file (inline CSS, inline SVG charts drawn with plotters'
+//! SVG backend; text is left to the browser's fonts, so no font files are needed).
+
+use std::fmt::Write as _;
+
+use std::ops::Range;
+
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::model::{Comparison, Figure, PHASES, Unit, VariantResult, VariantStatus};
+use crate::table::{
+    TABLE_FIGURES, cell, description, plan_line, present, ratio_cell, runtime_line, status_line,
+};
+use crate::units::{fmt_bytes, fmt_ms, fmt_value};
+use crate::{ReportError, Stat};
+
+/// One colour per variant, in declaration order (colour-blind-friendly Tableau palette).
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+];
+
+const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif;\
+margin:24px auto;max-width:1180px;color:#222;line-height:1.4}\
+h1{font-size:1.6em;margin-bottom:.2em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}\
+table{border-collapse:collapse;margin:.6em 0;font-size:.9em}\
+th,td{border:1px solid #ccc;padding:4px 8px;text-align:right;vertical-align:top;white-space:nowrap}\
+table.kv th,table.kv td{text-align:left;white-space:normal}.scroll{overflow-x:auto}\
+th:first-child,td:first-child,td.l{text-align:left}th{background:#f3f3f3}\
+.warn{background:#fff4e5;border-left:4px solid #f0a030;padding:6px 10px;margin:4px 0}\
+.partial{background:#fde8e8;border-left:4px solid #d33;padding:6px 10px}\
+.charts{display:flex;flex-wrap:wrap;gap:12px}.chart{border:1px solid #eee}\
+.muted{color:#666;font-size:.9em}code{background:#f5f5f5;padding:0 3px}";
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn chart_err(chart: &'static str) -> impl Fn(String) -> ReportError {
+    move |message| ReportError::Chart { chart, message }
+}
+
+fn color_of(c: &Comparison, v: &VariantResult) -> RGBColor {
+    let i = c
+        .variants
+        .iter()
+        .position(|x| x.name == v.name)
+        .unwrap_or(0);
+    PALETTE[i % PALETTE.len()]
+}
+
+/// A linear f64 axis whose labels sit exactly at the given points (bar centres, percentile
+/// decades) instead of plotters' automatic "nice" steps.
+#[derive(Debug, Clone)]
+struct KeyAxis {
+    range: Range<f64>,
+    keys: Vec<f64>,
+}
+
+impl KeyAxis {
+    fn new(range: Range<f64>, keys: Vec<f64>) -> Self {
+        KeyAxis { range, keys }
+    }
+}
+
+impl Ranged for KeyAxis {
+    type ValueType = f64;
+    type FormatOption = DefaultFormatting;
+
+    fn range(&self) -> Range<f64> {
+        self.range.clone()
+    }
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        let span = self.range.end - self.range.start;
+        let t = if span > 0.0 {
+            (value - self.range.start) / span
+        } else {
+            0.0
+        };
+        limit.0 + (t * f64::from(limit.1 - limit.0)).round() as i32
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, _hint: Hint) -> Vec<f64> {
+        self.keys.clone()
+    }
+}
+
+/// Position on the percentile axis: 0 → 0, 90 → 1, 99 → 2, 99.9 → 3 (HdrHistogram style).
+fn pct_to_x(p: f64) -> f64 {
+    -(1.0 - p / 100.0).max(1e-7).log10()
+}
+
+fn x_to_pct_label(x: f64) -> String {
+    let p = 100.0 * (1.0 - 10f64.powf(-x));
+    let decimals = (x.round() as i32 - 2).clamp(0, 6) as usize;
+    format!("{p:.decimals$}%")
+}
+
+/// Latency percentile curves of `http_req_duration`, one line per variant (representative run).
+fn latency_chart(c: &Comparison) -> Result<Option<String>, ReportError> {
+    let curves: Vec<(&VariantResult, Vec<(f64, f64)>)> = c
+        .variants
+        .iter()
+        .filter(|v| v.status == VariantStatus::Ok)
+        .filter_map(|v| {
+            let run = v.representative_run()?;
+            let pts: Vec<(f64, f64)> = run
+                .latency_curve
+                .iter()
+                .filter(|p| p.percentile < 100.0 && p.value_ms.is_finite())
+                .map(|p| (pct_to_x(p.percentile), p.value_ms))
+                .collect();
+            (!pts.is_empty()).then_some((v, pts))
+        })
+        .collect();
+    if curves.is_empty() {
+        return Ok(None);
+    }
+    let max_x = curves
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|q| q.0))
+        .fold(1.0f64, f64::max)
+        .ceil();
+    let max_y = curves
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|q| q.1))
+        .fold(0.0f64, f64::max)
+        * 1.1;
+    let max_y = if max_y > 0.0 { max_y } else { 1.0 };
+    let key_points: Vec<f64> = (0..=max_x as usize).map(|i| i as f64).collect();
+    let mut buf = String::new();
+    {
+        let err = chart_err("latency percentile");
+        let root = SVGBackend::with_string(&mut buf, (1120, 460)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "http_req_duration by percentile (representative run)",
+                ("sans-serif", 20),
+            )
+            .margin(14)
+            .x_label_area_size(48)
+            .y_label_area_size(76)
+            .build_cartesian_2d(KeyAxis::new(0f64..max_x, key_points), 0f64..max_y)
+            .map_err(|e| err(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .x_label_formatter(&|x| x_to_pct_label(*x))
+            .y_label_formatter(&|y| fmt_ms(*y))
+            .x_desc("percentile")
+            .y_desc("latency")
+            .light_line_style(RGBColor(242, 242, 242))
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 14))
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        for (v, pts) in &curves {
+            let col = color_of(c, v);
+            chart
+                .draw_series(LineSeries::new(pts.iter().copied(), col.stroke_width(2)))
+                .map_err(|e| err(e.to_string()))?
+                .label(v.name.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(3))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK.mix(0.3))
+            .label_font(("sans-serif", 14))
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        root.present().map_err(|e| err(e.to_string()))?;
+    }
+    Ok(Some(buf))
+}
+
+/// Grouped bars: p95 of every phase, one bar per variant.
+fn phase_chart(c: &Comparison) -> Result<Option<String>, ReportError> {
+    let vars: Vec<&VariantResult> = c
+        .variants
+        .iter()
+        .filter(|v| v.status == VariantStatus::Ok)
+        .collect();
+    let phases: Vec<(&str, Figure)> = PHASES
+        .iter()
+        .filter_map(|p| Figure::phase_p95(p).map(|f| (*p, f)))
+        .filter(|(_, f)| vars.iter().any(|v| v.figure_value(*f).is_some()))
+        .collect();
+    if vars.is_empty() || phases.is_empty() {
+        return Ok(None);
+    }
+    let max_y = phases
+        .iter()
+        .flat_map(|(_, f)| vars.iter().filter_map(|v| v.figure_value(*f)))
+        .fold(0.0f64, f64::max)
+        * 1.18;
+    let max_y = if max_y > 0.0 { max_y } else { 1.0 };
+    let n = phases.len();
+    let names: Vec<String> = phases.iter().map(|(p, _)| p.to_string()).collect();
+    let key_points: Vec<f64> = (0..n).map(|i| i as f64 + 0.5).collect();
+    let mut buf = String::new();
+    {
+        let err = chart_err("phase breakdown");
+        let root = SVGBackend::with_string(&mut buf, (1120, 440)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("p95 per phase (median over repeats)", ("sans-serif", 20))
+            .margin(14)
+            .x_label_area_size(40)
+            .y_label_area_size(76)
+            .build_cartesian_2d(KeyAxis::new(0f64..n as f64, key_points), 0f64..max_y)
+            .map_err(|e| err(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_label_formatter(&|x| {
+                let i = x.floor() as usize;
+                names.get(i).cloned().unwrap_or_default()
+            })
+            .y_label_formatter(&|y| fmt_ms(*y))
+            .y_desc("p95")
+            .light_line_style(RGBColor(242, 242, 242))
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 14))
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        let w = 0.8 / vars.len() as f64;
+        for (j, v) in vars.iter().enumerate() {
+            let col = color_of(c, v);
+            let bars: Vec<(f64, f64)> = phases
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (_, f))| {
+                    v.figure_value(*f)
+                        .map(|m| (i as f64 + 0.1 + j as f64 * w, m))
+                })
+                .collect();
+            chart
+                .draw_series(
+                    bars.iter()
+                        .map(|&(x, m)| Rectangle::new([(x, 0.0), (x + w * 0.92, m)], col.filled())),
+                )
+                .map_err(|e| err(e.to_string()))?
+                .label(v.name.clone())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], col.filled()));
+            if vars.len() <= 4 {
+                chart
+                    .draw_series(bars.iter().map(|&(x, m)| {
+                        Text::new(
+                            fmt_ms(m),
+                            (x + w * 0.46, m),
+                            ("sans-serif", 11)
+                                .into_font()
+                                .color(&BLACK)
+                                .pos(Pos::new(HPos::Center, VPos::Bottom)),
+                        )
+                    }))
+                    .map_err(|e| err(e.to_string()))?;
+            }
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK.mix(0.3))
+            .label_font(("sans-serif", 14))
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        root.present().map_err(|e| err(e.to_string()))?;
+    }
+    Ok(Some(buf))
+}
+
+/// One bar per variant at the median, with a whisker over the 95% confidence interval.
+fn stat_bar_chart(
+    c: &Comparison,
+    chart_name: &'static str,
+    title: &str,
+    figure: Figure,
+    size: (u32, u32),
+) -> Result<Option<String>, ReportError> {
+    let items: Vec<(&VariantResult, Stat)> = c
+        .variants
+        .iter()
+        .filter(|v| v.status == VariantStatus::Ok)
+        .filter_map(|v| v.aggregate.get(figure).map(|s| (v, *s)))
+        .collect();
+    if items.is_empty() {
+        return Ok(None);
+    }
+    let unit = figure.unit();
+    let max_y = items
+        .iter()
+        .map(|(_, s)| s.ci95_high.max(s.median))
+        .fold(0.0f64, f64::max)
+        * 1.18;
+    let max_y = if max_y > 0.0 { max_y } else { 1.0 };
+    let n = items.len();
+    let names: Vec<String> = items.iter().map(|(v, _)| v.name.clone()).collect();
+    let key_points: Vec<f64> = (0..n).map(|i| i as f64 + 0.5).collect();
+    let fmt_axis = move |y: &f64| match unit {
+        Unit::Bytes => fmt_bytes(*y),
+        _ => fmt_value(*y, unit),
+    };
+    let mut buf = String::new();
+    {
+        let err = chart_err(chart_name);
+        let root = SVGBackend::with_string(&mut buf, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(14)
+            .x_label_area_size(40)
+            .y_label_area_size(84)
+            .build_cartesian_2d(KeyAxis::new(0f64..n as f64, key_points), 0f64..max_y)
+            .map_err(|e| err(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_label_formatter(&|x| names.get(x.floor() as usize).cloned().unwrap_or_default())
+            .y_label_formatter(&fmt_axis)
+            .light_line_style(RGBColor(242, 242, 242))
+            .label_style(("sans-serif", 13))
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        for (i, (v, s)) in items.iter().enumerate() {
+            let col = color_of(c, v);
+            let x0 = i as f64 + 0.2;
+            let x1 = i as f64 + 0.8;
+            let mid = i as f64 + 0.5;
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(x0, 0.0), (x1, s.median)],
+                    col.mix(0.85).filled(),
+                )))
+                .map_err(|e| err(e.to_string()))?;
+            if s.n > 1 {
+                let lo = s.ci95_low.max(0.0);
+                let hi = s.ci95_high;
+                let whisker = [
+                    vec![(mid, lo), (mid, hi)],
+                    vec![(mid - 0.08, lo), (mid + 0.08, lo)],
+                    vec![(mid - 0.08, hi), (mid + 0.08, hi)],
+                ];
+                chart
+                    .draw_series(
+                        whisker
+                            .into_iter()
+                            .map(|p| PathElement::new(p, BLACK.stroke_width(2))),
+                    )
+                    .map_err(|e| err(e.to_string()))?;
+            }
+            let top = s.ci95_high.max(s.median);
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    fmt_value(s.median, unit),
+                    (mid + 0.1, top),
+                    ("sans-serif", 12)
+                        .into_font()
+                        .color(&BLACK)
+                        .pos(Pos::new(HPos::Left, VPos::Bottom)),
+                )))
+                .map_err(|e| err(e.to_string()))?;
+        }
+        root.present().map_err(|e| err(e.to_string()))?;
+    }
+    Ok(Some(buf))
+}
+
+fn headline_table(c: &Comparison, out: &mut String) {
+    out.push_str("<div class=\"scroll\"><table><tr><th>metric</th>");
+    for v in &c.variants {
+        let _ = write!(out, "<th>{}</th>", esc(&v.name));
+        if v.name != c.baseline {
+            let _ = write!(out, "<th>/{}</th>", esc(&c.baseline));
+        }
+    }
+    out.push_str("</tr>\n");
+    for f in TABLE_FIGURES.into_iter().filter(|f| present(c, *f)) {
+        let _ = write!(
+            out,
+            "<tr><td title=\"{}\">{}</td>",
+            esc(description(f)),
+            esc(f.label())
+        );
+        for v in &c.variants {
+            let _ = write!(out, "<td>{}</td>", esc(&cell(v, f)));
+            if v.name != c.baseline {
+                let _ = write!(out, "<td>{}</td>", esc(&ratio_cell(c, v, f)));
+            }
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table></div>\n");
+}
+
+pub(crate) fn render(c: &Comparison) -> Result<String, ReportError> {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>wasmbench comparison</title><style>{CSS}</style></head><body>\n"
+    );
+    let _ = writeln!(out, "<h1>wasmbench comparison</h1>");
+    let _ = writeln!(out, "<p>{}</p>", esc(&plan_line(c)));
+    let _ = writeln!(
+        out,
+        "<p class=\"muted\">Values: median over repeats ± half the 95% confidence interval; ratios: variant median / <code>{}</code> median.</p>",
+        esc(&c.baseline)
+    );
+    if c.meta.partial {
+        out.push_str("<p class=\"partial\">Partial result: the run was interrupted.</p>\n");
+    }
+    for w in &c.warnings {
+        let _ = writeln!(out, "<div class=\"warn\">⚠ {}</div>", esc(w));
+    }
+
+    out.push_str("<h2>Summary</h2>\n");
+    headline_table(c, &mut out);
+
+    out.push_str("<h2>Charts</h2>\n<div class=\"charts\">\n");
+    let charts = [
+        latency_chart(c)?,
+        phase_chart(c)?,
+        stat_bar_chart(
+            c,
+            "throughput",
+            "throughput (req/s, 95% CI)",
+            Figure::ThroughputRps,
+            (552, 360),
+        )?,
+        stat_bar_chart(
+            c,
+            "cold start",
+            "cold start (95% CI)",
+            Figure::ColdStartMs,
+            (552, 360),
+        )?,
+        stat_bar_chart(
+            c,
+            "server CPU",
+            "server CPU per 1000 requests (95% CI)",
+            Figure::ServerCpuMsPer1kReq,
+            (552, 360),
+        )?,
+        stat_bar_chart(
+            c,
+            "server RSS",
+            "server peak RSS (95% CI)",
+            Figure::ServerRssPeakBytes,
+            (552, 360),
+        )?,
+    ];
+    for svg in charts.into_iter().flatten() {
+        let _ = writeln!(out, "<div class=\"chart\">{svg}</div>");
+    }
+    out.push_str("</div>\n");
+
+    if !c.explanation.is_empty() {
+        out.push_str("<h2>Explanation</h2>\n<ul>\n");
+        for e in &c.explanation {
+            let _ = writeln!(out, "<li>{}</li>", esc(e));
+        }
+        out.push_str("</ul>\n");
+    }
+
+    out.push_str("<h2>Variants</h2>\n<table class=\"kv\"><tr><th>variant</th><th>runtime</th><th>artifact</th><th>status</th></tr>\n");
+    for v in &c.variants {
+        let artifact = v.artifact.as_ref().map_or_else(
+            || "–".to_string(),
+            |a| {
+                format!(
+                    "{} ({}, sha256 {}…)",
+                    a.path,
+                    fmt_bytes(a.size_bytes as f64),
+                    a.sha256.get(..12).unwrap_or(&a.sha256)
+                )
+            },
+        );
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td></tr>",
+            esc(&v.name),
+            esc(&runtime_line(v)),
+            esc(&artifact),
+            esc(&status_line(v))
+        );
+    }
+    out.push_str("</table>\n");
+
+    let env = &c.meta.environment;
+    out.push_str("<h2>Environment and plan</h2>\n<table class=\"kv\">\n");
+    let mut rows: Vec<(String, String)> = vec![
+        (
+            "CPU".into(),
+            format!("{} ({} logical CPUs)", env.cpu_model, env.cpu_count),
+        ),
+        ("memory".into(), fmt_bytes(env.memory_bytes as f64)),
+        ("OS / kernel".into(), format!("{} / {}", env.os, env.kernel)),
+        ("rustc".into(), env.rustc_version.clone()),
+        ("wasmbench".into(), c.meta.wasmbench_version.clone()),
+        (
+            "time".into(),
+            format!("{} → {}", c.meta.started_at, c.meta.ended_at),
+        ),
+        ("command".into(), c.meta.command_line.join(" ")),
+        ("checks".into(), c.plan.checks.join(", ")),
+        ("thresholds".into(), c.plan.thresholds.join(", ")),
+        (
+            "CPU pinning".into(),
+            c.plan.cpu_pinning.as_ref().map_or_else(
+                || "none".to_string(),
+                |p| {
+                    format!(
+                        "server {:?}, load generator {:?}",
+                        p.server_cpus, p.load_cpus
+                    )
+                },
+            ),
+        ),
+    ];
+    rows.extend(
+        c.plan
+            .fairness
+            .iter()
+            .map(|f| ("fairness".to_string(), f.clone())),
+    );
+    rows.extend(env.details.iter().map(|(k, v)| (k.clone(), v.clone())));
+    for (k, v) in rows {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td class=\"l\">{}</td></tr>",
+            esc(&k),
+            esc(&v)
+        );
+    }
+    out.push_str("</table>\n</body></html>\n");
+    Ok(out)
+}

@@ -1,0 +1,825 @@
+//! The result model: one serialisable [`Comparison`] value that every renderer reads.
+//!
+//! Units are part of every measured field's name (`_ms`, `_bytes`, `_per_s`/`_rps`, `_s`), so a
+//! JSON reader never has to guess. The shape is versioned by [`SCHEMA_VERSION`] and described by
+//! `schemas/comparison.schema.json`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::stats::Stat;
+
+/// Version of the JSON shape written by this crate; bump it on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Phase metrics (k6 names) whose p95 is compared, in the order the demo's table lists them.
+pub const PHASES: [&str; 5] = [
+    "http_req_blocked",
+    "http_req_connecting",
+    "http_req_sending",
+    "http_req_waiting",
+    "http_req_receiving",
+];
+
+/// The result of comparing variants of one workload under one load plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Comparison {
+    /// Shape version, always [`SCHEMA_VERSION`] when written by this crate.
+    pub schema_version: u32,
+    /// What produced the result and where.
+    pub meta: Meta,
+    /// The load plan every variant ran.
+    pub plan: Plan,
+    /// Name of the variant the others are compared with (usually `native`).
+    pub baseline: String,
+    /// One entry per variant, in the order they were declared.
+    pub variants: Vec<VariantResult>,
+    /// Per non-baseline variant: figure → variant median / baseline median.
+    /// Filled by [`Comparison::compute_ratios`]; a figure is absent when either side lacks it
+    /// or the baseline value is 0.
+    pub ratios: BTreeMap<String, BTreeMap<Figure, f64>>,
+    /// Facts that explain the gap between variants, derived by [`crate::explain`].
+    pub explanation: Vec<String>,
+    /// Things the reader must know before trusting the numbers (noise, failures, thresholds).
+    pub warnings: Vec<String>,
+}
+
+/// Provenance of a result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Meta {
+    /// Version of wasmbench that produced the result.
+    pub wasmbench_version: String,
+    /// Start of the comparison, RFC 3339.
+    pub started_at: String,
+    /// End of the comparison, RFC 3339.
+    pub ended_at: String,
+    /// The command line, one argument per element.
+    pub command_line: Vec<String>,
+    /// True when the run was interrupted and some variants or repeats are missing.
+    pub partial: bool,
+    /// The machine the variants ran on.
+    pub environment: Environment,
+}
+
+/// Where the comparison ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Platform {
+    /// Processes on this machine.
+    Local,
+    /// Pods on a Kubernetes cluster.
+    Kubernetes,
+}
+
+/// The machine (or node) the variants ran on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    /// Local processes or Kubernetes pods.
+    pub platform: Platform,
+    /// CPU model string (`/proc/cpuinfo` "model name").
+    pub cpu_model: String,
+    /// Logical CPUs available.
+    pub cpu_count: u32,
+    /// Kernel release (`uname -r`).
+    pub kernel: String,
+    /// Operating system name and version.
+    pub os: String,
+    /// Host name, when the user allowed recording it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// `rustc --version` of the compiler that built the artifacts.
+    pub rustc_version: String,
+    /// Total memory of the machine.
+    pub memory_bytes: u64,
+    /// Anything else worth recording (cluster version, node name, governor...).
+    #[serde(default)]
+    pub details: BTreeMap<String, String>,
+}
+
+/// How the load generator uses connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConnectionMode {
+    /// Connections are reused between requests (HTTP/1.1 keep-alive).
+    KeepAlive,
+    /// Every request opens a new TCP connection (the demo's setup).
+    NewConnectionPerRequest,
+}
+
+impl ConnectionMode {
+    /// The name used in JSON and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionMode::KeepAlive => "keep-alive",
+            ConnectionMode::NewConnectionPerRequest => "new-connection-per-request",
+        }
+    }
+}
+
+/// The request each iteration sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestSpec {
+    /// HTTP method.
+    pub method: String,
+    /// Request path.
+    pub path: String,
+    /// Size of the request body.
+    pub body_bytes: u64,
+}
+
+/// CPU affinity of the server and the load generator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CpuPinning {
+    /// CPUs the server process may run on.
+    pub server_cpus: Vec<u32>,
+    /// CPUs the load generator may run on.
+    pub load_cpus: Vec<u32>,
+}
+
+/// The load plan, identical for every variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    /// Workload name (`echo`).
+    pub workload: String,
+    /// The request sent by every iteration.
+    pub request: RequestSpec,
+    /// Human description of the executor, e.g. `constant-vus 100 VUs for 30s`.
+    pub executor: String,
+    /// Virtual users (maximum for ramping or arrival-rate executors).
+    pub vus: u32,
+    /// Length of one measured load run.
+    pub duration_s: f64,
+    /// Keep-alive or a new connection per request.
+    pub connection_mode: ConnectionMode,
+    /// Check expressions, e.g. `status == 200`.
+    pub checks: Vec<String>,
+    /// Threshold expressions, e.g. `http_req_duration: p(95)<200`.
+    pub thresholds: Vec<String>,
+    /// Measured repeats per variant.
+    pub repeats: u32,
+    /// Warm-up load before each measured run.
+    pub warmup_s: f64,
+    /// Cold-start samples taken per repeat.
+    pub cold_start_samples: u32,
+    /// CPU affinity, `None` when processes were not pinned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_pinning: Option<CpuPinning>,
+    /// Conditions kept equal across variants (listener options, limits...); differences too.
+    pub fairness: Vec<String>,
+}
+
+/// How a runtime turns the artifact into running code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExecMode {
+    /// A native executable, no runtime.
+    Native,
+    /// Wasm compiled by Cranelift when the server starts.
+    CraneliftJit,
+    /// Wasm compiled ahead of the run (e.g. a `.cwasm`) and loaded at start.
+    Precompiled,
+    /// Wasm compiled by Winch, wasmtime's fast baseline compiler.
+    Winch,
+    /// Wasm compiled to Pulley bytecode and interpreted.
+    Pulley,
+    /// A plain Wasm interpreter.
+    Interpreter,
+    /// Another runtime's ahead-of-time compilation.
+    Aot,
+}
+
+impl ExecMode {
+    /// The name used in JSON and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecMode::Native => "native",
+            ExecMode::CraneliftJit => "cranelift-jit",
+            ExecMode::Precompiled => "precompiled",
+            ExecMode::Winch => "winch",
+            ExecMode::Pulley => "pulley",
+            ExecMode::Interpreter => "interpreter",
+            ExecMode::Aot => "aot",
+        }
+    }
+}
+
+/// What the artifact was built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    /// The host's native target.
+    Native,
+    /// `wasm32-wasip1`.
+    Wasip1,
+    /// `wasm32-wasip2` (sockets through `wasi:sockets`).
+    Wasip2,
+    /// A `wasi:http/proxy` component.
+    WasiHttp,
+}
+
+impl Target {
+    /// The name used in JSON and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Native => "native",
+            Target::Wasip1 => "wasip1",
+            Target::Wasip2 => "wasip2",
+            Target::WasiHttp => "wasi-http",
+        }
+    }
+}
+
+/// The runtime a variant ran under.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeInfo {
+    /// Runtime name (`native`, `wasmtime`, `wasmtime-cli`...).
+    pub name: String,
+    /// Runtime version (for native: the rustc version).
+    pub version: String,
+    /// Execution mode.
+    pub mode: ExecMode,
+    /// Compilation target of the artifact.
+    pub target: Target,
+    /// Whether the pooling instance allocator was on; `None` when not applicable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pooling: Option<bool>,
+    /// Other settings that matter (flags, cache, instance reuse...).
+    #[serde(default)]
+    pub details: BTreeMap<String, String>,
+}
+
+/// The artifact a variant ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactInfo {
+    /// Path of the built file.
+    pub path: String,
+    /// Size of the built file.
+    pub size_bytes: u64,
+    /// Time `cargo build` took (0 when it was already up to date).
+    pub build_ms: f64,
+    /// SHA-256 of the file, lowercase hex.
+    pub sha256: String,
+    /// Wasm → machine code compilation time, when measured separately.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compile_ms: Option<f64>,
+    /// Size of the precompiled `.cwasm`, when one was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwasm_size_bytes: Option<u64>,
+}
+
+/// Outcome of a variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VariantStatus {
+    /// All repeats ran.
+    Ok,
+    /// Building, starting or loading the variant failed (see `reason`).
+    Failed,
+    /// The variant was not run (see `reason`), e.g. its runtime is not installed.
+    Skipped,
+}
+
+/// Everything measured for one variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantResult {
+    /// Unique variant name, e.g. `native` or `wasmtime-wasip2`.
+    pub name: String,
+    /// Runtime and execution mode.
+    pub runtime: RuntimeInfo,
+    /// The workload's concurrency mode (`ECHO_MODE`: `concurrent` or `seed`).
+    pub workload_mode: String,
+    /// The artifact, `None` when it was never built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<ArtifactInfo>,
+    /// Ok, failed or skipped.
+    pub status: VariantStatus,
+    /// Why the variant failed or was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// One entry per measured repeat.
+    pub runs: Vec<RunResult>,
+    /// Statistics over `runs`, filled by [`Aggregate::from_runs`].
+    pub aggregate: Aggregate,
+}
+
+impl VariantResult {
+    /// True when the variant runs WebAssembly (its target is not native).
+    pub fn is_wasm(&self) -> bool {
+        self.runtime.target != Target::Native
+    }
+
+    /// The compared value of `figure`: the aggregate's median, or the artifact size.
+    pub fn figure_value(&self, figure: Figure) -> Option<f64> {
+        match figure {
+            Figure::ArtifactSizeBytes => self.artifact.as_ref().map(|a| a.size_bytes as f64),
+            _ => self.aggregate.get(figure).map(|s| s.median),
+        }
+    }
+
+    /// The run whose throughput is the median of all runs: the one charts draw curves from.
+    pub fn representative_run(&self) -> Option<&RunResult> {
+        let mut runs: Vec<&RunResult> = self.runs.iter().collect();
+        runs.sort_by(|a, b| a.throughput_rps.total_cmp(&b.throughput_rps));
+        runs.get(runs.len().saturating_sub(1) / 2).copied()
+    }
+}
+
+/// Passed and failed check evaluations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checks {
+    /// Evaluations that passed.
+    pub passes: u64,
+    /// Evaluations that failed.
+    pub fails: u64,
+}
+
+/// Result of one threshold in one run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdOutcome {
+    /// The expression, e.g. `http_req_duration: p(95)<200`.
+    pub expression: String,
+    /// Whether it held.
+    pub passed: bool,
+}
+
+/// k6-style trend statistics of one metric in one run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrendStats {
+    /// Mean.
+    pub avg_ms: f64,
+    /// Minimum.
+    pub min_ms: f64,
+    /// Median.
+    pub med_ms: f64,
+    /// Maximum.
+    pub max_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
+    /// 95th percentile.
+    pub p95_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Number of samples.
+    pub count: u64,
+}
+
+/// One point of a latency percentile curve.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CurvePoint {
+    /// Percentile, 0–100.
+    pub percentile: f64,
+    /// Latency at that percentile.
+    pub value_ms: f64,
+}
+
+/// CPU and memory of the server process during the measured run (from `/proc`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerUsage {
+    /// User CPU time.
+    pub cpu_user_ms: f64,
+    /// System CPU time.
+    pub cpu_sys_ms: f64,
+    /// (user + system) CPU per 1000 completed requests.
+    pub cpu_ms_per_1k_req: f64,
+    /// Peak resident set size.
+    pub rss_peak_bytes: u64,
+    /// Average resident set size over the samples.
+    pub rss_avg_bytes: u64,
+}
+
+impl ServerUsage {
+    /// Usage with `cpu_ms_per_1k_req` derived from the CPU times and the request count.
+    pub fn new(
+        cpu_user_ms: f64,
+        cpu_sys_ms: f64,
+        http_reqs: u64,
+        rss_peak_bytes: u64,
+        rss_avg_bytes: u64,
+    ) -> Self {
+        let cpu_ms_per_1k_req = if http_reqs > 0 {
+            (cpu_user_ms + cpu_sys_ms) * 1000.0 / http_reqs as f64
+        } else {
+            0.0
+        };
+        ServerUsage {
+            cpu_user_ms,
+            cpu_sys_ms,
+            cpu_ms_per_1k_req,
+            rss_peak_bytes,
+            rss_avg_bytes,
+        }
+    }
+}
+
+/// CPU and memory of the load generator during the measured run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadgenUsage {
+    /// User + system CPU time.
+    pub cpu_ms: f64,
+    /// Peak resident set size.
+    pub rss_peak_bytes: u64,
+}
+
+/// One measured repeat of one variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunResult {
+    /// Repeat index, from 0.
+    pub repeat: u32,
+    /// Actual length of the measured load run.
+    pub duration_s: f64,
+    /// Cold-start samples: spawn → first `200` on `/healthz`.
+    pub cold_start_ms: Vec<f64>,
+    /// Completed requests per second.
+    pub throughput_rps: f64,
+    /// Completed requests.
+    pub http_reqs: u64,
+    /// Share of failed requests, 0–1 (k6's `http_req_failed`).
+    pub http_req_failed_rate: f64,
+    /// Failed requests by kind (`status_500`, `connect`, `timeout`...).
+    pub errors: BTreeMap<String, u64>,
+    /// Check evaluations.
+    pub checks: Checks,
+    /// Threshold outcomes.
+    pub thresholds: Vec<ThresholdOutcome>,
+    /// Bytes sent by the load generator.
+    pub data_sent_bytes: u64,
+    /// Bytes received by the load generator.
+    pub data_received_bytes: u64,
+    /// k6 metric name (`http_req_waiting`...) → trend statistics.
+    pub phases: BTreeMap<String, TrendStats>,
+    /// Percentile curve of `http_req_duration`, ascending percentiles.
+    pub latency_curve: Vec<CurvePoint>,
+    /// Server CPU and memory, `None` when they could not be sampled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerUsage>,
+    /// Load generator CPU and memory, when sampled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loadgen: Option<LoadgenUsage>,
+    /// File (relative to the output directory) holding the load engine's raw summary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_summary_file: Option<String>,
+}
+
+/// A compared figure: a field of [`Aggregate`], or the artifact size.
+///
+/// The serialized names are the keys of [`Comparison::ratios`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Figure {
+    /// Requests per second.
+    ThroughputRps,
+    /// Median of `http_req_duration`.
+    HttpReqDurationP50Ms,
+    /// p95 of `http_req_duration`.
+    HttpReqDurationP95Ms,
+    /// p99 of `http_req_duration`.
+    HttpReqDurationP99Ms,
+    /// p95 of `http_req_blocked`.
+    HttpReqBlockedP95Ms,
+    /// p95 of `http_req_connecting`.
+    HttpReqConnectingP95Ms,
+    /// p95 of `http_req_tls_handshaking`.
+    HttpReqTlsHandshakingP95Ms,
+    /// p95 of `http_req_sending`.
+    HttpReqSendingP95Ms,
+    /// p95 of `http_req_waiting`.
+    HttpReqWaitingP95Ms,
+    /// p95 of `http_req_receiving`.
+    HttpReqReceivingP95Ms,
+    /// p95 of `iteration_duration`.
+    IterationDurationP95Ms,
+    /// Share of failed requests.
+    HttpReqFailedRate,
+    /// Cold start, pooled over all samples of all runs.
+    ColdStartMs,
+    /// Server CPU per 1000 requests.
+    #[serde(rename = "server_cpu_ms_per_1k_req")]
+    ServerCpuMsPer1kReq,
+    /// Server peak RSS.
+    ServerRssPeakBytes,
+    /// Artifact file size.
+    ArtifactSizeBytes,
+}
+
+/// How a figure's value is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// Milliseconds, printed like k6 (µs/ms/s).
+    Ms,
+    /// Requests per second.
+    PerS,
+    /// Bytes, printed with SI prefixes like k6.
+    Bytes,
+    /// A 0–1 rate, printed as a percentage.
+    Rate,
+}
+
+impl Figure {
+    /// Every figure, in report order.
+    pub const ALL: [Figure; 16] = [
+        Figure::ThroughputRps,
+        Figure::HttpReqDurationP50Ms,
+        Figure::HttpReqDurationP95Ms,
+        Figure::HttpReqDurationP99Ms,
+        Figure::HttpReqBlockedP95Ms,
+        Figure::HttpReqConnectingP95Ms,
+        Figure::HttpReqTlsHandshakingP95Ms,
+        Figure::HttpReqSendingP95Ms,
+        Figure::HttpReqWaitingP95Ms,
+        Figure::HttpReqReceivingP95Ms,
+        Figure::IterationDurationP95Ms,
+        Figure::HttpReqFailedRate,
+        Figure::ColdStartMs,
+        Figure::ServerCpuMsPer1kReq,
+        Figure::ServerRssPeakBytes,
+        Figure::ArtifactSizeBytes,
+    ];
+
+    /// The serialized name (also the [`Aggregate`] field name).
+    pub fn key(self) -> &'static str {
+        match self {
+            Figure::ThroughputRps => "throughput_rps",
+            Figure::HttpReqDurationP50Ms => "http_req_duration_p50_ms",
+            Figure::HttpReqDurationP95Ms => "http_req_duration_p95_ms",
+            Figure::HttpReqDurationP99Ms => "http_req_duration_p99_ms",
+            Figure::HttpReqBlockedP95Ms => "http_req_blocked_p95_ms",
+            Figure::HttpReqConnectingP95Ms => "http_req_connecting_p95_ms",
+            Figure::HttpReqTlsHandshakingP95Ms => "http_req_tls_handshaking_p95_ms",
+            Figure::HttpReqSendingP95Ms => "http_req_sending_p95_ms",
+            Figure::HttpReqWaitingP95Ms => "http_req_waiting_p95_ms",
+            Figure::HttpReqReceivingP95Ms => "http_req_receiving_p95_ms",
+            Figure::IterationDurationP95Ms => "iteration_duration_p95_ms",
+            Figure::HttpReqFailedRate => "http_req_failed_rate",
+            Figure::ColdStartMs => "cold_start_ms",
+            Figure::ServerCpuMsPer1kReq => "server_cpu_ms_per_1k_req",
+            Figure::ServerRssPeakBytes => "server_rss_peak_bytes",
+            Figure::ArtifactSizeBytes => "artifact_size_bytes",
+        }
+    }
+
+    /// Short human label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Figure::ThroughputRps => "throughput",
+            Figure::HttpReqDurationP50Ms => "http_req_duration p50",
+            Figure::HttpReqDurationP95Ms => "http_req_duration p95",
+            Figure::HttpReqDurationP99Ms => "http_req_duration p99",
+            Figure::HttpReqBlockedP95Ms => "http_req_blocked p95",
+            Figure::HttpReqConnectingP95Ms => "http_req_connecting p95",
+            Figure::HttpReqTlsHandshakingP95Ms => "http_req_tls_handshaking p95",
+            Figure::HttpReqSendingP95Ms => "http_req_sending p95",
+            Figure::HttpReqWaitingP95Ms => "http_req_waiting p95",
+            Figure::HttpReqReceivingP95Ms => "http_req_receiving p95",
+            Figure::IterationDurationP95Ms => "iteration_duration p95",
+            Figure::HttpReqFailedRate => "errors (http_req_failed)",
+            Figure::ColdStartMs => "cold start",
+            Figure::ServerCpuMsPer1kReq => "server CPU per 1k requests",
+            Figure::ServerRssPeakBytes => "server peak RSS",
+            Figure::ArtifactSizeBytes => "artifact size",
+        }
+    }
+
+    /// The unit of the figure's values.
+    pub fn unit(self) -> Unit {
+        match self {
+            Figure::ThroughputRps => Unit::PerS,
+            Figure::HttpReqFailedRate => Unit::Rate,
+            Figure::ServerRssPeakBytes | Figure::ArtifactSizeBytes => Unit::Bytes,
+            _ => Unit::Ms,
+        }
+    }
+
+    /// True when a larger value is better (only throughput).
+    pub fn higher_is_better(self) -> bool {
+        self == Figure::ThroughputRps
+    }
+
+    /// The p95 figure of a k6 phase metric name, if there is one.
+    pub fn phase_p95(metric: &str) -> Option<Figure> {
+        Some(match metric {
+            "http_req_blocked" => Figure::HttpReqBlockedP95Ms,
+            "http_req_connecting" => Figure::HttpReqConnectingP95Ms,
+            "http_req_tls_handshaking" => Figure::HttpReqTlsHandshakingP95Ms,
+            "http_req_sending" => Figure::HttpReqSendingP95Ms,
+            "http_req_waiting" => Figure::HttpReqWaitingP95Ms,
+            "http_req_receiving" => Figure::HttpReqReceivingP95Ms,
+            "http_req_duration" => Figure::HttpReqDurationP95Ms,
+            "iteration_duration" => Figure::IterationDurationP95Ms,
+            _ => return None,
+        })
+    }
+}
+
+/// Statistics over the repeats of one variant; each field is `None` when no run measured it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Aggregate {
+    /// Requests per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput_rps: Option<Stat>,
+    /// Median `http_req_duration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_req_duration_p50_ms: Option<Stat>,
+    /// p95 `http_req_duration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_req_duration_p95_ms: Option<Stat>,
+    /// p99 `http_req_duration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_req_duration_p99_ms: Option<Stat>,
+    /// p95 `http_req_blocked`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_req_blocked_p95_ms: Option<Stat>,
+    /// p95 `http_req_connecting`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_req_connecting_p95_ms: Option<Stat>,
+    /// p95 `http_req_tls_handshaking`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_req_tls_handshaking_p95_ms: Option<Stat>,
+    /// p95 `http_req_sending`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_req_sending_p95_ms: Option<Stat>,
+    /// p95 `http_req_waiting`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_req_waiting_p95_ms: Option<Stat>,
+    /// p95 `http_req_receiving`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_req_receiving_p95_ms: Option<Stat>,
+    /// p95 `iteration_duration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iteration_duration_p95_ms: Option<Stat>,
+    /// Share of failed requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_req_failed_rate: Option<Stat>,
+    /// Cold start, pooled over every sample of every run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_start_ms: Option<Stat>,
+    /// Server CPU per 1000 requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_cpu_ms_per_1k_req: Option<Stat>,
+    /// Server peak RSS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_rss_peak_bytes: Option<Stat>,
+}
+
+impl Aggregate {
+    /// Statistics over `runs` (one sample per run; cold start pools all samples).
+    pub fn from_runs(runs: &[RunResult]) -> Aggregate {
+        let per_run = |f: &dyn Fn(&RunResult) -> Option<f64>| -> Option<Stat> {
+            Stat::from_samples(&runs.iter().filter_map(f).collect::<Vec<_>>())
+        };
+        let phase = |metric: &'static str, pick: fn(&TrendStats) -> f64| {
+            per_run(&move |r: &RunResult| r.phases.get(metric).map(pick))
+        };
+        let cold: Vec<f64> = runs
+            .iter()
+            .flat_map(|r| r.cold_start_ms.iter().copied())
+            .collect();
+        Aggregate {
+            throughput_rps: per_run(&|r| Some(r.throughput_rps)),
+            http_req_duration_p50_ms: phase("http_req_duration", |t| t.med_ms),
+            http_req_duration_p95_ms: phase("http_req_duration", |t| t.p95_ms),
+            http_req_duration_p99_ms: phase("http_req_duration", |t| t.p99_ms),
+            http_req_blocked_p95_ms: phase("http_req_blocked", |t| t.p95_ms),
+            http_req_connecting_p95_ms: phase("http_req_connecting", |t| t.p95_ms),
+            http_req_tls_handshaking_p95_ms: phase("http_req_tls_handshaking", |t| t.p95_ms),
+            http_req_sending_p95_ms: phase("http_req_sending", |t| t.p95_ms),
+            http_req_waiting_p95_ms: phase("http_req_waiting", |t| t.p95_ms),
+            http_req_receiving_p95_ms: phase("http_req_receiving", |t| t.p95_ms),
+            iteration_duration_p95_ms: phase("iteration_duration", |t| t.p95_ms),
+            http_req_failed_rate: per_run(&|r| Some(r.http_req_failed_rate)),
+            cold_start_ms: Stat::from_samples(&cold),
+            server_cpu_ms_per_1k_req: per_run(&|r| r.server.map(|s| s.cpu_ms_per_1k_req)),
+            server_rss_peak_bytes: per_run(&|r| r.server.map(|s| s.rss_peak_bytes as f64)),
+        }
+    }
+
+    /// The statistics of `figure` (`None` for the artifact size, which is not aggregated).
+    pub fn get(&self, figure: Figure) -> Option<&Stat> {
+        match figure {
+            Figure::ThroughputRps => self.throughput_rps.as_ref(),
+            Figure::HttpReqDurationP50Ms => self.http_req_duration_p50_ms.as_ref(),
+            Figure::HttpReqDurationP95Ms => self.http_req_duration_p95_ms.as_ref(),
+            Figure::HttpReqDurationP99Ms => self.http_req_duration_p99_ms.as_ref(),
+            Figure::HttpReqBlockedP95Ms => self.http_req_blocked_p95_ms.as_ref(),
+            Figure::HttpReqConnectingP95Ms => self.http_req_connecting_p95_ms.as_ref(),
+            Figure::HttpReqTlsHandshakingP95Ms => self.http_req_tls_handshaking_p95_ms.as_ref(),
+            Figure::HttpReqSendingP95Ms => self.http_req_sending_p95_ms.as_ref(),
+            Figure::HttpReqWaitingP95Ms => self.http_req_waiting_p95_ms.as_ref(),
+            Figure::HttpReqReceivingP95Ms => self.http_req_receiving_p95_ms.as_ref(),
+            Figure::IterationDurationP95Ms => self.iteration_duration_p95_ms.as_ref(),
+            Figure::HttpReqFailedRate => self.http_req_failed_rate.as_ref(),
+            Figure::ColdStartMs => self.cold_start_ms.as_ref(),
+            Figure::ServerCpuMsPer1kReq => self.server_cpu_ms_per_1k_req.as_ref(),
+            Figure::ServerRssPeakBytes => self.server_rss_peak_bytes.as_ref(),
+            Figure::ArtifactSizeBytes => None,
+        }
+    }
+}
+
+impl Comparison {
+    /// A comparison with empty ratios, explanation and warnings; call [`Comparison::finalize`]
+    /// once all variants are in.
+    pub fn new(meta: Meta, plan: Plan, baseline: impl Into<String>) -> Comparison {
+        Comparison {
+            schema_version: SCHEMA_VERSION,
+            meta,
+            plan,
+            baseline: baseline.into(),
+            variants: Vec::new(),
+            ratios: BTreeMap::new(),
+            explanation: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The baseline variant, if present.
+    pub fn baseline_variant(&self) -> Option<&VariantResult> {
+        self.variant(&self.baseline)
+    }
+
+    /// The variant called `name`.
+    pub fn variant(&self, name: &str) -> Option<&VariantResult> {
+        self.variants.iter().find(|v| v.name == name)
+    }
+
+    /// The Wasm variant the two-column tables show: the first one that ran, else the first one.
+    pub fn primary_wasm_variant(&self) -> Option<&VariantResult> {
+        self.variants
+            .iter()
+            .find(|v| v.is_wasm() && v.status == VariantStatus::Ok && v.name != self.baseline)
+            .or_else(|| {
+                self.variants
+                    .iter()
+                    .find(|v| v.is_wasm() && v.name != self.baseline)
+            })
+    }
+
+    /// The stored ratio variant / baseline of `figure`.
+    pub fn ratio(&self, variant: &str, figure: Figure) -> Option<f64> {
+        self.ratios.get(variant)?.get(&figure).copied()
+    }
+
+    /// Recomputes every variant's [`Aggregate`] from its runs.
+    pub fn compute_aggregates(&mut self) {
+        for v in &mut self.variants {
+            v.aggregate = Aggregate::from_runs(&v.runs);
+        }
+    }
+
+    /// Recomputes [`Comparison::ratios`]: variant median / baseline median for every figure both
+    /// have (baseline value ≠ 0), for every non-baseline variant that ran.
+    pub fn compute_ratios(&mut self) {
+        let mut ratios = BTreeMap::new();
+        if let Some(base) = self
+            .baseline_variant()
+            .filter(|b| b.status == VariantStatus::Ok)
+        {
+            for v in &self.variants {
+                if v.name == self.baseline || v.status != VariantStatus::Ok {
+                    continue;
+                }
+                let mut per = BTreeMap::new();
+                for f in Figure::ALL {
+                    if let (Some(a), Some(b)) = (v.figure_value(f), base.figure_value(f)) {
+                        let r = a / b;
+                        if b != 0.0 && r.is_finite() {
+                            per.insert(f, r);
+                        }
+                    }
+                }
+                ratios.insert(v.name.clone(), per);
+            }
+        }
+        self.ratios = ratios;
+    }
+
+    /// Recomputes aggregates, ratios and the explanation, and adds derived warnings that are not
+    /// already present (warnings added by the caller are kept).
+    pub fn finalize(&mut self) {
+        self.compute_aggregates();
+        self.compute_ratios();
+        self.explanation = crate::explain::explain(self);
+        for w in crate::explain::derive_warnings(self) {
+            if !self.warnings.contains(&w) {
+                self.warnings.push(w);
+            }
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Number formatting shared by the renderers (k6's conventions: µs/ms/s, kB/MB).
+
+use crate::model::Unit;
+use crate::stats::Stat;
+
+/// Up to two decimals, trailing zeros trimmed (k6 prints `2.5µs`, `11.12ms`).
+fn trim2(v: f64) -> String {
+    let s = format!("{v:.2}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.into() }
+}
+
+/// A duration given in milliseconds, printed like k6 (`412.5µs`, `12.34ms`, `1.2s`).
+pub fn fmt_ms(ms: f64) -> String {
+    let a = ms.abs();
+    if ms == 0.0 {
+        "0s".into()
+    } else if a < 0.001 {
+        format!("{}ns", trim2(ms * 1e6))
+    } else if a < 1.0 {
+        format!("{}µs", trim2(ms * 1e3))
+    } else if a < 1000.0 {
+        format!("{}ms", trim2(ms))
+    } else {
+        format!("{}s", trim2(ms / 1e3))
+    }
+}
+
+/// Bytes with SI prefixes like k6 (`950 B`, `1.9 MB`).
+pub fn fmt_bytes(b: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = b;
+    let mut i = 0;
+    while v.abs() >= 1000.0 && i < UNITS.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{v:.0} {}", UNITS[0])
+    } else {
+        format!("{} {}", trim_to(v, 1), UNITS[i])
+    }
+}
+
+fn trim_to(v: f64, decimals: usize) -> String {
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').into()
+    } else {
+        s
+    }
+}
+
+/// A value in `unit`.
+pub fn fmt_value(v: f64, unit: Unit) -> String {
+    match unit {
+        Unit::Ms => fmt_ms(v),
+        Unit::PerS => format!("{}/s", trim_to(v, 1)),
+        Unit::Bytes => fmt_bytes(v),
+        Unit::Rate => format!("{}%", trim_to(v * 100.0, 2)),
+    }
+}
+
+/// Median with the 95% CI half-width in the median's own scale, `12.3ms ±0.4ms`; just the
+/// median when n = 1 or the interval is empty.
+pub fn fmt_stat(s: &Stat, unit: Unit) -> String {
+    let half = s.ci95_half_width();
+    let median = fmt_value(s.median, unit);
+    if s.n <= 1 || half <= 0.0 {
+        return median;
+    }
+    // The half-width is printed with the median's suffix so the two read at a glance.
+    let (scale, suffix) = match unit {
+        Unit::Ms => {
+            let a = s.median.abs();
+            if a < 0.001 {
+                (1e6, "ns")
+            } else if a < 1.0 {
+                (1e3, "µs")
+            } else if a < 1000.0 {
+                (1.0, "ms")
+            } else {
+                (1e-3, "s")
+            }
+        }
+        Unit::Bytes => {
+            let mut scale = 1.0;
+            let mut i = 0;
+            const SUFFIXES: [&str; 5] = [" B", " kB", " MB", " GB", " TB"];
+            while (s.median * scale).abs() >= 1000.0 && i < SUFFIXES.len() - 1 {
+                scale /= 1000.0;
+                i += 1;
+            }
+            (scale, SUFFIXES[i])
+        }
+        Unit::PerS => (1.0, "/s"),
+        Unit::Rate => (100.0, "%"),
+    };
+    let h = half * scale;
+    let digits = if h >= 10.0 {
+        0
+    } else if h >= 1.0 {
+        1
+    } else {
+        2
+    };
+    format!("{median} ±{}{suffix}", trim_to(h, digits))
+}
+
+/// A ratio, `2.13x`.
+pub fn fmt_ratio(r: f64) -> String {
+    if r >= 100.0 {
+        format!("{r:.0}x")
+    } else if r >= 10.0 {
+        format!("{r:.1}x")
+    } else {
+        format!("{r:.2}x")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_like_k6() {
+        assert_eq!(fmt_ms(0.0), "0s");
+        assert_eq!(fmt_ms(0.0025), "2.5µs");
+        assert_eq!(fmt_ms(0.4125), "412.5µs");
+        assert_eq!(fmt_ms(11.1234), "11.12ms");
+        assert_eq!(fmt_ms(1010.0), "1.01s");
+        assert_eq!(fmt_ms(0.0000005), "0.5ns");
+    }
+
+    #[test]
+    fn bytes_rates_and_ratios() {
+        assert_eq!(fmt_bytes(950.0), "950 B");
+        assert_eq!(fmt_bytes(1_900_000.0), "1.9 MB");
+        assert_eq!(fmt_bytes(38_000_000.0), "38 MB");
+        assert_eq!(fmt_value(12345.67, Unit::PerS), "12345.7/s");
+        assert_eq!(fmt_value(0.0123, Unit::Rate), "1.23%");
+        assert_eq!(fmt_ratio(2.126), "2.13x");
+        assert_eq!(fmt_ratio(73.2), "73.2x");
+    }
+
+    #[test]
+    fn stat_half_width_uses_the_median_scale() {
+        let s = Stat::from_samples(&[3.9, 4.0, 4.1]).unwrap();
+        assert_eq!(fmt_stat(&s, Unit::Ms), "4ms ±0.25ms");
+        let b = Stat::from_samples(&[38_000_000.0, 38_004_096.0, 38_008_192.0]).unwrap();
+        assert_eq!(fmt_stat(&b, Unit::Bytes), "38 MB ±0.01 MB");
+        let one = Stat::from_samples(&[0.011]).unwrap();
+        assert_eq!(fmt_stat(&one, Unit::Ms), "11µs");
+    }
+}

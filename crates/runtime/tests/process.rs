@@ -1,0 +1,125 @@
+//! Process supervision and resource sampling with real child processes.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use wasmbench_runtime::process::{cpu_times, spawn_server};
+use wasmbench_runtime::{
+    ExecMode, LaunchSpec, Native, ResourceSampler, Runtime, RuntimeError, RuntimeInfo, Target,
+};
+
+fn info() -> RuntimeInfo {
+    RuntimeInfo {
+        name: "test".into(),
+        version: "0".into(),
+        mode: ExecMode::Native,
+        target: Target::Native,
+        pooling: None,
+        details: BTreeMap::new(),
+    }
+}
+
+fn gone(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks whether the process exists.
+    let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    r != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+}
+
+#[test]
+fn sampler_sees_cpu_of_a_busy_child() {
+    let mut child = Command::new("sh")
+        .args(["-c", "while :; do :; done"])
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let sampler = ResourceSampler::start(pid, Duration::from_millis(10));
+    let start = cpu_times(pid).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // Wait (bounded) until the child has provably used CPU.
+    loop {
+        let t = cpu_times(pid).unwrap();
+        if t.user_ms + t.sys_ms >= start.user_ms + start.sys_ms + 100 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "busy child used no CPU in 20 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let usage = sampler.stop();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(usage.cpu_user_ms + usage.cpu_sys_ms >= 100, "{usage:?}");
+    assert!(usage.samples >= 1, "{usage:?}");
+    assert!(
+        usage.rss_peak_bytes > 0 && usage.rss_avg_bytes > 0,
+        "{usage:?}"
+    );
+    assert!(usage.rss_avg_bytes <= usage.rss_peak_bytes, "{usage:?}");
+}
+
+#[test]
+fn native_child_is_gone_after_drop() {
+    let server = Native
+        .launch(&LaunchSpec::new(common::artifact(Target::Native)))
+        .unwrap();
+    let pid = server.pid;
+    assert!(!gone(pid));
+    let usage = ResourceSampler::start(pid, Duration::from_millis(5));
+    wasmbench_runtime::process::http_get(server.addr, "/healthz", Duration::from_secs(5)).unwrap();
+    let usage = usage.stop();
+    assert!(usage.rss_peak_bytes > 0);
+    drop(server);
+    assert!(gone(pid), "pid {pid} still exists after Drop");
+}
+
+#[test]
+fn a_child_that_exits_early_is_reported_with_its_status() {
+    let mut spec = LaunchSpec::new(common::artifact(Target::Native));
+    spec.env = vec![("ECHO_MODE".into(), "fast".into())];
+    let e = Native.launch(&spec).unwrap_err();
+    assert!(matches!(e, RuntimeError::Exited { .. }), "{e}");
+    let e = e.to_string();
+    assert!(
+        e.contains("exit status: 2") && e.contains("ECHO_MODE"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_silent_child_times_out_with_the_stderr_tail() {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "echo warming up >&2; exec sleep 30"]);
+    let started = Instant::now();
+    let e = spawn_server(
+        cmd,
+        "silent",
+        info(),
+        None,
+        "/healthz",
+        Duration::from_millis(500),
+    )
+    .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let e = e.to_string();
+    assert!(
+        e.contains("silent was not ready within 500 ms") && e.contains("warming up"),
+        "{e}"
+    );
+}
+
+#[test]
+fn cpu_affinity_is_applied_to_the_child() {
+    let mut spec = LaunchSpec::new(common::artifact(Target::Native));
+    spec.cpu_set = Some(vec![0]);
+    let server = Native.launch(&spec).unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid)).unwrap();
+    let allowed = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(allowed, "0");
+}
