@@ -10,5 +10,7 @@ if [ -z "${VAGRANT_HOME:-}" ]; then
   trap 'rm -rf "$VAGRANT_HOME"' EXIT
   export VAGRANT_HOME
 fi
+# Keep vagrant's machine state out of the source tree.
+export VAGRANT_DOTFILE_PATH=$VAGRANT_HOME/dotfile
 export VAGRANT_DEFAULT_PROVIDER=${VAGRANT_DEFAULT_PROVIDER:-libvirt}
 vagrant validate

@@ -8,8 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::Args;
+use wasmbench_runtime::wasi_http::{WasiHttpConfig, WasiHttpHost};
 use wasmbench_runtime::{
-    Artifact, BuildOptions, EmbeddedConfig, EmbeddedHost, LaunchSpec, Native, Runtime, Target,
+    Artifact, BuildOptions, EmbeddedConfig, EmbeddedHost, ExecMode, LaunchSpec, Native, Runtime,
+    Target,
 };
 
 use crate::exit::{Exit, fail};
@@ -20,7 +22,7 @@ pub struct ServeArgs {
     /// `native` or `wasmtime` (the embedded host).
     #[arg(long, default_value = "native")]
     pub runtime: String,
-    /// Build target for `wasmtime`: `wasip1` or `wasip2`.
+    /// Build target for `wasmtime`: `wasip1`, `wasip2` or `wasi-http` (a proxy component).
     #[arg(long, default_value = "wasip2")]
     pub target: String,
     /// Address to listen on.
@@ -50,6 +52,18 @@ pub struct ServeArgs {
     /// Guest memory limit in bytes.
     #[arg(long)]
     pub max_memory_bytes: Option<usize>,
+    /// wasi-http: code generator, `cranelift-jit`, `winch` or `pulley`.
+    #[arg(long, default_value = "cranelift-jit")]
+    pub mode: String,
+    /// wasi-http: requests one instance answers before it is dropped (1 = instance per request).
+    #[arg(long, default_value_t = 1)]
+    pub instance_reuse: usize,
+    /// wasi-http: requests handled at once.
+    #[arg(long)]
+    pub max_concurrent_requests: Option<usize>,
+    /// wasi-http: threads of the HTTP server (0 = one per CPU).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {
@@ -108,7 +122,46 @@ fn serve_native(a: ServeArgs) -> anyhow::Result<i32> {
     Ok(i32::from(Exit::Ok.code()))
 }
 
+fn serve_wasi_http(a: ServeArgs) -> anyhow::Result<i32> {
+    let wasm = match &a.wasm {
+        Some(p) => p.clone(),
+        None => wasmbench_runtime::wasi_http::build_echo_http(&BuildOptions::default())?.path,
+    };
+    let mut cfg = WasiHttpConfig::new(wasm);
+    cfg.host = a.host;
+    cfg.port = a.port;
+    cfg.pooling = !a.no_pooling;
+    cfg.mode = match a.mode.as_str() {
+        "cranelift-jit" | "cranelift" => ExecMode::CraneliftJit,
+        "winch" => ExecMode::Winch,
+        "pulley" => ExecMode::Pulley,
+        other => {
+            return Err(fail(
+                Exit::Usage,
+                format!("unknown --mode {other:?}: use cranelift-jit, winch or pulley"),
+            ));
+        }
+    };
+    cfg.instance_reuse = a.instance_reuse;
+    cfg.worker_threads = a.threads;
+    if let Some(n) = a.max_concurrent_requests {
+        cfg.max_concurrent_requests = n;
+    }
+    if let Some(m) = a.max_memory_bytes {
+        cfg.max_memory_bytes = m;
+    }
+    let host = WasiHttpHost::new(cfg)?;
+    let addr = host.local_addr()?;
+    let stop = stop_flag()?;
+    eprintln!("wasmbench: serving http://{addr} (wasmtime wasi:http host); interrupt to stop");
+    host.serve(&stop)?;
+    Ok(i32::from(Exit::Ok.code()))
+}
+
 fn serve_wasmtime(a: ServeArgs) -> anyhow::Result<i32> {
+    if a.target == "wasi-http" {
+        return serve_wasi_http(a);
+    }
     let target: Target = a
         .target
         .parse()

@@ -28,9 +28,41 @@ pub fn install(cancel: CancellationToken) {
                 );
                 cancel.cancel();
             } else {
-                wasmbench_runtime::process::kill_all_children();
+                kill_children();
                 std::process::exit(i32::from(Exit::Interrupted.code()));
             }
         }
     });
+}
+
+/// Kills the process group of every direct child (servers run in groups of their own), so an
+/// immediate exit leaves nothing running.
+fn kill_children() {
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // Fields after the command name (which may contain spaces): state, ppid, pgrp, ...
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let (_state, ppid, pgrp) = (fields.next(), fields.next(), fields.next());
+        if ppid == Some(me.as_str()) {
+            // SAFETY: kill(2) with a process group id read from /proc; a stale id fails harmlessly.
+            unsafe {
+                if pgrp == Some(&pid.to_string()) {
+                    libc::kill(-pid, libc::SIGKILL);
+                }
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
 }

@@ -78,3 +78,98 @@ pub fn is_http_proxy(path: &Path) -> Result<bool, CompareError> {
     let needle = b"wasi:http/incoming-handler";
     Ok(bytes.windows(needle.len()).any(|w| w == needle))
 }
+
+/// Runs the user's native command line as the server. The command is started through `sh` so
+/// quoting works as in a shell; `exec` keeps the service itself as the measured process.
+#[derive(Debug, Clone)]
+pub struct CommandRuntime {
+    command: String,
+    program: std::path::PathBuf,
+}
+
+impl CommandRuntime {
+    /// Checks the command names a program that exists.
+    pub fn new(command: &str) -> Result<CommandRuntime, CompareError> {
+        let first = command.split_whitespace().next().unwrap_or_default();
+        let program = if first.contains('/') {
+            std::path::PathBuf::from(first)
+        } else {
+            std::env::var_os("PATH")
+                .and_then(|p| {
+                    std::env::split_paths(&p)
+                        .map(|d| d.join(first))
+                        .find(|p| p.is_file())
+                })
+                .unwrap_or_else(|| std::path::PathBuf::from(first))
+        };
+        if !program.is_file() {
+            return Err(CompareError::Invalid(format!(
+                "--native-cmd: {} is not an executable file; give a path or a program on PATH",
+                program.display()
+            )));
+        }
+        Ok(CommandRuntime {
+            command: command.to_string(),
+            program,
+        })
+    }
+
+    /// The program file, recorded as the variant's artifact.
+    pub fn artifact(&self) -> Result<wasmbench_runtime::Artifact, wasmbench_runtime::RuntimeError> {
+        wasmbench_runtime::Artifact::from_path(wasmbench_runtime::Target::Native, &self.program)
+    }
+}
+
+impl wasmbench_runtime::Runtime for CommandRuntime {
+    fn info(&self) -> wasmbench_runtime::RuntimeInfo {
+        let mut details = std::collections::BTreeMap::new();
+        details.insert("command".into(), self.command.clone());
+        wasmbench_runtime::RuntimeInfo {
+            name: "native-cmd".into(),
+            version: "user command".into(),
+            mode: wasmbench_runtime::ExecMode::Native,
+            target: wasmbench_runtime::Target::Native,
+            pooling: None,
+            details,
+        }
+    }
+
+    fn available(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn launch(
+        &self,
+        spec: &wasmbench_runtime::LaunchSpec,
+    ) -> Result<wasmbench_runtime::RunningServer, wasmbench_runtime::RuntimeError> {
+        let port = match spec.port {
+            0 => std::net::TcpListener::bind((spec.host, 0))
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .map_err(|e| wasmbench_runtime::RuntimeError::io("picking a free port", e))?,
+            p => p,
+        };
+        let command = self.command.replace("{port}", &port.to_string());
+        // The service may not announce its address; the shell does it for it, then becomes
+        // the service, and readiness is confirmed over HTTP.
+        let script = format!(
+            "echo \"listening on {}:{port}\"; exec {command}",
+            spec.host
+        );
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg(script)
+            .env("PORT", port.to_string())
+            .env("HOST", spec.host.to_string())
+            .env("ECHO_HOST", spec.host.to_string())
+            .envs(spec.env.iter().map(|(k, v)| (k, v)));
+        wasmbench_runtime::process::spawn_server(
+            cmd,
+            "native-cmd",
+            self.info(),
+            spec.cpu_set.as_deref(),
+            &spec.ready_path,
+            spec.startup_timeout,
+        )
+    }
+}

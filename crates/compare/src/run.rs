@@ -8,13 +8,13 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use wasmbench_load::{ConnectionMode, Executor, Plan, RunOptions, Summary};
 use wasmbench_runtime::{
-    Artifact, BuildOptions, LaunchSpec, ResourceSampler, ResourceUsage, RunningServer, Target,
+    Artifact, BuildOptions, LaunchSpec, ResourceSampler, ResourceUsage, RunningServer,
 };
 
 use crate::config::{CompareConfig, Connection};
 use crate::environment::Environment;
 use crate::error::CompareError;
-use crate::variants::{Resolved, resolve};
+use crate::variants::{Build, Resolved, resolve};
 
 /// Progress of a comparison, for progress bars and logs.
 #[derive(Debug, Clone)]
@@ -157,7 +157,7 @@ pub async fn run(
         });
     }
 
-    let mut built: BTreeMap<Target, Artifact> = BTreeMap::new();
+    let mut built: BTreeMap<Build, Artifact> = BTreeMap::new();
     for v in &mut variants {
         let name = v.resolved.name.clone();
         if let Err(reason) = v.resolved.runtime.available() {
@@ -171,20 +171,24 @@ pub async fn run(
         (opts.on_event)(Event::Building {
             variant: name.clone(),
         });
-        let artifact = match &v.resolved.artifact {
-            Some(path) => Artifact::from_path(v.resolved.target, path),
-            None => match built.get(&v.resolved.target) {
+        let build = v.resolved.build;
+        let artifact = match (&v.resolved.artifact, build) {
+            (Some(path), _) => Artifact::from_path(v.resolved.target, path),
+            (None, Build::Command) => match &v.resolved.command {
+                Some(c) => c.artifact(),
+                None => Err(wasmbench_runtime::RuntimeError::Config(
+                    "command variant without a command".into(),
+                )),
+            },
+            (None, _) => match built.get(&build) {
                 Some(a) => Ok(a.clone()),
                 None => {
-                    let target = v.resolved.target;
-                    let build = opts.build.clone();
-                    let a = tokio::task::spawn_blocking(move || {
-                        v_build(target, &build)
-                    })
-                    .await
-                    .map_err(|e| CompareError::Invalid(format!("build task failed: {e}")))?;
+                    let opts_build = opts.build.clone();
+                    let a = tokio::task::spawn_blocking(move || build.build(&opts_build))
+                        .await
+                        .map_err(|e| CompareError::Invalid(format!("build task failed: {e}")))?;
                     if let Ok(a) = &a {
-                        built.insert(target, a.clone());
+                        built.insert(build, a.clone());
                     }
                     a
                 }
@@ -193,6 +197,10 @@ pub async fn run(
         match artifact {
             Ok(a) => v.artifact = Some(a),
             Err(e) => {
+                // A user-supplied file that is unusable is a usage error, not a variant failure.
+                if v.resolved.artifact.is_some() {
+                    return Err(e.into());
+                }
                 let reason = e.to_string();
                 (opts.on_event)(Event::Failed {
                     variant: name,
@@ -261,10 +269,6 @@ pub async fn run(
         partial,
     };
     Ok(crate::report::build(cfg, opts, outcome))
-}
-
-fn v_build(target: Target, build: &BuildOptions) -> Result<Artifact, wasmbench_runtime::RuntimeError> {
-    wasmbench_runtime::build_echo(target, build)
 }
 
 /// The load plan for one run against `url`.

@@ -1,12 +1,53 @@
-//! The registry of named variants: a runtime, a build target and its settings.
+//! The registry of named variants: a runtime, the build of the workload it runs, its settings.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use wasmbench_runtime::{EmbeddedWasmtime, Native, Runtime, Target};
+use wasmbench_runtime::cli::{WasmEdgeCli, WasmerCli, WasmtimeCli};
+use wasmbench_runtime::wasi_http::EmbeddedWasiHttp;
+use wasmbench_runtime::{
+    Artifact, BuildOptions, EmbeddedWasmtime, ExecMode, Native, Runtime, RuntimeError, Target,
+};
 
 use crate::config::VariantSpec;
 use crate::error::CompareError;
+
+/// Which build of the workload a variant runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Build {
+    /// `crates/echo` for a target.
+    Echo(Target),
+    /// `crates/echo-http`: the `wasi:http/proxy` component.
+    EchoHttp,
+    /// `crates/echo-wasmedge`: the echo over WasmEdge's socket ABI (wasip1).
+    EchoWasmedge,
+    /// No artifact: a user command line.
+    Command,
+}
+
+impl Build {
+    /// Builds the artifact.
+    pub fn build(self, opts: &BuildOptions) -> Result<Artifact, RuntimeError> {
+        match self {
+            Build::Echo(t) => wasmbench_runtime::build_echo(t, opts),
+            Build::EchoHttp => wasmbench_runtime::wasi_http::build_echo_http(opts),
+            Build::EchoWasmedge => wasmbench_runtime::cli::build_echo_wasmedge(opts),
+            Build::Command => Err(RuntimeError::Config(
+                "a command-line variant has no artifact to build".into(),
+            )),
+        }
+    }
+
+    /// The target of the artifact.
+    pub fn target(self) -> Target {
+        match self {
+            Build::Echo(t) => t,
+            Build::EchoHttp => Target::Wasip2,
+            Build::EchoWasmedge => Target::Wasip1,
+            Build::Command => Target::Native,
+        }
+    }
+}
 
 /// A variant known by name.
 #[derive(Debug, Clone, Copy)]
@@ -24,15 +65,34 @@ pub struct Resolved {
     pub name: String,
     /// The runtime.
     pub runtime: Arc<dyn Runtime>,
+    /// Which build it runs.
+    pub build: Build,
     /// What the workload is built for.
     pub target: Target,
     /// Extra environment for the server.
     pub env: Vec<(String, String)>,
     /// A prebuilt artifact instead of our build.
     pub artifact: Option<PathBuf>,
+    /// The user's command line, for bring-your-own native services.
+    pub command: Option<crate::byo::CommandRuntime>,
 }
 
-type Factory = fn() -> (Arc<dyn Runtime>, Target);
+type Factory = fn() -> (Arc<dyn Runtime>, Build);
+
+fn embedded(target: Target, pooling: bool, precompiled: bool) -> Arc<dyn Runtime> {
+    let mut r = EmbeddedWasmtime::new(target);
+    r.pooling = pooling;
+    r.precompiled = precompiled;
+    Arc::new(r)
+}
+
+fn wasi_http(mode: ExecMode, instance_reuse: usize) -> Arc<dyn Runtime> {
+    Arc::new(EmbeddedWasiHttp {
+        mode,
+        instance_reuse,
+        ..EmbeddedWasiHttp::default()
+    })
+}
 
 const REGISTRY: &[(Known, Factory)] = &[
     (
@@ -40,43 +100,156 @@ const REGISTRY: &[(Known, Factory)] = &[
             name: "native",
             description: "the echo binary built for the host, as a process",
         },
-        || (Arc::new(Native), Target::Native),
+        || (Arc::new(Native), Build::Echo(Target::Native)),
     ),
     (
         Known {
             name: "wasmtime-wasip2",
-            description: "embedded Wasmtime, wasm32-wasip2 component, Cranelift, cached .cwasm, pooling",
+            description: "embedded Wasmtime: wasip2 component, Cranelift code cached as .cwasm, pooling",
         },
-        || (Arc::new(EmbeddedWasmtime::new(Target::Wasip2)), Target::Wasip2),
+        || (embedded(Target::Wasip2, true, true), Build::Echo(Target::Wasip2)),
     ),
     (
         Known {
             name: "wasmtime-wasip1",
-            description: "embedded Wasmtime, wasm32-wasip1 module with a preopened listener",
+            description: "embedded Wasmtime: wasip1 module served a preopened listener, cached, pooling",
         },
-        || (Arc::new(EmbeddedWasmtime::new(Target::Wasip1)), Target::Wasip1),
+        || (embedded(Target::Wasip1, true, true), Build::Echo(Target::Wasip1)),
     ),
     (
         Known {
-            name: "wasmtime-wasip2-nocache",
-            description: "embedded Wasmtime, wasip2, compiled by Cranelift at every start",
+            name: "wasmtime-wasip2-jit",
+            description: "embedded Wasmtime: wasip2, compiled by Cranelift at every start",
         },
-        || {
-            let mut r = EmbeddedWasmtime::new(Target::Wasip2);
-            r.precompiled = false;
-            (Arc::new(r), Target::Wasip2)
-        },
+        || (embedded(Target::Wasip2, true, false), Build::Echo(Target::Wasip2)),
     ),
     (
         Known {
             name: "wasmtime-wasip2-nopool",
-            description: "embedded Wasmtime, wasip2, on-demand instance allocator",
+            description: "embedded Wasmtime: wasip2, on-demand instance allocator",
+        },
+        || (embedded(Target::Wasip2, false, true), Build::Echo(Target::Wasip2)),
+    ),
+    (
+        Known {
+            name: "wasi-http",
+            description: "embedded wasi:http host: proxy component, instance per request, pooling",
+        },
+        || (wasi_http(ExecMode::CraneliftJit, 1), Build::EchoHttp),
+    ),
+    (
+        Known {
+            name: "wasi-http-reuse",
+            description: "embedded wasi:http host: instances reused for up to 1000 requests",
+        },
+        || (wasi_http(ExecMode::CraneliftJit, 1000), Build::EchoHttp),
+    ),
+    (
+        Known {
+            name: "wasi-http-winch",
+            description: "embedded wasi:http host compiled by Winch (baseline compiler), reuse 1000",
+        },
+        || (wasi_http(ExecMode::Winch, 1000), Build::EchoHttp),
+    ),
+    (
+        Known {
+            name: "wasi-http-pulley",
+            description: "embedded wasi:http host on Pulley (interpreter), reuse 1000",
+        },
+        || (wasi_http(ExecMode::Pulley, 1000), Build::EchoHttp),
+    ),
+    (
+        Known {
+            name: "wasmtime-cli",
+            description: "`wasmtime run -S inherit-network`, wasip2, Cranelift",
         },
         || {
-            let mut r = EmbeddedWasmtime::new(Target::Wasip2);
-            r.pooling = false;
-            (Arc::new(r), Target::Wasip2)
+            (
+                Arc::new(WasmtimeCli::run(ExecMode::CraneliftJit)),
+                Build::Echo(Target::Wasip2),
+            )
         },
+    ),
+    (
+        Known {
+            name: "wasmtime-cli-winch",
+            description: "`wasmtime run -C compiler=winch`, wasip2",
+        },
+        || {
+            (
+                Arc::new(WasmtimeCli::run(ExecMode::Winch)),
+                Build::Echo(Target::Wasip2),
+            )
+        },
+    ),
+    (
+        Known {
+            name: "wasmtime-cli-pulley",
+            description: "`wasmtime run --target pulley64` (interpreter), wasip2",
+        },
+        || {
+            (
+                Arc::new(WasmtimeCli::run(ExecMode::Pulley)),
+                Build::Echo(Target::Wasip2),
+            )
+        },
+    ),
+    (
+        Known {
+            name: "wasmtime-cli-precompiled",
+            description: "`wasmtime compile` then `wasmtime run --allow-precompiled`, wasip2",
+        },
+        || {
+            (
+                Arc::new(WasmtimeCli::run(ExecMode::Precompiled)),
+                Build::Echo(Target::Wasip2),
+            )
+        },
+    ),
+    (
+        Known {
+            name: "wasmtime-cli-wasip1",
+            description: "`wasmtime run --tcplisten`, wasip1 (removed in Wasmtime 48)",
+        },
+        || (Arc::new(WasmtimeCli::run_wasip1()), Build::Echo(Target::Wasip1)),
+    ),
+    (
+        Known {
+            name: "wasmtime-cli-serve",
+            description: "`wasmtime serve` with the wasi:http/proxy component",
+        },
+        || {
+            (
+                Arc::new(WasmtimeCli::serve(ExecMode::CraneliftJit)),
+                Build::EchoHttp,
+            )
+        },
+    ),
+    (
+        Known {
+            name: "wasmedge",
+            description: "WasmEdge interpreter with the WasmEdge-socket build (the demo's runtime)",
+        },
+        || {
+            (
+                Arc::new(WasmEdgeCli::new(ExecMode::Interpreter)),
+                Build::EchoWasmedge,
+            )
+        },
+    ),
+    (
+        Known {
+            name: "wasmedge-aot",
+            description: "WasmEdge after `wasmedge compile` (AOT), WasmEdge-socket build",
+        },
+        || (Arc::new(WasmEdgeCli::new(ExecMode::Aot)), Build::EchoWasmedge),
+    ),
+    (
+        Known {
+            name: "wasmer",
+            description: "`wasmer run` (needs a WASIX build for sockets)",
+        },
+        || (Arc::new(WasmerCli::default()), Build::Echo(Target::Wasip1)),
     ),
 ];
 
@@ -87,6 +260,18 @@ pub fn known_variants() -> Vec<Known> {
 
 /// Turns a spec into a runnable variant.
 pub fn resolve(spec: &VariantSpec) -> Result<Resolved, CompareError> {
+    if let Some(cmd) = &spec.command {
+        let runtime = crate::byo::CommandRuntime::new(cmd)?;
+        return Ok(Resolved {
+            name: spec.name.clone(),
+            runtime: Arc::new(runtime.clone()),
+            build: Build::Command,
+            target: Target::Native,
+            env: spec.env.clone(),
+            artifact: None,
+            command: Some(runtime),
+        });
+    }
     let key = if spec.runtime.is_empty() {
         spec.name.as_str()
     } else {
@@ -102,21 +287,23 @@ pub fn resolve(spec: &VariantSpec) -> Result<Resolved, CompareError> {
                 .join(", "),
         });
     };
-    let (runtime, mut target) = factory();
+    let (runtime, mut build) = factory();
     if !spec.target.is_empty() {
-        target = spec.target.parse().map_err(|_| {
-            CompareError::Invalid(format!(
-                "variant {:?}: unknown target {:?} (native, wasip1, wasip2)",
-                spec.name, spec.target
-            ))
+        let target: Target = spec.target.parse().map_err(|e: String| {
+            CompareError::Invalid(format!("variant {:?}: {e}", spec.name))
         })?;
+        if let Build::Echo(_) = build {
+            build = Build::Echo(target);
+        }
     }
     Ok(Resolved {
         name: spec.name.clone(),
         runtime,
-        target,
+        build,
+        target: build.target(),
         env: spec.env.clone(),
         artifact: spec.artifact.clone(),
+        command: None,
     })
 }
 
@@ -130,7 +317,12 @@ mod tests {
         let r = resolve(&variant("wasmtime-wasip2")).unwrap();
         assert_eq!(r.target, Target::Wasip2);
         assert_eq!(r.runtime.info().name, "wasmtime");
+        let r = resolve(&variant("wasi-http")).unwrap();
+        assert_eq!(r.build, Build::EchoHttp);
         let e = resolve(&variant("v8")).unwrap_err().to_string();
         assert!(e.contains("v8") && e.contains("native"), "{e}");
+        for k in known_variants() {
+            resolve(&variant(k.name)).unwrap();
+        }
     }
 }

@@ -102,8 +102,7 @@ impl CargoBuild {
             let stderr = String::from_utf8_lossy(&out.stderr);
             let reason = stderr
                 .lines()
-                .filter(|l| l.starts_with("error"))
-                .last()
+                .rfind(|l| l.starts_with("error"))
                 .or_else(|| stderr.lines().rev().find(|l| !l.trim().is_empty()))
                 .unwrap_or("cargo failed without output")
                 .to_owned();
@@ -120,15 +119,21 @@ impl CargoBuild {
     }
 }
 
-/// Builds `package`'s `bin` as a static Linux executable with `profile`. Tries musl first when
-/// installed and falls back to static glibc if that build fails (e.g. a C dependency needs a
-/// musl C compiler that is not installed).
+fn command_exists(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
+}
+
+/// Builds `package`'s `bin` as a static Linux executable with `profile`. Uses musl when the
+/// target is installed (and, if `needs_c_compiler`, `musl-gcc` exists), and falls back to
+/// static glibc if that is not possible or the musl build fails.
 pub fn build_static(
     workspace: &Path,
     target_dir: &Path,
     package: &str,
     bin: &str,
     profile: &str,
+    needs_c_compiler: bool,
 ) -> Result<(PathBuf, StaticTarget), Error> {
     let mk = |t: StaticTarget| CargoBuild {
         workspace: workspace.to_owned(),
@@ -144,10 +149,14 @@ pub fn build_static(
             }
         },
     };
-    if StaticTarget::detect(workspace) == StaticTarget::Musl {
-        if let Ok(p) = mk(StaticTarget::Musl).run() {
-            return Ok((p, StaticTarget::Musl));
-        }
+    // Crates with C code (ring, in the CLI's TLS stack) need a musl C compiler for the musl
+    // target; without one that build fails late, so skip straight to static glibc.
+    let musl_ok = !needs_c_compiler || command_exists("musl-gcc");
+    if musl_ok
+        && StaticTarget::detect(workspace) == StaticTarget::Musl
+        && let Ok(p) = mk(StaticTarget::Musl).run()
+    {
+        return Ok((p, StaticTarget::Musl));
     }
     let p = mk(StaticTarget::GnuCrtStatic).run()?;
     Ok((p, StaticTarget::GnuCrtStatic))
@@ -155,7 +164,15 @@ pub fn build_static(
 
 /// Builds the echo workload as a static native binary (`wasmbench-echo`, profile `artifact`).
 pub fn build_native_echo(workspace: &Path, target_dir: &Path) -> Result<PathBuf, Error> {
-    build_static(workspace, target_dir, "wasmbench-echo", "echo", "artifact").map(|r| r.0)
+    build_static(
+        workspace,
+        target_dir,
+        "wasmbench-echo",
+        "echo",
+        "artifact",
+        false,
+    )
+    .map(|r| r.0)
 }
 
 /// Builds the echo workload for a Wasm target (`wasm32-wasip2` or `wasm32-wasip1`).
@@ -180,7 +197,15 @@ pub fn build_wasm_echo(
 /// profile: the CLI embeds Wasmtime, and the `artifact` profile's fat LTO would make this
 /// build very slow without changing what the load generator measures.
 pub fn build_wasmbench(workspace: &Path, target_dir: &Path) -> Result<PathBuf, Error> {
-    build_static(workspace, target_dir, "wasmbench", "wasmbench", "release").map(|r| r.0)
+    build_static(
+        workspace,
+        target_dir,
+        "wasmbench",
+        "wasmbench",
+        "release",
+        true,
+    )
+    .map(|r| r.0)
 }
 
 /// Builds the WasmEdge-socket echo (`wasmbench-echo-wasmedge`, bin `echo-wasmedge`) for

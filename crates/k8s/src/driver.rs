@@ -816,10 +816,11 @@ fn pod_state(p: &Pod) -> String {
 pub fn extract_summary(log: &str) -> Option<serde_json::Value> {
     if let Some(start) = log.rfind(SUMMARY_BEGIN) {
         let rest = &log[start + SUMMARY_BEGIN.len()..];
-        if let Some(end) = rest.find(SUMMARY_END) {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(rest[..end].trim()) {
-                return Some(v);
-            }
+        if let Some(v) = rest
+            .find(SUMMARY_END)
+            .and_then(|end| serde_json::from_str::<serde_json::Value>(rest[..end].trim()).ok())
+        {
+            return Some(v);
         }
     }
     let mut found = None;
@@ -828,10 +829,11 @@ pub fn extract_summary(log: &str) -> Option<serde_json::Value> {
         if line.starts_with('{') {
             let mut stream =
                 serde_json::Deserializer::from_str(&log[offset..]).into_iter::<serde_json::Value>();
-            if let Some(Ok(v)) = stream.next() {
-                if v.is_object() {
-                    found = Some(v);
-                }
+            if let Some(Ok(v)) = stream
+                .next()
+                .filter(|v| matches!(v, Ok(v) if v.is_object()))
+            {
+                found = Some(v);
             }
         }
         offset += line.len();

@@ -184,7 +184,7 @@ impl LoadPlan {
                 "--parallelism must be at least 1".to_owned(),
             ));
         }
-        if self.vus < self.parallelism || self.vus % self.parallelism != 0 {
+        if self.vus < self.parallelism || !self.vus.is_multiple_of(self.parallelism) {
             return Err(Error::InvalidPlan(format!(
                 "--vus {} cannot be split evenly over --parallelism {}: use a multiple of {}",
                 self.vus, self.parallelism, self.parallelism
@@ -195,7 +195,7 @@ impl LoadPlan {
 
     fn duration_arg(&self) -> String {
         let ms = self.duration.as_millis();
-        if ms % 1000 == 0 {
+        if ms.is_multiple_of(1000) {
             format!("{}s", ms / 1000)
         } else {
             format!("{ms}ms")
@@ -627,10 +627,8 @@ pub fn build(spec: &RunSpec) -> Result<RunObjects, Error> {
     spec.validate()?;
     let mut runtime_classes = Vec::new();
     for v in &spec.variants {
-        if let Some(rc) = runtime_class(*v) {
-            if !runtime_classes.contains(&rc) {
-                runtime_classes.push(rc);
-            }
+        if let Some(rc) = runtime_class(*v).filter(|rc| !runtime_classes.contains(rc)) {
+            runtime_classes.push(rc);
         }
     }
     let variants = spec

@@ -673,20 +673,11 @@ impl Runtime for WasmEdgeCli {
 /// The `wasmer` CLI. Detected and versioned, but it cannot serve the workload: Wasmer offers
 /// sockets to guests only through WASIX, and the workload has no WASIX build (its socket builds
 /// use `wasi:sockets` (wasip2) and WasmEdge's `sock_*` functions).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct WasmerCli {
     /// Where the program is.
     pub locator: Locator,
     detected: DetectCache,
-}
-
-impl Default for WasmerCli {
-    fn default() -> Self {
-        WasmerCli {
-            locator: Locator::default(),
-            detected: DetectCache::default(),
-        }
-    }
 }
 
 /// Why no Wasmer variant runs even when `wasmer` is installed.

@@ -481,17 +481,13 @@ impl ResourceSampler {
             let mut last = first;
             let mut usage = ResourceUsage::default();
             let mut rss_sum = 0u128;
-            loop {
-                if let Ok((rss, hwm)) = memory_bytes(pid) {
-                    usage.samples += 1;
-                    rss_sum += u128::from(rss);
-                    usage.rss_peak_bytes = usage.rss_peak_bytes.max(rss).max(hwm);
-                    if let Ok(t) = cpu_times(pid) {
-                        last = Some(t);
-                    }
-                } else {
-                    // The process is gone: nothing more to sample.
-                    break;
+            // Ends when the process is gone, or when `stop` is called.
+            while let Ok((rss, hwm)) = memory_bytes(pid) {
+                usage.samples += 1;
+                rss_sum += u128::from(rss);
+                usage.rss_peak_bytes = usage.rss_peak_bytes.max(rss).max(hwm);
+                if let Ok(t) = cpu_times(pid) {
+                    last = Some(t);
                 }
                 if flag.load(Ordering::Relaxed) {
                     break;

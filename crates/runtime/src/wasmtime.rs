@@ -263,10 +263,10 @@ impl EmbeddedHost {
             r.instantiate_ms = Some(ms(took));
             r.clone()
         };
-        if self.announce {
-            if let Ok(json) = serde_json::to_string(&report) {
-                eprintln!("{HOST_REPORT_PREFIX}{json}");
-            }
+        if self.announce
+            && let Ok(json) = serde_json::to_string(&report)
+        {
+            eprintln!("{HOST_REPORT_PREFIX}{json}");
         }
     }
 
@@ -340,8 +340,13 @@ impl EmbeddedHost {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
             };
+            // Opt out of tokio's cooperative budget (128 resource polls per task tick): the
+            // guest is one task that polls every connection in each `poll` call, so with the
+            // budget, connections past the 128th would never be reported ready while earlier
+            // ones keep the guest busy.
+            let run = tokio::task::unconstrained(cmd.wasi_cli_run().call_run(&mut store));
             tokio::select! {
-                r = cmd.wasi_cli_run().call_run(&mut store) => match r {
+                r = run => match r {
                     Ok(Ok(())) => Ok(()),
                     Ok(Err(())) => Err(RuntimeError::Wasmtime(
                         "the guest exited with an error status; its stderr says why".into(),
