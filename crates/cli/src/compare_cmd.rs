@@ -282,9 +282,18 @@ pub fn run(a: CompareArgs) -> anyhow::Result<i32> {
     if let Some(dir) = &a.out {
         ensure_writable(dir)?;
     }
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpus = wasmbench_compare::environment::machine_cpus();
     let pinning = cfg.pinning.resolve(cpus);
     let mut workers = cpus;
+    // Resolve once, before this process is pinned: afterwards it sees only its own CPUs.
+    let mut cfg = cfg;
+    cfg.pinning = match &pinning {
+        Some((server, load)) => Pinning::Cpus {
+            server: server.clone(),
+            load: load.clone(),
+        },
+        None => Pinning::Off,
+    };
     if let Some((_, load)) = &pinning {
         pin_self(load)?;
         workers = load.len().max(1);
@@ -390,7 +399,10 @@ pub fn runtimes(a: RuntimesArgs) -> anyhow::Result<i32> {
         println!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(0);
     }
-    println!("{:<28} {:<10} {:<14} {:<8} available", "variant", "runtime", "mode", "target");
+    println!(
+        "{:<28} {:<10} {:<14} {:<8} available",
+        "variant", "runtime", "mode", "target"
+    );
     for (k, info, avail) in rows {
         let (rt, mode, target) = info.map_or(("?".into(), "?".into(), "?".into()), |i| {
             (
@@ -403,7 +415,10 @@ pub fn runtimes(a: RuntimesArgs) -> anyhow::Result<i32> {
             Ok(()) => "yes".to_string(),
             Err(reason) => format!("no: {reason}"),
         };
-        println!("{:<28} {:<10} {:<14} {:<8} {status}", k.name, rt, mode, target);
+        println!(
+            "{:<28} {:<10} {:<14} {:<8} {status}",
+            k.name, rt, mode, target
+        );
     }
     Ok(0)
 }

@@ -162,10 +162,7 @@ fn serve_wasmtime(a: ServeArgs) -> anyhow::Result<i32> {
     if a.target == "wasi-http" {
         return serve_wasi_http(a);
     }
-    let target: Target = a
-        .target
-        .parse()
-        .map_err(|e: String| fail(Exit::Usage, e))?;
+    let target: Target = a.target.parse().map_err(|e: String| fail(Exit::Usage, e))?;
     if !target.is_wasm() {
         return Err(fail(
             Exit::Usage,

@@ -83,14 +83,20 @@ fn quick_compare_writes_a_consistent_report() {
     ]);
     assert_eq!(code(&o), 0, "stderr:\n{}", stderr(&o));
     let md = String::from_utf8_lossy(&o.stdout);
-    assert!(md.contains("| Metric Name | Description | Rust | Wasm |"), "{md}");
+    assert!(
+        md.contains("| Metric Name | Description | Rust | Wasm |"),
+        "{md}"
+    );
     assert!(md.contains("Wasm/native"), "{md}");
 
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("comparison.json")).unwrap())
             .unwrap();
-    let validator = jsonschema::validator_for(&schema()).unwrap();
-    let errors: Vec<String> = validator.iter_errors(&json).map(|e| e.to_string()).collect();
+    let validator = jsonschema::draft202012::new(&schema()).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&json)
+        .map(|e| e.to_string())
+        .collect();
     assert!(errors.is_empty(), "schema errors: {errors:?}");
 
     let c = wasmbench_report::read_dir(&dir).unwrap();
@@ -124,7 +130,10 @@ fn quick_compare_writes_a_consistent_report() {
     ] {
         let ratio = c.ratio(&wasm.name, figure).unwrap();
         let expect = wasm.figure_value(figure).unwrap() / native.figure_value(figure).unwrap();
-        assert!((ratio - expect).abs() < 1e-9, "{figure:?}: {ratio} vs {expect}");
+        assert!(
+            (ratio - expect).abs() < 1e-9,
+            "{figure:?}: {ratio} vs {expect}"
+        );
     }
     for f in ["report.md", "report.html", "report.txt"] {
         assert!(dir.join(f).is_file(), "{f} missing");
@@ -134,7 +143,10 @@ fn quick_compare_writes_a_consistent_report() {
     // Re-rendering reads the saved result without running anything.
     let again = run(&["report", dir.to_str().unwrap(), "--format", "markdown"]);
     assert_eq!(code(&again), 0, "{}", stderr(&again));
-    assert_eq!(String::from_utf8_lossy(&again.stdout), std::fs::read_to_string(dir.join("report.md")).unwrap());
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout),
+        std::fs::read_to_string(dir.join("report.md")).unwrap()
+    );
 
     render_in_browser(&dir.join("report.html"), out.path());
 }
@@ -178,15 +190,20 @@ fn render_in_browser(html: &Path, tmp: &Path) {
         assert!(Instant::now() < deadline, "chromium did not finish in 90 s");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
+    let decoder = png::Decoder::new(std::fs::File::open(&shot).unwrap());
     let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let mut buf = vec![0; reader.output_buffer_size()];
     let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
     let px = &buf[..info.buffer_size()];
-    let non_white = px.chunks(3).filter(|p| p.iter().any(|&c| c < 200)).count();
+    let pixels = px.len() / channels;
+    let inked = px
+        .chunks_exact(channels)
+        .filter(|p| p[..3].iter().any(|&c| c < 200))
+        .count();
     assert!(
-        non_white * 100 > px.len() / 3,
-        "screenshot is almost blank: {non_white} dark pixels"
+        inked * 100 > pixels,
+        "screenshot is almost blank: {inked} of {pixels} pixels have ink"
     );
 }
 
@@ -216,14 +233,23 @@ fn bad_input_gives_one_line_and_a_documented_code() {
     // Unwritable output directory.
     let file = tmp.path().join("file");
     std::fs::write(&file, b"").unwrap();
-    let o = run(&["compare", "--quick", "--out", file.join("x").to_str().unwrap()]);
+    let o = run(&[
+        "compare",
+        "--quick",
+        "--out",
+        file.join("x").to_str().unwrap(),
+    ]);
     assert_eq!(code(&o), 13, "{}", stderr(&o));
     // Re-rendering a directory without a result.
     let o = run(&["report", tmp.path().to_str().unwrap()]);
     assert_eq!(code(&o), 13, "{}", stderr(&o));
     assert!(stderr(&o).contains("comparison.json"), "{}", stderr(&o));
     // Unreachable load target: a port nobody listens on.
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let o = run(&[
         "load",
         &format!("http://127.0.0.1:{port}/"),
@@ -246,7 +272,15 @@ fn serve_reports_a_port_in_use() {
     let port = busy.local_addr().unwrap().port().to_string();
     let o = run(&["serve", "--runtime", "native", "--port", &port]);
     assert_eq!(code(&o), 11, "{}", stderr(&o));
-    let o = run(&["serve", "--runtime", "wasmtime", "--target", "wasip2", "--port", &port]);
+    let o = run(&[
+        "serve",
+        "--runtime",
+        "wasmtime",
+        "--target",
+        "wasip2",
+        "--port",
+        &port,
+    ]);
     assert_ne!(code(&o), 0, "{}", stderr(&o));
 }
 
@@ -255,7 +289,15 @@ fn serve_and_echo(target: &str) {
     let (k, v) = tag.split_once('=').unwrap();
     let mut child = Guard(
         wasmbench()
-            .args(["serve", "--runtime", "wasmtime", "--target", target, "--port", "0"])
+            .args([
+                "serve",
+                "--runtime",
+                "wasmtime",
+                "--target",
+                target,
+                "--port",
+                "0",
+            ])
             .env(k, v)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -273,8 +315,10 @@ fn serve_and_echo(target: &str) {
     };
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
-        .unwrap();
+    s.write_all(
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+    )
+    .unwrap();
     let mut reply = String::new();
     s.read_to_string(&mut reply).unwrap();
     assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
@@ -339,7 +383,10 @@ fn sigint_during_compare_writes_partial_results_and_leaves_no_process() {
         if line.contains(": load") {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(300), "no load phase");
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no load phase"
+        );
     }
     std::thread::sleep(Duration::from_millis(1500));
     let pid = child.0.id();
@@ -350,7 +397,10 @@ fn sigint_during_compare_writes_partial_results_and_leaves_no_process() {
         if let Some(s) = child.0.try_wait().unwrap() {
             break s;
         }
-        assert!(Instant::now() < deadline, "compare did not stop after SIGINT");
+        assert!(
+            Instant::now() < deadline,
+            "compare did not stop after SIGINT"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status.code(), Some(105));
@@ -377,4 +427,87 @@ fn runtimes_lists_every_variant_with_availability() {
     let native = list.iter().find(|v| v["variant"] == "native").unwrap();
     assert_eq!(native["available"], true);
     assert!(list.iter().any(|v| v["variant"] == "wasmtime-wasip2"));
+}
+
+/// Builds the example key-value service (not our echo) for `target` with the artifact profile.
+fn build_kv(target: Option<&str>) -> std::path::PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let target_dir = root.join("target/artifacts");
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(&root)
+        .args([
+            "build",
+            "-q",
+            "-p",
+            "wasmbench-example-kv",
+            "--profile",
+            "artifact",
+        ])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .env_remove("RUSTFLAGS");
+    if let Some(t) = target {
+        cmd.args(["--target", t]);
+    }
+    assert!(cmd.status().unwrap().success(), "building kv failed");
+    match target {
+        Some(t) => target_dir.join(t).join("artifact/kv.wasm"),
+        None => target_dir.join("artifact/kv"),
+    }
+}
+
+#[test]
+fn bring_your_own_service_runs_through_the_same_pipeline() {
+    let native = build_kv(None);
+    let wasm = build_kv(Some("wasm32-wasip2"));
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("byo");
+    let o = run(&[
+        "compare",
+        "--native-cmd",
+        &format!("{} --port {{port}}", native.display()),
+        "--wasm",
+        wasm.to_str().unwrap(),
+        "--ready-path",
+        "/healthz",
+        "--method",
+        "PUT",
+        "--path",
+        "/kv/answer",
+        "--body",
+        "42",
+        "--check",
+        "status == 200",
+        "--vus",
+        "5",
+        "--duration",
+        "1s",
+        "--warmup",
+        "0s",
+        "--repeats",
+        "1",
+        "--cold-starts",
+        "1",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let c = wasmbench_report::read_dir(&dir).unwrap();
+    assert_eq!(c.plan.request.method, "PUT");
+    let names: Vec<&str> = c.variants.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(names, ["native-cmd", "wasm-wasmtime-wasip2"]);
+    for v in &c.variants {
+        assert_eq!(v.status, wasmbench_report::VariantStatus::Ok, "{v:?}");
+        let r = &v.runs[0];
+        assert!(r.http_reqs > 0);
+        // The first PUT creates the key (201), every later one replaces it (200).
+        assert!(r.checks.passes > 0 && r.checks.fails <= 1, "{:?}", r.checks);
+    }
+    assert!(
+        c.ratio(
+            "wasm-wasmtime-wasip2",
+            wasmbench_report::Figure::ThroughputRps
+        )
+        .is_some()
+    );
 }

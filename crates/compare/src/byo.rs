@@ -72,9 +72,8 @@ pub fn apply(
 /// Export names are stored as plain strings in the component's export section, and only a
 /// proxy exports the incoming handler (clients import `outgoing-handler`).
 pub fn is_http_proxy(path: &Path) -> Result<bool, CompareError> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        CompareError::Invalid(format!("cannot read {}: {e}", path.display()))
-    })?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| CompareError::Invalid(format!("cannot read {}: {e}", path.display())))?;
     let needle = b"wasi:http/incoming-handler";
     Ok(bytes.windows(needle.len()).any(|w| w == needle))
 }
@@ -152,10 +151,7 @@ impl wasmbench_runtime::Runtime for CommandRuntime {
         let command = self.command.replace("{port}", &port.to_string());
         // The service may not announce its address; the shell does it for it, then becomes
         // the service, and readiness is confirmed over HTTP.
-        let script = format!(
-            "echo \"listening on {}:{port}\"; exec {command}",
-            spec.host
-        );
+        let script = format!("echo \"listening on {}:{port}\"; exec {command}", spec.host);
         let mut cmd = std::process::Command::new("sh");
         cmd.arg("-c")
             .arg(script)

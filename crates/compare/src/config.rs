@@ -254,7 +254,9 @@ impl CompareConfig {
     /// Checks values that parse but make no sense.
     pub fn validate(&self) -> Result<(), String> {
         if self.variants.is_empty() {
-            return Err("no variants: list at least one, e.g. variants = [{ name = \"native\" }]".into());
+            return Err(
+                "no variants: list at least one, e.g. variants = [{ name = \"native\" }]".into(),
+            );
         }
         let mut seen = std::collections::BTreeSet::new();
         for v in &self.variants {

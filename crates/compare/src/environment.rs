@@ -47,7 +47,7 @@ impl Environment {
             .unwrap_or_else(|| std::env::consts::OS.to_string());
         Environment {
             cpu_model,
-            cpu_count: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu_count: online_cpus(&cpuinfo),
             kernel: read_trim("/proc/sys/kernel/osrelease"),
             os,
             memory_bytes,
@@ -61,6 +61,25 @@ impl Environment {
             hostname: read_trim("/proc/sys/kernel/hostname"),
         }
     }
+}
+
+/// CPUs of the machine, not of this process: after pinning, `available_parallelism` only sees
+/// the load generator's share.
+pub fn online_cpus(cpuinfo: &str) -> usize {
+    let n = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
+    if n > 0 {
+        n
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+}
+
+/// CPUs of the machine (see [`online_cpus`]).
+pub fn machine_cpus() -> usize {
+    online_cpus(&std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default())
 }
 
 fn read_trim(path: &str) -> String {

@@ -107,28 +107,48 @@ const REGISTRY: &[(Known, Factory)] = &[
             name: "wasmtime-wasip2",
             description: "embedded Wasmtime: wasip2 component, Cranelift code cached as .cwasm, pooling",
         },
-        || (embedded(Target::Wasip2, true, true), Build::Echo(Target::Wasip2)),
+        || {
+            (
+                embedded(Target::Wasip2, true, true),
+                Build::Echo(Target::Wasip2),
+            )
+        },
     ),
     (
         Known {
             name: "wasmtime-wasip1",
             description: "embedded Wasmtime: wasip1 module served a preopened listener, cached, pooling",
         },
-        || (embedded(Target::Wasip1, true, true), Build::Echo(Target::Wasip1)),
+        || {
+            (
+                embedded(Target::Wasip1, true, true),
+                Build::Echo(Target::Wasip1),
+            )
+        },
     ),
     (
         Known {
             name: "wasmtime-wasip2-jit",
             description: "embedded Wasmtime: wasip2, compiled by Cranelift at every start",
         },
-        || (embedded(Target::Wasip2, true, false), Build::Echo(Target::Wasip2)),
+        || {
+            (
+                embedded(Target::Wasip2, true, false),
+                Build::Echo(Target::Wasip2),
+            )
+        },
     ),
     (
         Known {
             name: "wasmtime-wasip2-nopool",
             description: "embedded Wasmtime: wasip2, on-demand instance allocator",
         },
-        || (embedded(Target::Wasip2, false, true), Build::Echo(Target::Wasip2)),
+        || {
+            (
+                embedded(Target::Wasip2, false, true),
+                Build::Echo(Target::Wasip2),
+            )
+        },
     ),
     (
         Known {
@@ -211,7 +231,12 @@ const REGISTRY: &[(Known, Factory)] = &[
             name: "wasmtime-cli-wasip1",
             description: "`wasmtime run --tcplisten`, wasip1 (removed in Wasmtime 48)",
         },
-        || (Arc::new(WasmtimeCli::run_wasip1()), Build::Echo(Target::Wasip1)),
+        || {
+            (
+                Arc::new(WasmtimeCli::run_wasip1()),
+                Build::Echo(Target::Wasip1),
+            )
+        },
     ),
     (
         Known {
@@ -242,7 +267,12 @@ const REGISTRY: &[(Known, Factory)] = &[
             name: "wasmedge-aot",
             description: "WasmEdge after `wasmedge compile` (AOT), WasmEdge-socket build",
         },
-        || (Arc::new(WasmEdgeCli::new(ExecMode::Aot)), Build::EchoWasmedge),
+        || {
+            (
+                Arc::new(WasmEdgeCli::new(ExecMode::Aot)),
+                Build::EchoWasmedge,
+            )
+        },
     ),
     (
         Known {
@@ -289,9 +319,10 @@ pub fn resolve(spec: &VariantSpec) -> Result<Resolved, CompareError> {
     };
     let (runtime, mut build) = factory();
     if !spec.target.is_empty() {
-        let target: Target = spec.target.parse().map_err(|e: String| {
-            CompareError::Invalid(format!("variant {:?}: {e}", spec.name))
-        })?;
+        let target: Target = spec
+            .target
+            .parse()
+            .map_err(|e: String| CompareError::Invalid(format!("variant {:?}: {e}", spec.name)))?;
         if let Build::Echo(_) = build {
             build = Build::Echo(target);
         }

@@ -59,7 +59,11 @@ pub fn apply(cfg: &mut CompareConfig, name: &str) -> Result<(), CompareError> {
     let Some(w) = WORKLOADS.iter().find(|w| w.name == name) else {
         return Err(CompareError::Invalid(format!(
             "unknown workload {name:?}: use one of {}",
-            WORKLOADS.iter().map(|w| w.name).collect::<Vec<_>>().join(", ")
+            WORKLOADS
+                .iter()
+                .map(|w| w.name)
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     };
     cfg.workload = w.name.to_string();
