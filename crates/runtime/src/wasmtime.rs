@@ -108,8 +108,11 @@ impl EmbeddedConfig {
         if !env.iter().any(|(k, _)| k == "PORT") {
             env.push(("PORT".into(), self.port.to_string()));
         }
-        if !env.iter().any(|(k, _)| k == "ECHO_HOST") {
-            env.push(("ECHO_HOST".into(), self.host.to_string()));
+        // `HOST` is the bring-your-own-service contract, `ECHO_HOST` our workload's name.
+        for key in ["ECHO_HOST", "HOST"] {
+            if !env.iter().any(|(k, _)| k == key) {
+                env.push((key.into(), self.host.to_string()));
+            }
         }
         env
     }

@@ -8,7 +8,7 @@
 //! - `GET /healthz` answers `ok`.
 //!
 //! Port: `--port N` (or `--port=N`), else the `PORT` environment variable, else 8080; `0` picks
-//! a free port. Address: `KV_HOST` (default `0.0.0.0`). Prints `listening on <ip:port>` once
+//! a free port. Address: `KV_HOST`, else `HOST` (default `0.0.0.0`). Prints `listening on <ip:port>` once
 //! ready. One thread, non-blocking sockets and `poll(2)`, so the same source builds natively
 //! and for `wasm32-wasip2`.
 
@@ -37,7 +37,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let host = std::env::var("KV_HOST").unwrap_or_else(|_| "0.0.0.0".to_string());
+    let host = std::env::var("KV_HOST")
+        .or_else(|_| std::env::var("HOST"))
+        .unwrap_or_else(|_| "0.0.0.0".to_string());
     let listener = match TcpListener::bind((host.as_str(), port)) {
         Ok(l) => l,
         Err(e) => {
