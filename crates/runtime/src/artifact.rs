@@ -4,7 +4,7 @@ use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -271,69 +271,15 @@ pub fn build_echo(target: Target, opts: &BuildOptions) -> Result<Artifact, Runti
             ),
         });
     }
-    if let Some(triple) = target.triple() {
-        ensure_rustup_target(&opts.workspace, triple)?;
-    }
-    let target_dir = opts.target_dir();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(&cargo);
-    cmd.current_dir(&opts.workspace)
-        .args([
-            "build",
-            "-p",
-            "wasmbench-echo",
-            "--bin",
-            "echo",
-            "--profile",
-        ])
-        .arg(&opts.profile)
-        .arg("--target-dir")
-        .arg(&target_dir)
-        // Flags meant for the outer build (e.g. coverage, sanitizers) must not leak into the
-        // workload, or builds for different targets stop being comparable.
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    if let Some(triple) = target.triple() {
-        cmd.args(["--target", triple]);
-    }
-    if opts.offline {
-        cmd.arg("--offline");
-    }
-    let started = Instant::now();
-    let out = cmd.output().map_err(|e| RuntimeError::Build {
-        what: what.clone(),
-        detail: format!(
-            "cannot run {}: {e}; is cargo on PATH?",
-            cargo.to_string_lossy()
-        ),
-    })?;
-    let build_time = started.elapsed();
-    if !out.status.success() {
-        return Err(RuntimeError::Build {
-            what,
-            detail: format!("cargo {}:\n{}", out.status, tail(&out.stderr, 30)),
-        });
-    }
-    let mut path = target_dir;
-    if let Some(triple) = target.triple() {
-        path.push(triple);
-    }
-    path.push(&opts.profile);
-    path.push(if target.is_wasm() {
+    let file = if target.is_wasm() {
         "echo.wasm"
     } else {
         "echo"
-    });
-    let mut art = Artifact::from_path(target, &path)?;
-    art.build_time = build_time;
-    Ok(art)
+    };
+    crate::cli::build_workload("wasmbench-echo", Some("echo"), file, target, opts)
 }
 
-fn ensure_rustup_target(workspace: &Path, triple: &str) -> Result<(), RuntimeError> {
+pub(crate) fn ensure_rustup_target(workspace: &Path, triple: &str) -> Result<(), RuntimeError> {
     let err = |detail: String| RuntimeError::Build {
         what: format!("rustup target {triple}"),
         detail,

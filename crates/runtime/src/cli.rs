@@ -744,6 +744,10 @@ pub fn build_workload(
 ) -> Result<Artifact, RuntimeError> {
     let triple = target.triple();
     let what = format!("{package} for {}", triple.unwrap_or("the host"));
+    // rustup does not add missing targets by itself here (RUSTUP_AUTO_INSTALL=0).
+    if let Some(t) = triple {
+        crate::artifact::ensure_rustup_target(&opts.workspace, t)?;
+    }
     let target_dir = opts.target_dir();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(&cargo);
