@@ -122,7 +122,9 @@ impl Session {
                     if let Reply::Delayed(d) = reply
                         && !d.is_zero()
                     {
-                        self.held = Some((now + d, out.split_off(start)));
+                        // From the moment the request is parsed, not from the loop's wake-up:
+                        // earlier connections' work in the same pass must not shorten the wait.
+                        self.held = Some((now.max(Instant::now()) + d, out.split_off(start)));
                         break;
                     }
                     if self.closing {

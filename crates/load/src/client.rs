@@ -82,6 +82,7 @@ impl ErrorKind {
 }
 
 /// Where requests go, resolved once before the run.
+#[derive(Clone)]
 pub(crate) struct Target {
     pub(crate) addr: SocketAddr,
     tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
@@ -144,8 +145,9 @@ impl Target {
         Self::parse(url).map(|_| ())
     }
 
-    /// Resolves the host and prepares TLS; returns the target and the request bytes to send.
-    pub(crate) async fn prepare(plan: &Plan) -> Result<(Target, Vec<u8>), LoadError> {
+    /// Resolves the host and prepares TLS; returns the target and the bytes of each request an
+    /// iteration may send (the mix's, in order, or the plan's one request).
+    pub(crate) async fn prepare(plan: &Plan) -> Result<(Target, Vec<Vec<u8>>), LoadError> {
         let u = Self::parse(&plan.request.url)?;
         let addr = tokio::net::lookup_host((u.host.as_str(), u.port))
             .await
@@ -196,7 +198,6 @@ impl Target {
         } else {
             None
         };
-        let req = &plan.request;
         let default_port = if u.https { 443 } else { 80 };
         let host_header = match (u.host.contains(':'), u.port == default_port) {
             (true, true) => format!("[{}]", u.host),
@@ -204,39 +205,68 @@ impl Target {
             (false, true) => u.host.clone(),
             (false, false) => format!("{}:{}", u.host, u.port),
         };
-        let mut head = format!(
-            "{} {} HTTP/1.1\r\nHost: {host_header}\r\n",
-            req.method, u.path
-        );
-        let has = |name: &str| req.headers.keys().any(|k| k.eq_ignore_ascii_case(name));
-        if !has("user-agent") {
-            head.push_str(concat!(
-                "User-Agent: wasmbench/",
-                env!("CARGO_PKG_VERSION"),
-                "\r\n"
-            ));
-        }
-        for (k, v) in &req.headers {
-            if ["host", "content-length", "connection", "transfer-encoding"]
+        let close = plan.connection_mode == ConnectionMode::NewPerRequest;
+        let req = &plan.request;
+        let bytes = if plan.mix.is_empty() {
+            vec![request_bytes(
+                &host_header,
+                &req.method,
+                &u.path,
+                &req.headers,
+                &req.body,
+                close,
+            )]
+        } else {
+            plan.mix
                 .iter()
-                .any(|h| k.eq_ignore_ascii_case(h))
-            {
-                continue;
-            }
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        if !req.body.is_empty() || !matches!(req.method.as_str(), "GET" | "HEAD" | "DELETE") {
-            head.push_str(&format!("Content-Length: {}\r\n", req.body.len()));
-        }
-        if plan.connection_mode == ConnectionMode::NewPerRequest {
-            // What Go's transport sends with DisableKeepAlives (k6 noConnectionReuse).
-            head.push_str("Connection: close\r\n");
-        }
-        head.push_str("\r\n");
-        let mut bytes = head.into_bytes();
-        bytes.extend_from_slice(&req.body);
+                .map(|r| {
+                    request_bytes(&host_header, &r.method, &r.path, &r.headers, &r.body, close)
+                })
+                .collect()
+        };
         Ok((Target { addr, tls }, bytes))
     }
+}
+
+/// The bytes of one request: head (with `Host`, `User-Agent` unless given, `Content-Length`
+/// and, for new-connection-per-request, `Connection: close`) and body.
+fn request_bytes(
+    host_header: &str,
+    method: &str,
+    path: &str,
+    headers: &std::collections::BTreeMap<String, String>,
+    body: &[u8],
+    close: bool,
+) -> Vec<u8> {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host_header}\r\n");
+    let has = |name: &str| headers.keys().any(|k| k.eq_ignore_ascii_case(name));
+    if !has("user-agent") {
+        head.push_str(concat!(
+            "User-Agent: wasmbench/",
+            env!("CARGO_PKG_VERSION"),
+            "\r\n"
+        ));
+    }
+    for (k, v) in headers {
+        if ["host", "content-length", "connection", "transfer-encoding"]
+            .iter()
+            .any(|h| k.eq_ignore_ascii_case(h))
+        {
+            continue;
+        }
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() || !matches!(method, "GET" | "HEAD" | "DELETE") {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    if close {
+        // What Go's transport sends with DisableKeepAlives (k6 noConnectionReuse).
+        head.push_str("Connection: close\r\n");
+    }
+    head.push_str("\r\n");
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
 }
 
 /// A plain or TLS connection.
@@ -429,8 +459,8 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// Everything a request needs that is the same for every request.
-#[derive(Debug)]
+/// Everything one kind of request needs (the plan's request, or one request of its mix).
+#[derive(Debug, Clone)]
 pub(crate) struct RequestCtx {
     pub(crate) target: Target,
     pub(crate) bytes: Vec<u8>,

@@ -18,7 +18,7 @@ use crate::client::{Client, ErrorKind, Outcome, RequestCtx, Target, Trace};
 use crate::error::LoadError;
 use crate::metrics::{Metrics, T_DURATION, TREND_METRICS};
 use crate::ndjson::{Progress, TimePoint};
-use crate::plan::{ArrivalSchedule, ConnectionMode, Executor, Plan};
+use crate::plan::{ArrivalSchedule, ConnectionMode, Executor, MixPicker, Plan};
 use crate::summary::{GaugeSummary, Summary, TrendStats};
 
 /// In-flight iterations get at most this long after a cancellation before they are cut off.
@@ -39,7 +39,9 @@ pub struct RunOptions {
 
 /// Immutable state every VU reads.
 struct Shared {
-    ctx: RequestCtx,
+    /// The requests an iteration may send: the mix's in order, or the plan's one request.
+    reqs: Vec<RequestCtx>,
+    mix_weights: Vec<u32>,
     checks: Vec<Check>,
     keep_body: bool,
     plan: Plan,
@@ -78,17 +80,17 @@ async fn iteration(
     sh: &Shared,
     client: &mut Client,
     metrics: &RefCell<Metrics>,
+    picker: &RefCell<MixPicker>,
     intended: Option<Instant>,
 ) -> bool {
     let start = intended.unwrap_or_else(Instant::now);
+    let pick = picker.borrow_mut().next();
+    let ctx = &sh.reqs[pick.min(sh.reqs.len() - 1)];
     let work = async {
         let mut trace = Trace::default();
         let mut out = Outcome::default();
-        let res = tokio::time::timeout(
-            sh.plan.timeout,
-            client.request(&sh.ctx, &mut trace, &mut out),
-        )
-        .await;
+        let res =
+            tokio::time::timeout(sh.plan.timeout, client.request(ctx, &mut trace, &mut out)).await;
         let error = match res {
             Ok(Ok(())) => None,
             Ok(Err(k)) => Some(k),
@@ -103,7 +105,7 @@ async fn iteration(
         let expected = error.is_none() && sh.plan.is_expected_status(out.status);
         {
             let mut m = metrics.borrow_mut();
-            m.record_request(&phases, &out, error, expected);
+            m.record_request(&phases, &out, error, expected, pick);
             let ms = phases.duration.as_secs_f64() * 1e3;
             for (i, c) in sh.checks.iter().enumerate() {
                 if c.eval(out.status, ms, &client.body) {
@@ -134,6 +136,7 @@ async fn closed_vu(
     id: u64,
     sh: Arc<Shared>,
     metrics: Rc<RefCell<Metrics>>,
+    picker: Rc<RefCell<MixPicker>>,
     mut active: watch::Receiver<u64>,
 ) {
     let mut client = Client::new(sh.keep_body);
@@ -145,7 +148,7 @@ async fn closed_vu(
             }
             continue;
         }
-        if !iteration(&sh, &mut client, &metrics, None).await {
+        if !iteration(&sh, &mut client, &metrics, &picker, None).await {
             break;
         }
     }
@@ -161,6 +164,7 @@ async fn open_vu(
     slot: Rc<VuSlot>,
     sh: Arc<Shared>,
     metrics: Rc<RefCell<Metrics>>,
+    picker: Rc<RefCell<MixPicker>>,
     idle: Rc<RefCell<Vec<Rc<VuSlot>>>>,
     free: Arc<AtomicU64>,
 ) {
@@ -174,7 +178,9 @@ async fn open_vu(
                 _ = sh.stop_new.cancelled() => break,
             }
         };
-        if !iteration(&sh, &mut client, &metrics, Some(t)).await || sh.stop_new.is_cancelled() {
+        if !iteration(&sh, &mut client, &metrics, &picker, Some(t)).await
+            || sh.stop_new.is_cancelled()
+        {
             break;
         }
         // Push before publishing the free slot, so the dispatcher always finds one.
@@ -183,8 +189,19 @@ async fn open_vu(
     }
 }
 
-async fn worker_main(sh: Arc<Shared>, mode: Mode, tx: mpsc::UnboundedSender<Report>) {
-    let metrics = Rc::new(RefCell::new(Metrics::new(sh.checks.len())));
+async fn worker_main(
+    sh: Arc<Shared>,
+    worker: usize,
+    mode: Mode,
+    tx: mpsc::UnboundedSender<Report>,
+) {
+    let metrics = Rc::new(RefCell::new(Metrics::new(
+        sh.checks.len(),
+        sh.mix_weights.len(),
+    )));
+    // One picker per worker: exact proportions without a lock; workers start at different
+    // points of the sequence.
+    let picker = Rc::new(RefCell::new(MixPicker::new(&sh.mix_weights, worker)));
     let ticker = {
         let (metrics, tx, start) = (metrics.clone(), tx.clone(), sh.start);
         tokio::task::spawn_local(async move {
@@ -214,7 +231,13 @@ async fn worker_main(sh: Arc<Shared>, mode: Mode, tx: mpsc::UnboundedSender<Repo
     match mode {
         Mode::Closed { ids, active } => {
             for id in ids {
-                vus.spawn_local(closed_vu(id, sh.clone(), metrics.clone(), active.clone()));
+                vus.spawn_local(closed_vu(
+                    id,
+                    sh.clone(),
+                    metrics.clone(),
+                    picker.clone(),
+                    active.clone(),
+                ));
             }
         }
         Mode::Open {
@@ -233,6 +256,7 @@ async fn worker_main(sh: Arc<Shared>, mode: Mode, tx: mpsc::UnboundedSender<Repo
                     slot,
                     sh.clone(),
                     metrics.clone(),
+                    picker.clone(),
                     idle.clone(),
                     free.clone(),
                 ));
@@ -480,12 +504,17 @@ pub async fn run(plan: &Plan, opts: RunOptions) -> Result<Summary, LoadError> {
     let started = Utc::now();
     let start = Instant::now();
     let sh = Arc::new(Shared {
-        ctx: RequestCtx {
-            target,
-            bytes,
-            keep_alive: plan.connection_mode == ConnectionMode::KeepAlive,
-            is_head: plan.request.method == "HEAD",
-        },
+        reqs: bytes
+            .into_iter()
+            .enumerate()
+            .map(|(i, bytes)| RequestCtx {
+                target: target.clone(),
+                bytes,
+                keep_alive: plan.connection_mode == ConnectionMode::KeepAlive,
+                is_head: plan.mix.get(i).map_or(&plan.request.method, |r| &r.method) == "HEAD",
+            })
+            .collect(),
+        mix_weights: plan.mix.iter().map(|r| r.weight).collect(),
         keep_body: plan.checks.iter().any(Check::needs_body),
         checks: plan.checks.clone(),
         plan: plan.clone(),
@@ -550,7 +579,7 @@ pub async fn run(plan: &Plan, opts: RunOptions) -> Result<Summary, LoadError> {
             .name(format!("load-worker-{w}"))
             .spawn(move || {
                 let local = tokio::task::LocalSet::new();
-                local.block_on(&rt, worker_main(sh2, mode, tx));
+                local.block_on(&rt, worker_main(sh2, w, mode, tx));
             });
         match th {
             Ok(t) => threads.push(t),
@@ -594,7 +623,7 @@ pub async fn run(plan: &Plan, opts: RunOptions) -> Result<Summary, LoadError> {
         .cloned()
         .collect();
 
-    let mut total = Metrics::new(plan.checks.len());
+    let mut total = Metrics::new(plan.checks.len(), plan.mix.len());
     let mut pending: std::collections::BTreeMap<u64, (Metrics, usize)> = Default::default();
     let mut vus_g = GaugeSummary::default();
     let mut vus_max_g = GaugeSummary::default();
@@ -666,12 +695,12 @@ pub async fn run(plan: &Plan, opts: RunOptions) -> Result<Summary, LoadError> {
                 total.add(&r.metrics);
                 if r.last {
                     finished += 1;
-                    let e = pending.entry(u64::MAX).or_insert_with(|| (Metrics::new(plan.checks.len()), 0));
+                    let e = pending.entry(u64::MAX).or_insert_with(|| (Metrics::new(plan.checks.len(), plan.mix.len()), 0));
                     e.0.add(&r.metrics);
                     if finished == n_workers { break; }
                     continue;
                 }
-                let e = pending.entry(r.second).or_insert_with(|| (Metrics::new(plan.checks.len()), 0));
+                let e = pending.entry(r.second).or_insert_with(|| (Metrics::new(plan.checks.len(), plan.mix.len()), 0));
                 e.0.add(&r.metrics);
                 e.1 += 1;
                 if e.1 == n_workers - finished
@@ -698,7 +727,7 @@ pub async fn run(plan: &Plan, opts: RunOptions) -> Result<Summary, LoadError> {
     sh.hard_stop.cancel();
     // Flush the seconds not every worker reported, then the final partial second.
     let rest: Vec<(u64, (Metrics, usize))> = std::mem::take(&mut pending).into_iter().collect();
-    let mut merged_tail = Metrics::new(plan.checks.len());
+    let mut merged_tail = Metrics::new(plan.checks.len(), plan.mix.len());
     let mut any_tail = false;
     for (sec, (m, _)) in rest {
         if sec == u64::MAX {

@@ -36,11 +36,12 @@ pub use error::LoadError;
 pub use metrics::TREND_METRICS;
 pub use ndjson::{NdjsonWriter, Progress, TimePoint};
 pub use plan::{
-    ConnectionMode, Executor, Plan, RequestSpec, Stage, StatusRange, TlsOptions, parse_duration,
+    ConnectionMode, Executor, MAX_MIX_REQUESTS, MixRequest, Plan, RequestSpec, Stage, StatusRange,
+    TlsOptions, parse_duration,
 };
 pub use summary::{
-    CheckResult, CounterSummary, GaugeSummary, Summary, ThresholdResult, Trend, TrendStats,
-    k6_summary_export, render_text,
+    CheckResult, CounterSummary, GaugeSummary, NamedCounts, Summary, ThresholdResult, Trend,
+    TrendStats, k6_summary_export, named_trend_names, render_text,
 };
 pub use threshold::Threshold;
 pub use tokio_util::sync::CancellationToken;

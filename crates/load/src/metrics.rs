@@ -63,10 +63,32 @@ impl Counters {
     }
 }
 
+/// Sub-metrics of one request of a mix.
+#[derive(Debug, Clone)]
+pub(crate) struct Named {
+    pub(crate) duration: Histogram<u64>,
+    pub(crate) waiting: Histogram<u64>,
+    pub(crate) http_reqs: u64,
+    pub(crate) http_req_failed: u64,
+}
+
+impl Named {
+    fn new() -> Named {
+        Named {
+            duration: new_histogram(),
+            waiting: new_histogram(),
+            http_reqs: 0,
+            http_req_failed: 0,
+        }
+    }
+}
+
 /// One set of metrics.
 #[derive(Debug, Clone)]
 pub(crate) struct Metrics {
     pub(crate) trends: Vec<Histogram<u64>>,
+    /// Per request of the plan's mix, same order; empty without a mix.
+    pub(crate) named: Vec<Named>,
     pub(crate) counters: Counters,
     /// (passes, fails) per check of the plan, same order.
     pub(crate) checks: Vec<(u64, u64)>,
@@ -79,9 +101,10 @@ fn nanos(d: Duration) -> u64 {
 }
 
 impl Metrics {
-    pub(crate) fn new(n_checks: usize) -> Metrics {
+    pub(crate) fn new(n_checks: usize, n_named: usize) -> Metrics {
         Metrics {
             trends: TREND_METRICS.iter().map(|_| new_histogram()).collect(),
+            named: (0..n_named).map(|_| Named::new()).collect(),
             counters: Counters::default(),
             checks: vec![(0, 0); n_checks],
             statuses: Vec::with_capacity(4),
@@ -90,7 +113,7 @@ impl Metrics {
 
     /// A fresh, empty set with the same shape (used to hand the current interval away).
     pub(crate) fn take(&mut self) -> Metrics {
-        let fresh = Metrics::new(self.checks.len());
+        let fresh = Metrics::new(self.checks.len(), self.named.len());
         std::mem::replace(self, fresh)
     }
 
@@ -105,7 +128,14 @@ impl Metrics {
         out: &Outcome,
         error: Option<ErrorKind>,
         expected: bool,
+        mix_index: usize,
     ) {
+        if let Some(n) = self.named.get_mut(mix_index) {
+            n.http_reqs += 1;
+            n.http_req_failed += u64::from(!expected);
+            let _ = n.duration.record(nanos(p.duration));
+            let _ = n.waiting.record(nanos(p.waiting));
+        }
         let c = &mut self.counters;
         c.http_reqs += 1;
         c.data_sent += out.bytes_sent;
@@ -144,6 +174,12 @@ impl Metrics {
         for (a, b) in self.trends.iter_mut().zip(&o.trends) {
             // Both auto-resize, so adding cannot run out of range.
             let _ = a.add(b);
+        }
+        for (a, b) in self.named.iter_mut().zip(&o.named) {
+            let _ = a.duration.add(&b.duration);
+            let _ = a.waiting.add(&b.waiting);
+            a.http_reqs += b.http_reqs;
+            a.http_req_failed += b.http_req_failed;
         }
         self.counters.add(&o.counters);
         for (a, b) in self.checks.iter_mut().zip(&o.checks) {

@@ -42,6 +42,46 @@ pub struct Plan {
     pub tls: TlsOptions,
     /// Worker threads generating load; 0 picks the number of CPUs (capped by the VU count).
     pub workers: usize,
+    /// A request mix: when not empty, every iteration sends one of these (on the host of
+    /// `request.url`) instead of `request`, in proportion to their weights, and each gets its
+    /// own sub-metrics (`http_req_duration{name:<name>}`, as k6 tags them).
+    pub mix: Vec<MixRequest>,
+}
+
+/// Most requests a mix may hold: each adds histograms to every worker.
+pub const MAX_MIX_REQUESTS: usize = 32;
+
+/// One request of a [`Plan::mix`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MixRequest {
+    /// Name of its sub-metrics (letters, digits, `_`, `-`, `.`).
+    pub name: String,
+    /// Relative share of the iterations (default 1).
+    #[serde(default = "one")]
+    pub weight: u32,
+    /// Method, e.g. `GET` or `POST` (default GET).
+    #[serde(default = "get")]
+    pub method: String,
+    /// Path and query, sent to the host of the plan's URL (default `/`).
+    #[serde(default = "root")]
+    pub path: String,
+    /// Extra request headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Request body; a string, or `{ base64 = "..." }` when it is not UTF-8.
+    #[serde(default, with = "body_serde")]
+    pub body: Vec<u8>,
+}
+
+fn one() -> u32 {
+    1
+}
+fn get() -> String {
+    "GET".into()
+}
+fn root() -> String {
+    "/".into()
 }
 
 impl Default for Plan {
@@ -59,6 +99,7 @@ impl Default for Plan {
             expected_statuses: vec![StatusRange { min: 200, max: 399 }],
             tls: TlsOptions::default(),
             workers: 0,
+            mix: Vec::new(),
         }
     }
 }
@@ -342,21 +383,9 @@ impl Plan {
     pub fn validate(&self) -> Result<(), LoadError> {
         self.executor.validate()?;
         crate::client::Target::parse_url(&self.request.url)?;
-        let m = &self.request.method;
-        if m.is_empty() || !m.bytes().all(|b| b.is_ascii_uppercase() || b == b'-') {
-            return Err(LoadError::InvalidPlan(format!(
-                "method {m:?} is not an HTTP method: use e.g. GET or POST"
-            )));
-        }
-        for (k, v) in &self.request.headers {
-            if http::HeaderName::from_bytes(k.as_bytes()).is_err()
-                || http::HeaderValue::from_str(v).is_err()
-            {
-                return Err(LoadError::InvalidPlan(format!(
-                    "header `{k}: {v}` is not a valid HTTP header: use `Name: value`"
-                )));
-            }
-        }
+        validate_method(&self.request.method)?;
+        validate_headers(&self.request.headers)?;
+        self.validate_mix()?;
         if self.timeout.is_zero() {
             return Err(LoadError::InvalidPlan(
                 "timeout must be > 0 (e.g. 60s)".into(),
@@ -375,8 +404,78 @@ impl Plan {
         }
         for t in &self.thresholds {
             t.parse_checked()?;
+            if let Some(tag) = t
+                .metric
+                .split_once("{name:")
+                .and_then(|(_, r)| r.strip_suffix('}'))
+                && !self.mix.iter().any(|r| r.name == tag)
+            {
+                return Err(LoadError::InvalidPlan(format!(
+                    "threshold on {}: there is no mix request named `{tag}`: the mix has {}",
+                    t.metric,
+                    if self.mix.is_empty() {
+                        "no requests".to_string()
+                    } else {
+                        self.mix_names().join(", ")
+                    }
+                )));
+            }
         }
         Ok(())
+    }
+
+    fn validate_mix(&self) -> Result<(), LoadError> {
+        let bad = |m: String| Err(LoadError::InvalidPlan(m));
+        if self.mix.len() > MAX_MIX_REQUESTS {
+            return bad(format!(
+                "the mix has {} requests; at most {MAX_MIX_REQUESTS} are supported",
+                self.mix.len()
+            ));
+        }
+        let mut total: u64 = 0;
+        for (i, r) in self.mix.iter().enumerate() {
+            let name_ok = !r.name.is_empty()
+                && r.name.len() <= 64
+                && r.name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+            if !name_ok {
+                return bad(format!(
+                    "mix request {} has name {:?}: use 1-64 letters, digits, `_`, `-` or `.`",
+                    i + 1,
+                    r.name
+                ));
+            }
+            if self.mix[..i].iter().any(|o| o.name == r.name) {
+                return bad(format!(
+                    "mix request name {:?} is used twice: names must be unique",
+                    r.name
+                ));
+            }
+            if r.weight == 0 {
+                return bad(format!("mix request {:?} needs a weight >= 1", r.name));
+            }
+            total += u64::from(r.weight);
+            if !r.path.starts_with('/') || r.path.bytes().any(|b| b <= b' ' || b == 0x7f) {
+                return bad(format!(
+                    "mix request {:?} has path {:?}: give a path such as /hash?rounds=100",
+                    r.name, r.path
+                ));
+            }
+            validate_method(&r.method)?;
+            validate_headers(&r.headers)?;
+        }
+        if total > 1_000_000 {
+            return bad(
+                "the mix's weights add up to more than 1000000: use smaller weights".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Names of the requests iterations pick from: the mix's, or none for a single request.
+    pub fn mix_names(&self) -> Vec<String> {
+        self.mix.iter().map(|r| r.name.clone()).collect()
     }
 
     /// True when `status` counts as an expected response.
@@ -384,6 +483,72 @@ impl Plan {
         self.expected_statuses
             .iter()
             .any(|r| status >= r.min && status <= r.max)
+    }
+}
+
+fn validate_method(m: &str) -> Result<(), LoadError> {
+    if m.is_empty() || !m.bytes().all(|b| b.is_ascii_uppercase() || b == b'-') {
+        return Err(LoadError::InvalidPlan(format!(
+            "method {m:?} is not an HTTP method: use e.g. GET or POST"
+        )));
+    }
+    Ok(())
+}
+
+fn validate_headers(headers: &BTreeMap<String, String>) -> Result<(), LoadError> {
+    for (k, v) in headers {
+        if http::HeaderName::from_bytes(k.as_bytes()).is_err()
+            || http::HeaderValue::from_str(v).is_err()
+        {
+            return Err(LoadError::InvalidPlan(format!(
+                "header `{k}: {v}` is not a valid HTTP header: use `Name: value`"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Picks the request of each iteration from a weighted mix: smooth weighted round-robin, so
+/// every window of `sum(weights)` picks holds each request exactly `weight` times, spread out
+/// rather than in bursts.
+#[derive(Debug, Clone)]
+pub(crate) struct MixPicker {
+    weights: Vec<i64>,
+    current: Vec<i64>,
+    total: i64,
+}
+
+impl MixPicker {
+    /// A picker over `weights`, advanced by `offset` picks (so workers do not all start on the
+    /// same request); an empty mix always picks 0.
+    pub(crate) fn new(weights: &[u32], offset: usize) -> MixPicker {
+        let weights: Vec<i64> = weights.iter().map(|&w| i64::from(w)).collect();
+        let total = weights.iter().sum();
+        let mut p = MixPicker {
+            current: vec![0; weights.len()],
+            weights,
+            total,
+        };
+        for _ in 0..offset.min(p.total as usize) {
+            p.next();
+        }
+        p
+    }
+
+    /// Index of the next request.
+    pub(crate) fn next(&mut self) -> usize {
+        if self.weights.len() <= 1 {
+            return 0;
+        }
+        for (c, w) in self.current.iter_mut().zip(&self.weights) {
+            *c += w;
+        }
+        // Ties go to the earlier request.
+        let best = (0..self.current.len())
+            .max_by_key(|&i| (self.current[i], std::cmp::Reverse(i)))
+            .unwrap_or(0);
+        self.current[best] -= self.total;
+        best
     }
 }
 
@@ -596,5 +761,23 @@ mod tests {
         assert!((t - 1.0).abs() < 1e-9, "{t}");
         assert!(s.time_of(99).is_some());
         assert_eq!(s.time_of(100), None);
+    }
+
+    #[test]
+    fn mix_picker_spreads_exact_shares() {
+        let mut p = MixPicker::new(&[5, 1, 1], 0);
+        let seq: Vec<usize> = (0..7).map(|_| p.next()).collect();
+        // Smooth: the heavy request is never sent 5 times in a row.
+        assert_eq!(seq, [0, 0, 1, 0, 2, 0, 0]);
+        for offset in 0..10 {
+            let mut p = MixPicker::new(&[3, 2, 1], offset);
+            let mut counts = [0; 3];
+            for _ in 0..600 {
+                counts[p.next()] += 1;
+            }
+            assert_eq!(counts, [300, 200, 100], "offset {offset}");
+        }
+        let mut single = MixPicker::new(&[], 3);
+        assert_eq!((single.next(), single.next()), (0, 0));
     }
 }

@@ -34,6 +34,15 @@ const GAUGE_METRICS: [&str; 2] = ["vus", "vus_max"];
 
 /// The kind of a known metric, `None` for unknown names.
 pub fn metric_kind(name: &str) -> Option<MetricKind> {
+    if let (base, Some(_)) = split_name_tag(name) {
+        // Sub-metrics of a mix request, as k6 tags them.
+        return match base {
+            "http_req_duration" | "http_req_waiting" => Some(MetricKind::Trend),
+            "http_reqs" => Some(MetricKind::Counter),
+            "http_req_failed" => Some(MetricKind::Rate),
+            _ => None,
+        };
+    }
     if TREND_METRICS.contains(&name) {
         Some(MetricKind::Trend)
     } else if COUNTER_METRICS.contains(&name) {
@@ -400,8 +409,40 @@ pub struct Summary {
     pub checks: Vec<CheckResult>,
     /// One entry per threshold of the plan.
     pub thresholds: Vec<ThresholdResult>,
-    /// Trend metrics by name.
+    /// Trend metrics by name; a mix adds `http_req_duration{name:<n>}` and
+    /// `http_req_waiting{name:<n>}` per request.
     pub trends: BTreeMap<String, Trend>,
+    /// Request and failure counts per request of the plan's mix (empty without a mix).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_name: BTreeMap<String, NamedCounts>,
+}
+
+/// Counts of one request of a mix.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamedCounts {
+    /// Requests sent.
+    pub http_reqs: u64,
+    /// Requests whose status was not expected (or that failed).
+    pub http_req_failed: u64,
+}
+
+/// Sub-metric names of one mix request: (duration, waiting).
+pub fn named_trend_names(name: &str) -> (String, String) {
+    (
+        format!("http_req_duration{{name:{name}}}"),
+        format!("http_req_waiting{{name:{name}}}"),
+    )
+}
+
+/// Splits `metric{name:x}` into (`metric`, Some(`x`)); other names come back whole.
+fn split_name_tag(metric: &str) -> (&str, Option<&str>) {
+    match metric.split_once("{name:") {
+        Some((base, rest)) => match rest.strip_suffix('}') {
+            Some(tag) if !tag.is_empty() => (base, Some(tag)),
+            _ => (metric, None),
+        },
+        None => (metric, None),
+    }
 }
 
 impl Summary {
@@ -443,6 +484,27 @@ impl Summary {
                 .iter()
                 .zip(&m.trends)
                 .map(|(n, h)| (n.to_string(), Trend(h.clone())))
+                .chain(plan.mix.iter().zip(&m.named).flat_map(|(r, n)| {
+                    let (d, w) = named_trend_names(&r.name);
+                    [
+                        (d, Trend(n.duration.clone())),
+                        (w, Trend(n.waiting.clone())),
+                    ]
+                }))
+                .collect(),
+            by_name: plan
+                .mix
+                .iter()
+                .zip(&m.named)
+                .map(|(r, n)| {
+                    (
+                        r.name.clone(),
+                        NamedCounts {
+                            http_reqs: n.http_reqs,
+                            http_req_failed: n.http_req_failed,
+                        },
+                    )
+                })
                 .collect(),
         }
     }
@@ -514,6 +576,15 @@ impl Summary {
             }
             "vus" => Some(self.vus.value as f64),
             "vus_max" => Some(self.vus_max.value as f64),
+            m if m.starts_with("http_reqs{") || m.starts_with("http_req_failed{") => {
+                let (base, tag) = split_name_tag(m);
+                let n = self.by_name.get(tag?).copied().unwrap_or_default();
+                if base == "http_reqs" {
+                    count(n.http_reqs)
+                } else {
+                    Some(ratio(n.http_req_failed, n.http_reqs))
+                }
+            }
             m => {
                 let h = &self.trends.get(m)?.0;
                 Some(match agg {
@@ -562,6 +633,11 @@ impl Summary {
             }
         }
         self.counters.add(&other.counters);
+        for (name, n) in &other.by_name {
+            let mine = self.by_name.entry(name.clone()).or_default();
+            mine.http_reqs += n.http_reqs;
+            mine.http_req_failed += n.http_req_failed;
+        }
         for c in &other.checks {
             match self.checks.iter_mut().find(|x| x.name == c.name) {
                 Some(x) => {
@@ -730,6 +806,21 @@ pub fn render_text(s: &Summary, stats: &[String]) -> String {
     let _ = writeln!(o, "\n  HTTP");
     for n in TREND_METRICS.iter().take(8) {
         trend_line(&mut o, n);
+    }
+    for (name, n) in &s.by_name {
+        let (dur, wait) = named_trend_names(name);
+        trend_line(&mut o, &dur);
+        trend_line(&mut o, &wait);
+        line(
+            &mut o,
+            &format!("http_reqs{{name:{name}}}"),
+            format!(
+                "{} {:.1}/s  failed {}",
+                n.http_reqs,
+                rate(n.http_reqs, d),
+                n.http_req_failed
+            ),
+        );
     }
     line(
         &mut o,
