@@ -99,10 +99,12 @@ pub struct CompareArgs {
     /// Runtime for `--wasm` (default: the embedded Wasmtime host).
     #[arg(long)]
     pub wasm_runtime: Option<String>,
-    /// Path answering `200` when the service is ready (default `/healthz`).
+    /// Path answering `200` when the service is ready (default `/healthz` for our workload; for
+    /// your own builds, without it, ready means the port accepts a TCP connection).
     #[arg(long)]
     pub ready_path: Option<String>,
-    /// Workload of our service: `echo` (default), `hash`, `json`, `alloc` or `sleep`.
+    /// Workload of our service: `echo` (default), `hash`, `json`, `alloc`, `sleep`, or `mix`
+    /// (every endpoint in one run, reported per request).
     #[arg(long)]
     pub workload: Option<String>,
     /// Where the workload sources are (default: this checkout).
@@ -204,7 +206,7 @@ pub fn config_from_args(a: &CompareArgs) -> anyhow::Result<CompareConfig> {
         cfg.cold_starts = c;
     }
     if let Some(p) = &a.ready_path {
-        cfg.ready_path = p.clone();
+        cfg.ready_path = Some(p.clone());
     }
     if a.no_pin {
         cfg.pinning = Pinning::Off;
@@ -279,6 +281,11 @@ fn pin_self(cpus: &[usize]) -> anyhow::Result<()> {
 /// `wasmbench compare`.
 pub fn run(a: CompareArgs) -> anyhow::Result<i32> {
     let cfg = config_from_args(&a)?;
+    // A `.wasm` no host can run (no `_start`/`wasi:cli/run`/incoming handler, truncated) is
+    // reported before anything is measured, not as a failed variant after the native runs.
+    if let Some(wasm) = &a.wasm {
+        wasmbench_runtime::wasmtime::check_wasi_service(wasm)?;
+    }
     if let Some(dir) = &a.out {
         ensure_writable(dir)?;
     }

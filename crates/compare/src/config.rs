@@ -71,6 +71,10 @@ pub struct LoadSettings {
     /// Per-request timeout.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// A request mix (`[[load.mix]]` tables: name, weight, method, path, body): when given,
+    /// each iteration sends one of these in proportion to its weight instead of method/path/body,
+    /// and the report breaks throughput and latency down per request.
+    pub mix: Vec<wasmbench_load::MixRequest>,
 }
 
 impl Default for LoadSettings {
@@ -88,6 +92,7 @@ impl Default for LoadSettings {
             checks: vec!["status == 200".into(), "duration < 200".into()],
             thresholds: Vec::new(),
             timeout: Duration::from_secs(60),
+            mix: Vec::new(),
         }
     }
 }
@@ -169,8 +174,9 @@ pub struct CompareConfig {
     /// How long a server may take to become ready.
     #[serde(with = "humantime_serde")]
     pub startup_timeout: Duration,
-    /// Path used for readiness and cold-start probes.
-    pub ready_path: String,
+    /// Path used for readiness and cold-start probes; unset: see
+    /// [`CompareConfig::effective_ready_path`].
+    pub ready_path: Option<String>,
 }
 
 impl Default for CompareConfig {
@@ -185,7 +191,7 @@ impl Default for CompareConfig {
             pinning: Pinning::Auto,
             profile: Profile::Default,
             startup_timeout: Duration::from_secs(60),
-            ready_path: "/healthz".into(),
+            ready_path: None,
         }
     }
 }
@@ -224,6 +230,23 @@ impl CompareConfig {
             }
         }
         self
+    }
+
+    /// The path probed for readiness and cold starts: the configured one; else `/healthz` for
+    /// our workload, and for the user's own builds an empty path, meaning "the port accepts a
+    /// TCP connection" (their service may have no health endpoint).
+    pub fn effective_ready_path(&self) -> String {
+        match &self.ready_path {
+            Some(p) => p.clone(),
+            None if self
+                .variants
+                .iter()
+                .all(|v| v.command.is_some() || v.artifact.is_some()) =>
+            {
+                String::new()
+            }
+            None => "/healthz".into(),
+        }
     }
 
     /// Reads a `wasmbench.toml`; errors name the file and the problem.
@@ -273,8 +296,19 @@ impl CompareConfig {
         if self.load.vus == 0 {
             return Err("load.vus must be at least 1".into());
         }
-        if !self.ready_path.starts_with('/') || !self.load.path.starts_with('/') {
+        let ready_ok = self
+            .ready_path
+            .as_deref()
+            .is_none_or(|p| p.starts_with('/'));
+        if !ready_ok || !self.load.path.starts_with('/') {
             return Err("paths must start with '/'".into());
+        }
+        if !self.load.mix.is_empty() {
+            let plan = wasmbench_load::Plan {
+                mix: self.load.mix.clone(),
+                ..wasmbench_load::Plan::default()
+            };
+            plan.validate().map_err(|e| format!("load.mix: {e}"))?;
         }
         match self.load.executor.as_str() {
             "constant-vus" => {}
@@ -304,6 +338,22 @@ mod tests {
         assert_eq!(c.load.checks, ["status == 200", "duration < 200"]);
         assert_eq!(c.variants[0].name, "native");
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn ready_path_defaults_to_healthz_for_ours_and_tcp_for_user_builds() {
+        let mut c = CompareConfig::default();
+        assert_eq!(c.effective_ready_path(), "/healthz");
+        crate::byo::apply(&mut c, Some("/bin/true --port {port}"), None, None).unwrap();
+        assert_eq!(
+            c.effective_ready_path(),
+            "",
+            "a user service may have no health path"
+        );
+        c.ready_path = Some("/up".into());
+        assert_eq!(c.effective_ready_path(), "/up");
+        c.ready_path = Some("up".into());
+        assert!(c.validate().is_err());
     }
 
     #[test]

@@ -93,6 +93,17 @@ pub(crate) fn build(cfg: &CompareConfig, opts: &Options, o: Outcome) -> r::Compa
             load_cpus: l.iter().map(|&c| c as u32).collect(),
         }),
         fairness,
+        mix: l
+            .mix
+            .iter()
+            .map(|m| r::MixEntry {
+                name: m.name.clone(),
+                weight: m.weight,
+                method: m.method.clone(),
+                path: m.path.clone(),
+                body_bytes: m.body.len() as u64,
+            })
+            .collect(),
     };
     let baseline = cfg
         .variants
@@ -178,19 +189,7 @@ fn run(o: &RunOutcome) -> r::RunResult {
     let mut phases = BTreeMap::new();
     for m in PHASE_METRICS {
         if let Some(t) = s.trend(m) {
-            phases.insert(
-                m.to_string(),
-                r::TrendStats {
-                    avg_ms: t.avg,
-                    min_ms: t.min,
-                    med_ms: t.med,
-                    max_ms: t.max,
-                    p90_ms: t.p90,
-                    p95_ms: t.p95,
-                    p99_ms: t.p99,
-                    count: t.count,
-                },
-            );
+            phases.insert(m.to_string(), trend_stats(t));
         }
     }
     let (passes, fails) = s.checks_total();
@@ -231,5 +230,43 @@ fn run(o: &RunOutcome) -> r::RunResult {
         )),
         loadgen: None,
         raw_summary_file: o.raw_file.clone(),
+        by_request: s
+            .by_name
+            .iter()
+            .filter_map(|(name, n)| {
+                let (dur, wait) = wasmbench_load::named_trend_names(name);
+                Some((
+                    name.clone(),
+                    r::RequestBreakdown {
+                        http_reqs: n.http_reqs,
+                        throughput_rps: if s.duration_s > 0.0 {
+                            n.http_reqs as f64 / s.duration_s
+                        } else {
+                            0.0
+                        },
+                        http_req_failed_rate: if n.http_reqs > 0 {
+                            n.http_req_failed as f64 / n.http_reqs as f64
+                        } else {
+                            0.0
+                        },
+                        waiting: trend_stats(s.trend(&wait)?),
+                        duration: trend_stats(s.trend(&dur)?),
+                    },
+                ))
+            })
+            .collect(),
+    }
+}
+
+fn trend_stats(t: wasmbench_load::TrendStats) -> r::TrendStats {
+    r::TrendStats {
+        avg_ms: t.avg,
+        min_ms: t.min,
+        med_ms: t.med,
+        max_ms: t.max,
+        p90_ms: t.p90,
+        p95_ms: t.p95,
+        p99_ms: t.p99,
+        count: t.count,
     }
 }

@@ -307,6 +307,7 @@ pub(crate) fn plan_for(
     plan.request.method = l.method.clone();
     plan.request.url = url;
     plan.request.body = l.body.clone().into_bytes();
+    plan.mix = l.mix.clone();
     for h in &l.headers {
         let Some((k, v)) = h.split_once(':') else {
             return Err(CompareError::Invalid(format!(
@@ -321,9 +322,11 @@ pub(crate) fn plan_for(
         plan.checks.push(wasmbench_load::Check::parse(c)?);
     }
     for t in &l.thresholds {
-        // Accept k6's object notation `metric: expr` as well as `metric=expr`.
-        let t = match (t.contains('='), t.split_once(':')) {
-            (false, Some((metric, expr))) => format!("{metric}={expr}"),
+        // Accept k6's object notation `metric: expr` as well as `metric=expr`; the colon
+        // inside a sub-metric's tag (`http_req_duration{name:hash}`) is part of the name.
+        let tag_end = t.find('}').map_or(0, |i| i + 1);
+        let t = match (t.contains('='), t[tag_end..].split_once(':')) {
+            (false, Some((metric, expr))) => format!("{}{metric}={expr}", &t[..tag_end]),
             _ => t.clone(),
         };
         plan.thresholds
@@ -345,7 +348,7 @@ fn launch_spec(
     let mut spec = LaunchSpec::new(artifact);
     spec.env = v.resolved.env.clone();
     spec.cpu_set = server_cpus.cloned();
-    spec.ready_path = cfg.ready_path.clone();
+    spec.ready_path = cfg.effective_ready_path();
     spec.startup_timeout = cfg.startup_timeout;
     spec.host_exe = Some(opts.host_exe.clone());
     spec
@@ -492,4 +495,36 @@ async fn run_once(
         usage,
         raw_file,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_in_k6_object_notation_keep_sub_metric_tags() {
+        let mut cfg = CompareConfig::default();
+        crate::workloads::apply(&mut cfg, "mix").unwrap();
+        cfg.load.thresholds = vec![
+            "http_req_duration: p(95)<200".into(),
+            "http_req_duration{name:hash}: p(95)<50".into(),
+            "http_req_failed{name:json}=rate<0.01".into(),
+        ];
+        let plan = plan_for(&cfg, "http://127.0.0.1:9/".into(), Duration::from_secs(1)).unwrap();
+        let got: Vec<(&str, &str)> = plan
+            .thresholds
+            .iter()
+            .map(|t| (t.metric.as_str(), t.expr.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("http_req_duration", "p(95)<200"),
+                ("http_req_duration{name:hash}", "p(95)<50"),
+                ("http_req_failed{name:json}", "rate<0.01"),
+            ]
+        );
+        assert_eq!(plan.mix.len(), 5);
+        plan.validate().unwrap();
+    }
 }

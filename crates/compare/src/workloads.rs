@@ -54,11 +54,50 @@ pub const WORKLOADS: &[Workload] = &[
     },
 ];
 
-/// Sets the load request of `cfg` for workload `name`.
+/// Weights of the `mix` workload: mostly cheap requests, some parsing, a little compute,
+/// allocation and waiting, the shape of a typical small API service.
+pub const MIX_WEIGHTS: [(&str, u32); 5] = [
+    ("echo", 4),
+    ("json", 2),
+    ("sleep", 2),
+    ("hash", 1),
+    ("alloc", 1),
+];
+
+/// What `--workload mix` does.
+pub const MIX_DESCRIPTION: &str = "every endpoint in one run, each iteration picking one (echo 4 : json 2 : sleep 2 : hash 1 : alloc 1), reported per request";
+
+fn body_of(name: &str) -> String {
+    match name {
+        "hash" => "wasmbench ".repeat(103)[..1024].to_string(),
+        "json" => JSON_DOC.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Sets the load request of `cfg` for workload `name` (or the request mix for `mix`).
 pub fn apply(cfg: &mut CompareConfig, name: &str) -> Result<(), CompareError> {
+    if name == "mix" {
+        cfg.workload = "mix".into();
+        cfg.load.mix = MIX_WEIGHTS
+            .iter()
+            .filter_map(|&(n, weight)| {
+                let w = WORKLOADS.iter().find(|w| w.name == n)?;
+                Some(wasmbench_load::MixRequest {
+                    name: n.to_string(),
+                    weight,
+                    method: w.method.to_string(),
+                    path: w.path.to_string(),
+                    headers: Default::default(),
+                    body: body_of(n).into_bytes(),
+                })
+            })
+            .collect();
+        return Ok(());
+    }
     let Some(w) = WORKLOADS.iter().find(|w| w.name == name) else {
         return Err(CompareError::Invalid(format!(
-            "unknown workload {name:?}: use one of {}",
+            "unknown workload {name:?}: use one of {}, mix",
             WORKLOADS
                 .iter()
                 .map(|w| w.name)
@@ -69,11 +108,8 @@ pub fn apply(cfg: &mut CompareConfig, name: &str) -> Result<(), CompareError> {
     cfg.workload = w.name.to_string();
     cfg.load.method = w.method.to_string();
     cfg.load.path = w.path.to_string();
-    cfg.load.body = match w.name {
-        "hash" => "wasmbench ".repeat(103)[..1024].to_string(),
-        "json" => JSON_DOC.to_string(),
-        _ => String::new(),
-    };
+    cfg.load.body = body_of(w.name);
+    cfg.load.mix.clear();
     Ok(())
 }
 
@@ -91,6 +127,19 @@ mod tests {
         }
         assert_eq!(JSON_DOC.len() / 1024, 4);
         let mut c = CompareConfig::default();
-        assert!(apply(&mut c, "mix").is_err());
+        apply(&mut c, "mix").unwrap();
+        assert_eq!(
+            c.load.mix.len(),
+            WORKLOADS.len(),
+            "every endpoint is in the mix"
+        );
+        for m in &c.load.mix {
+            let w = WORKLOADS.iter().find(|w| w.name == m.name).unwrap();
+            assert_eq!((m.method.as_str(), m.path.as_str()), (w.method, w.path));
+        }
+        assert_eq!(c.load.mix[1].body.len(), JSON_DOC.len());
+        c.validate().unwrap();
+        let e = apply(&mut c, "nope").unwrap_err().to_string();
+        assert!(e.contains("echo, hash, json, alloc, sleep, mix"), "{e}");
     }
 }

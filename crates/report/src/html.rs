@@ -433,6 +433,22 @@ pub(crate) fn render(c: &Comparison) -> Result<String, ReportError> {
 
     out.push_str("<h2>Summary</h2>\n");
     headline_table(c, &mut out);
+    let mix = crate::mix::mix_rows(c);
+    if let Some((head, rows)) = mix.split_first() {
+        out.push_str("<h2>Per request of the mix</h2>\n<p class=\"muted\">Median over repeats (ratio to the baseline).</p>\n<div class=\"scroll\"><table><tr>");
+        for h in head {
+            let _ = write!(out, "<th>{}</th>", esc(h));
+        }
+        out.push_str("</tr>\n");
+        for r in rows {
+            out.push_str("<tr>");
+            for cell in r {
+                let _ = write!(out, "<td>{}</td>", esc(cell));
+            }
+            out.push_str("</tr>\n");
+        }
+        out.push_str("</table></div>\n");
+    }
 
     out.push_str("<h2>Charts</h2>\n<div class=\"charts\">\n");
     let charts = [

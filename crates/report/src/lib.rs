@@ -18,6 +18,7 @@ mod explain;
 mod html;
 mod json;
 mod markdown;
+mod mix;
 mod model;
 mod stats;
 mod table;
@@ -29,6 +30,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 pub use explain::{derive_warnings, explain};
+pub use mix::{MixFigure, mix_ratio, mix_stat};
 pub use model::*;
 pub use stats::{CV_WARN_THRESHOLD, Stat, student_t_975};
 

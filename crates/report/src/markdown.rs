@@ -95,6 +95,23 @@ pub(crate) fn render(c: &Comparison) -> String {
         }
     }
 
+    let mix = crate::mix::mix_rows(c);
+    if let Some((head, rows)) = mix.split_first() {
+        let _ = writeln!(out, "\n## Per request of the mix\n");
+        let _ = writeln!(
+            out,
+            "Each iteration sends one request of the mix, in proportion to its weight. Each cell: median over repeats (ratio to `{}`).\n",
+            esc(&c.baseline)
+        );
+        let cells: Vec<String> = head.iter().map(|h| esc(h)).collect();
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+        let _ = writeln!(out, "|{}", "---|".repeat(head.len()));
+        for r in rows {
+            let cells: Vec<String> = r.iter().map(|h| esc(h)).collect();
+            let _ = writeln!(out, "| {} |", cells.join(" | "));
+        }
+    }
+
     let _ = writeln!(out, "\n## Variants\n");
     let _ = writeln!(
         out,

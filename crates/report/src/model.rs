@@ -173,6 +173,41 @@ pub struct Plan {
     pub cpu_pinning: Option<CpuPinning>,
     /// Conditions kept equal across variants (listener options, limits...); differences too.
     pub fairness: Vec<String>,
+    /// The request mix, when iterations pick one of several requests instead of `request`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mix: Vec<MixEntry>,
+}
+
+/// One request of a mix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MixEntry {
+    /// Name of its sub-metrics.
+    pub name: String,
+    /// Relative share of the iterations.
+    pub weight: u32,
+    /// HTTP method.
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    /// Size of the request body.
+    pub body_bytes: u64,
+}
+
+/// What one request of a mix measured in one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestBreakdown {
+    /// Requests sent.
+    pub http_reqs: u64,
+    /// Requests per second of the run.
+    pub throughput_rps: f64,
+    /// Share of failed requests, 0–1.
+    pub http_req_failed_rate: f64,
+    /// `http_req_waiting{name:…}`.
+    pub waiting: TrendStats,
+    /// `http_req_duration{name:…}`.
+    pub duration: TrendStats,
 }
 
 /// How a runtime turns the artifact into running code.
@@ -475,6 +510,9 @@ pub struct RunResult {
     /// File (relative to the output directory) holding the load engine's raw summary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw_summary_file: Option<String>,
+    /// Per request of the plan's mix (empty without a mix).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_request: BTreeMap<String, RequestBreakdown>,
 }
 
 /// A compared figure: a field of [`Aggregate`], or the artifact size.

@@ -88,6 +88,24 @@ pub(crate) fn ratio_cell(c: &Comparison, v: &VariantResult, f: Figure) -> String
 /// One-line plan summary.
 pub(crate) fn plan_line(c: &Comparison) -> String {
     let p = &c.plan;
+    if !p.mix.is_empty() {
+        let names: Vec<String> = p
+            .mix
+            .iter()
+            .map(|m| format!("{}×{}", m.name, m.weight))
+            .collect();
+        return format!(
+            "{} mix [{}], {}, {}, {} repeat{} of {}s after {}s warm-up",
+            p.workload,
+            names.join(" "),
+            p.executor,
+            p.connection_mode.as_str(),
+            p.repeats,
+            if p.repeats == 1 { "" } else { "s" },
+            p.duration_s,
+            p.warmup_s
+        );
+    }
     format!(
         "{} {} {} ({} B body), {}, {}, {} repeat{} of {}s after {}s warm-up",
         p.workload,

@@ -89,6 +89,16 @@ pub(crate) fn render(c: &Comparison) -> String {
         let _ = writeln!(out, "{l}");
     }
 
+    let mix = crate::mix::mix_rows(c);
+    if !mix.is_empty() {
+        out.push_str("\nper request of the mix (median, ratio to the baseline)\n");
+        let mut right = vec![false, false];
+        right.extend(c.variants.iter().map(|_| true));
+        for l in aligned(&mix, &right) {
+            let _ = writeln!(out, "  {}", l.trim_end());
+        }
+    }
+
     out.push_str("\nvariants\n");
     let vrows: Vec<Vec<String>> = c
         .variants

@@ -12,6 +12,7 @@ fn all_samples() -> Vec<Comparison> {
         support::two_variants(),
         support::many_variants(),
         support::new_connection_per_request(),
+        support::mixed(),
     ]
 }
 
@@ -321,6 +322,7 @@ fn rendered_json_validates_against_the_checked_in_schema() {
 fn schema_rejects_broken_documents_and_unknown_fields() {
     let v = schema_validator();
     let good = serde_json::to_value(support::many_variants()).unwrap();
+    let good_mix = serde_json::to_value(support::mixed()).unwrap();
 
     let mut missing = good.clone();
     missing["meta"]
@@ -343,7 +345,7 @@ fn schema_rejects_broken_documents_and_unknown_fields() {
 
     // A field added to the model but not to the schema makes every document invalid: each
     // object in the schema forbids properties it does not list.
-    for path in [
+    for (path, good) in [
         "/meta",
         "/meta/environment",
         "/plan",
@@ -362,7 +364,14 @@ fn schema_rejects_broken_documents_and_unknown_fields() {
         "/variants/1/runs/0/phases/http_req_waiting",
         "/variants/1/runs/0/thresholds/0",
         "",
-    ] {
+    ]
+    .into_iter()
+    .map(|p| (p, &good))
+    .chain(
+        ["/plan/mix/0", "/variants/1/runs/0/by_request/hash"]
+            .into_iter()
+            .map(|p| (p, &good_mix)),
+    ) {
         let mut extra = good.clone();
         extra
             .pointer_mut(path)
@@ -396,4 +405,44 @@ fn every_figure_key_is_in_the_schema_and_the_aggregate() {
             assert!(agg.get(f.key()).is_some(), "aggregate lacks {}", f.key());
         }
     }
+}
+
+#[test]
+fn a_mix_gets_a_per_request_table_in_every_format() {
+    let c = support::mixed();
+    let native = c.variant("native").unwrap();
+    let wasm = c.variant("wasmtime-wasip2").unwrap();
+    // The hash request's server time is 10x echo's natively and 30x on Wasm, so its waiting
+    // ratio is 3x the echo request's.
+    let echo_r = mix_ratio(&c, wasm, "echo", MixFigure::WaitingP95Ms).unwrap();
+    let hash_r = mix_ratio(&c, wasm, "hash", MixFigure::WaitingP95Ms).unwrap();
+    assert!((hash_r / echo_r - 3.0).abs() < 1e-9, "{echo_r} {hash_r}");
+    assert_eq!(
+        mix_ratio(&c, native, "hash", MixFigure::WaitingP95Ms),
+        Some(1.0)
+    );
+    let rps = mix_stat(native, "hash", MixFigure::ThroughputRps).unwrap();
+    let all = native.aggregate.throughput_rps.unwrap();
+    assert!(
+        (rps.median / all.median - 0.25).abs() < 0.01,
+        "{rps:?} {all:?}"
+    );
+    assert!(mix_stat(native, "nope", MixFigure::ThroughputRps).is_none());
+
+    let md = render(&c, Format::Markdown).unwrap();
+    assert!(md.contains("## Per request of the mix"), "{md}");
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| hash: POST /hash?rounds=100 (weight 1) | p95 waiting |"))
+        .unwrap_or_else(|| panic!("no hash waiting row in\n{md}"));
+    assert!(row.contains(&format!("({})", fmt_ratio(hash_r))), "{row}");
+    assert!(md.contains("mix [echo×3 hash×1]"), "{md}");
+    let text = render(&c, Format::Text).unwrap();
+    assert!(text.contains("per request of the mix"), "{text}");
+    assert!(text.contains(&fmt_ratio(hash_r)), "{text}");
+    let html = render(&c, Format::Html).unwrap();
+    assert!(html.contains("<h2>Per request of the mix</h2>"));
+    // Without a mix there is no such section.
+    let plain = render(&support::two_variants(), Format::Markdown).unwrap();
+    assert!(!plain.contains("Per request of the mix"));
 }

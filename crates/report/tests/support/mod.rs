@@ -47,6 +47,7 @@ pub fn plan(mode: ConnectionMode) -> Plan {
             "same echo source, profile artifact, TCP_NODELAY, backlog 1024 for every variant"
                 .into(),
         ],
+        mix: Vec::new(),
     }
 }
 
@@ -146,6 +147,7 @@ fn run(repeat: u32, k: f64, cold_ms: f64, connect_ms: f64, rss: u64) -> RunResul
             cpu_ms: 25_000.0,
             rss_peak_bytes: 30_000_000,
         }),
+        by_request: BTreeMap::new(),
         raw_summary_file: Some(format!("raw/run-{repeat}.json")),
     }
 }
@@ -307,4 +309,67 @@ pub fn new_connection_per_request() -> Comparison {
         .collect();
     w.workload_mode = "seed".into();
     finish(vec![n, w], ConnectionMode::NewConnectionPerRequest)
+}
+
+/// native vs wasip2 on a mix of two requests: `echo` (weight 3) and `hash` (weight 1), whose
+/// server time is 10x echo's on native and 30x on Wasm.
+pub fn mixed() -> Comparison {
+    let mut c = two_variants();
+    c.plan.workload = "mix".into();
+    c.plan.mix = vec![
+        MixEntry {
+            name: "echo".into(),
+            weight: 3,
+            method: "GET".into(),
+            path: "/".into(),
+            body_bytes: 0,
+        },
+        MixEntry {
+            name: "hash".into(),
+            weight: 1,
+            method: "POST".into(),
+            path: "/hash?rounds=100".into(),
+            body_bytes: 1024,
+        },
+    ];
+    for v in &mut c.variants {
+        let hash_factor = if v.name == "native" { 10.0 } else { 30.0 };
+        for r in &mut v.runs {
+            let waiting = r.phases["http_req_waiting"];
+            let duration = r.phases["http_req_duration"];
+            let scaled = |t: &TrendStats, k: f64| TrendStats {
+                avg_ms: t.avg_ms * k,
+                min_ms: t.min_ms * k,
+                med_ms: t.med_ms * k,
+                max_ms: t.max_ms * k,
+                p90_ms: t.p90_ms * k,
+                p95_ms: t.p95_ms * k,
+                p99_ms: t.p99_ms * k,
+                count: t.count / 4,
+            };
+            let echo_reqs = r.http_reqs * 3 / 4;
+            r.by_request.insert(
+                "echo".into(),
+                RequestBreakdown {
+                    http_reqs: echo_reqs,
+                    throughput_rps: r.throughput_rps * 0.75,
+                    http_req_failed_rate: 0.0,
+                    waiting,
+                    duration,
+                },
+            );
+            r.by_request.insert(
+                "hash".into(),
+                RequestBreakdown {
+                    http_reqs: r.http_reqs - echo_reqs,
+                    throughput_rps: r.throughput_rps * 0.25,
+                    http_req_failed_rate: 0.0,
+                    waiting: scaled(&waiting, hash_factor),
+                    duration: scaled(&duration, hash_factor),
+                },
+            );
+        }
+    }
+    c.finalize();
+    c
 }
