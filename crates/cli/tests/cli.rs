@@ -468,8 +468,7 @@ fn bring_your_own_service_runs_through_the_same_pipeline() {
         &format!("{} --port {{port}}", native.display()),
         "--wasm",
         wasm.to_str().unwrap(),
-        "--ready-path",
-        "/healthz",
+        // No --ready-path: the user's service is ready once its port accepts a connection.
         "--method",
         "PUT",
         "--path",
@@ -500,6 +499,11 @@ fn bring_your_own_service_runs_through_the_same_pipeline() {
         assert_eq!(v.status, wasmbench_report::VariantStatus::Ok, "{v:?}");
         let r = &v.runs[0];
         assert!(r.http_reqs > 0);
+        assert_eq!(
+            r.cold_start_ms.len(),
+            1,
+            "cold start measured by TCP readiness"
+        );
         // The first PUT creates the key (201), every later one replaces it (200).
         assert!(r.checks.passes > 0 && r.checks.fails <= 1, "{:?}", r.checks);
     }

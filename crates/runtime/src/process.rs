@@ -25,6 +25,8 @@ pub const HOST_REPORT_PREFIX: &str = "wasmbench-host: ";
 
 /// Gap between two readiness probes.
 const PROBE_INTERVAL: Duration = Duration::from_millis(5);
+/// connect_timeout rejects a zero timeout.
+const MIN_PROBE_WAIT: Duration = Duration::from_millis(1);
 
 /// How long `stop` lets the server exit after `SIGTERM` before it sends `SIGKILL`.
 const STOP_GRACE: Duration = Duration::from_secs(2);
@@ -146,7 +148,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Starts `cmd` as a server and waits until it is ready: first a stdout line
-/// `listening on <ip:port>`, then `GET <ready_path>` answering `200`.
+/// `listening on <ip:port>`, then `GET <ready_path>` answering `200` (or, when `ready_path` is
+/// empty, the port accepting a TCP connection).
 ///
 /// `cmd` gets piped stdout/stderr, its own process group and, when `cpu_set` is given, that CPU
 /// affinity.
@@ -279,16 +282,20 @@ pub fn spawn_server(
     };
     server.addr = connectable(addr);
 
-    // Phase 2: probe until 200.
+    // Phase 2: probe until 200 (or until the port accepts a connection).
     loop {
-        let last_error = match http_get(
-            server.addr,
-            ready_path,
-            Duration::from_secs(1).min(deadline.saturating_duration_since(Instant::now())),
-        ) {
-            Ok((200, _)) => break,
-            Ok((status, _)) => format!("GET {ready_path} answered {status}"),
-            Err(e) => e,
+        let wait = Duration::from_secs(1).min(deadline.saturating_duration_since(Instant::now()));
+        let last_error = if ready_path.is_empty() {
+            match std::net::TcpStream::connect_timeout(&server.addr, wait.max(MIN_PROBE_WAIT)) {
+                Ok(_) => break,
+                Err(e) => format!("connecting to {} failed: {e}", server.addr),
+            }
+        } else {
+            match http_get(server.addr, ready_path, wait) {
+                Ok((200, _)) => break,
+                Ok((status, _)) => format!("GET {ready_path} answered {status}"),
+                Err(e) => e,
+            }
         };
         if let Some(status) = server.try_exit_status() {
             return Err(exited(&mut server, status));

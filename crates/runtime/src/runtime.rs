@@ -83,7 +83,8 @@ pub struct LaunchSpec {
     pub port: u16,
     /// Pin the server process to these CPUs (`sched_setaffinity`).
     pub cpu_set: Option<Vec<usize>>,
-    /// Path probed with `GET` until it answers `200`.
+    /// Path probed with `GET` until it answers `200`; empty: ready once the port accepts a
+    /// TCP connection.
     pub ready_path: String,
     /// How long the server may take to become ready.
     pub startup_timeout: Duration,

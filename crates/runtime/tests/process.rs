@@ -123,3 +123,47 @@ fn cpu_affinity_is_applied_to_the_child() {
         .to_string();
     assert_eq!(allowed, "0");
 }
+
+/// A TCP service that is not HTTP: it accepts connections and closes them without a byte.
+fn non_http_server() -> Command {
+    let mut cmd = Command::new("python3");
+    cmd.args([
+        "-c",
+        "import socket\n\
+         s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(16)\n\
+         print('listening on 127.0.0.1:%d' % s.getsockname()[1], flush=True)\n\
+         for _ in range(1000):\n    c, _ = s.accept(); c.close()\n",
+    ]);
+    cmd
+}
+
+#[test]
+fn without_a_ready_path_an_accepted_connection_means_ready() {
+    let server = spawn_server(
+        non_http_server(),
+        "tcp-only",
+        info(),
+        None,
+        "",
+        Duration::from_secs(20),
+    )
+    .expect("ready by TCP connect");
+    assert!(server.spawn_to_ready > Duration::ZERO);
+    assert_ne!(server.addr.port(), 0);
+    let pid = server.pid;
+    server.stop().expect("stop");
+    assert!(gone(pid));
+
+    // The same service is never ready by an HTTP probe: it answers no HTTP.
+    let e = spawn_server(
+        non_http_server(),
+        "tcp-only",
+        info(),
+        None,
+        "/healthz",
+        Duration::from_millis(1500),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("tcp-only was not ready within 1500 ms"), "{e}");
+}
