@@ -1,9 +1,14 @@
 //! The wasmbench workload as a `wasi:http/proxy` component.
 //!
-//! Same behaviour as the socket build (`wasmbench-echo`): `POST` to any path answers
-//! `echo: <body>`, `GET` answers `echo: ` (plus any body sent), `GET /healthz` answers `ok`,
-//! other methods get `400`, a body over [`MAX_BODY_BYTES`] gets `413`. The host owns the
-//! connection (keep-alive, framing, timeouts), so only the routes live here.
+//! Same answers as the socket build (`wasmbench-echo`), computed by the same code
+//! ([`wasmbench_echo::app::route`]): `POST` to any path answers `echo: <body>`, `GET` answers
+//! `echo: ` (plus any body sent), `GET /healthz` answers `ok`, and the workload endpoints
+//! `POST /hash?rounds=N`, `POST /json`, `GET /alloc?kb=N`, `GET /sleep?ms=N` answer with the
+//! same status, content type and body, including the `400` reasons for bad parameters and the
+//! `405` with `allow` for the wrong method. Other methods get `400`, a body over
+//! [`MAX_BODY_BYTES`] gets `413`. The host owns the connection (keep-alive, framing, timeouts),
+//! so only the routes live here. `GET /sleep` waits on a `wasi:clocks` pollable inside the
+//! handler: the instance is held for the delay, other requests get instances of their own.
 //!
 //! Build: `cargo build -p wasmbench-echo-http --profile artifact --target wasm32-wasip2` →
 //! `target/wasm32-wasip2/artifact/wasmbench_echo_http.wasm`. Besides `wasi:http` and `wasi:io`
@@ -29,6 +34,8 @@ mod component {
         ResponseOutparam,
     };
     use wasi::io::streams::StreamError;
+    use wasmbench_echo::app::route;
+    use wasmbench_echo::http::{Method as EchoMethod, TEXT_PLAIN};
 
     use super::{BAD_METHOD, MAX_BODY_BYTES, TOO_LARGE};
 
@@ -44,26 +51,34 @@ mod component {
 
     impl Guest for Echo {
         fn handle(request: IncomingRequest, out: ResponseOutparam) {
-            let (status, parts): (u16, [&[u8]; 2]) = match request.method() {
-                Method::Get | Method::Post => {
-                    let path = request.path_with_query().unwrap_or_default();
-                    let path = path.split('?').next().unwrap_or("/");
-                    if matches!(request.method(), Method::Get) && path == "/healthz" {
-                        send(out, 200, &[b"ok", b""]);
-                        return;
-                    }
-                    match read_body(&request) {
-                        Ok(body) => {
-                            send(out, 200, &[b"echo: ", &body]);
-                            return;
-                        }
-                        Err(BodyError::TooLarge) => (413, [TOO_LARGE.as_bytes(), b""]),
-                        Err(BodyError::Broken) => (400, [b"malformed request".as_slice(), b""]),
-                    }
-                }
-                _ => (400, [BAD_METHOD.as_bytes(), b""]),
+            let method = match request.method() {
+                Method::Get => EchoMethod::Get,
+                Method::Post => EchoMethod::Post,
+                _ => return send(out, 400, TEXT_PLAIN, None, &[BAD_METHOD.as_bytes()]),
             };
-            send(out, status, &parts);
+            let target = request.path_with_query().unwrap_or_else(|| "/".into());
+            let body = match read_body(&request) {
+                Ok(body) => body,
+                Err(BodyError::TooLarge) => {
+                    return send(out, 413, TEXT_PLAIN, None, &[TOO_LARGE.as_bytes()]);
+                }
+                Err(BodyError::Broken) => {
+                    return send(out, 400, TEXT_PLAIN, None, &[b"malformed request"]);
+                }
+            };
+            let answer = route(method, &target, &body);
+            if let Some(delay) = answer.delay.filter(|d| !d.is_zero()) {
+                // Blocks this handler only: the host runs other requests in other instances.
+                let ns = u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX);
+                wasi::clocks::monotonic_clock::subscribe_duration(ns).block();
+            }
+            send(
+                out,
+                answer.status,
+                answer.content_type,
+                answer.allow,
+                &answer.body.parts(),
+            );
         }
     }
 
@@ -99,16 +114,22 @@ mod component {
         Ok(buf)
     }
 
-    fn send(out: ResponseOutparam, status: u16, parts: &[&[u8]]) {
+    fn send(
+        out: ResponseOutparam,
+        status: u16,
+        content_type: &str,
+        allow: Option<&str>,
+        parts: &[&[u8]],
+    ) {
         let len: usize = parts.iter().map(|p| p.len()).sum();
-        let headers = Fields::from_list(&[
-            (
-                "content-type".to_string(),
-                b"text/plain; charset=utf-8".to_vec(),
-            ),
+        let mut headers = vec![
+            ("content-type".to_string(), content_type.as_bytes().to_vec()),
             ("content-length".to_string(), len.to_string().into_bytes()),
-        ])
-        .unwrap_or_else(|_| Fields::new());
+        ];
+        if let Some(methods) = allow {
+            headers.push(("allow".to_string(), methods.as_bytes().to_vec()));
+        }
+        let headers = Fields::from_list(&headers).unwrap_or_else(|_| Fields::new());
         let response = OutgoingResponse::new(headers);
         // Every status used here is valid, so this cannot fail.
         let _ = response.set_status_code(status);

@@ -11,13 +11,18 @@
 //! | any other `GET` | `echo: ` | I/O path |
 //!
 //! Bad parameters are answered `400` with a one-line reason; the connection stays open.
+//!
+//! [`route`] computes the answer without any I/O; the socket build frames it with [`answer`],
+//! the `wasi:http` build (`wasmbench-echo-http`) hands it to its host.
 
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::http::{Method, Request, write_response, write_response_as};
+use crate::http::{Method, Request, TEXT_PLAIN, write_response_as};
 
+/// The content type of `POST /json` answers.
+pub const JSON: &str = "application/json";
 /// `rounds` of `POST /hash` when the query does not give it.
 pub const HASH_DEFAULT_ROUNDS: u64 = 1;
 /// Largest accepted `rounds` of `POST /hash`.
@@ -46,6 +51,65 @@ pub enum Reply {
     Delayed(Duration),
 }
 
+/// The body of an [`Answer`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content<'a> {
+    /// Fixed text.
+    Static(&'static [u8]),
+    /// Computed bytes (digests, JSON, reasons).
+    Owned(Vec<u8>),
+    /// `echo: ` followed by the request body, which is not copied.
+    Echo(&'a [u8]),
+}
+
+impl Content<'_> {
+    /// The body as the parts to write one after the other.
+    pub fn parts(&self) -> [&[u8]; 2] {
+        match self {
+            Content::Static(b) => [b, b""],
+            Content::Owned(v) => [v, b""],
+            Content::Echo(body) => [b"echo: ", body],
+        }
+    }
+
+    /// The whole body in one buffer.
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.parts().concat()
+    }
+}
+
+/// What a route answers, independent of how the response is framed: the socket build writes it
+/// with [`crate::http::write_response_as`], the `wasi:http` build hands it to the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer<'a> {
+    /// HTTP status code.
+    pub status: u16,
+    /// Value of the `content-type` header.
+    pub content_type: &'static str,
+    /// Value of the `allow` header (`405` answers only).
+    pub allow: Option<&'static str>,
+    /// The body.
+    pub body: Content<'a>,
+    /// How long to hold the answer before sending it (`GET /sleep`, `Some` even for `ms=0`).
+    pub delay: Option<Duration>,
+}
+
+impl<'a> Answer<'a> {
+    fn text(status: u16, body: Content<'a>) -> Answer<'a> {
+        Answer {
+            status,
+            content_type: TEXT_PLAIN,
+            allow: None,
+            body,
+            delay: None,
+        }
+    }
+
+    fn bad(reason: String) -> Answer<'a> {
+        Answer::text(400, Content::Owned(reason.into_bytes()))
+    }
+}
+
 /// Appends the response to `req` to `out`. `keep_alive` is what the connection will do after
 /// this response; `seed` selects the demo server's reply format.
 ///
@@ -59,16 +123,39 @@ pub fn respond(req: &Request<'_>, out: &mut Vec<u8>, keep_alive: bool, seed: boo
 
 /// Appends the response to `req` to `out` and says when it may be sent.
 pub fn answer(req: &Request<'_>, out: &mut Vec<u8>, keep_alive: bool, seed: bool) -> Reply {
-    let (path, query) = match req.target.split_once('?') {
+    let a = route(req.method, req.target, req.body.as_bytes());
+    let allow;
+    let extra: &[(&str, &str)] = match a.allow {
+        Some(methods) => {
+            allow = [("allow", methods)];
+            &allow
+        }
+        None => &[],
+    };
+    write_response_as(
+        out,
+        a.status,
+        a.content_type,
+        extra,
+        &a.body.parts(),
+        keep_alive,
+        seed,
+    );
+    match a.delay {
+        Some(d) => Reply::Delayed(d),
+        None => Reply::Ready,
+    }
+}
+
+/// The answer to `method target` with `body`: every route of the service, free of I/O so every
+/// build (socket event loop, `wasi:http` handler) answers the same bytes.
+pub fn route<'a>(method: Method, target: &str, body: &'a [u8]) -> Answer<'a> {
+    let (path, query) = match target.split_once('?') {
         Some((p, q)) => (p, Some(q)),
-        None => (req.target, None),
+        None => (target, None),
     };
-    let body = req.body.as_bytes();
-    let text = |out: &mut Vec<u8>, status: u16, parts: &[&[u8]]| {
-        write_response(out, status, parts, keep_alive, seed);
-    };
-    match (req.method, path) {
-        (Method::Get, "/healthz") => text(out, 200, &[b"ok"]),
+    match (method, path) {
+        (Method::Get, "/healthz") => Answer::text(200, Content::Static(b"ok")),
         (Method::Post, "/hash") => {
             match param(
                 query,
@@ -78,81 +165,63 @@ pub fn answer(req: &Request<'_>, out: &mut Vec<u8>, keep_alive: bool, seed: bool
                 1,
                 HASH_MAX_ROUNDS,
             ) {
-                Err(reason) => text(out, 400, &[reason.as_bytes()]),
+                Err(reason) => Answer::bad(reason),
                 Ok(rounds) => {
                     let work = rounds.saturating_mul(body.len() as u64 + 32);
                     if work > HASH_MAX_WORK_BYTES {
-                        let reason = format!(
+                        Answer::bad(format!(
                             "rounds={rounds} over a {}-byte body hashes {work} bytes, more than \
                              the limit of {HASH_MAX_WORK_BYTES}: use fewer rounds or a smaller body",
                             body.len()
-                        );
-                        text(out, 400, &[reason.as_bytes()]);
+                        ))
                     } else {
-                        let mut hex = [0u8; 64];
-                        // Cannot fail: 32 bytes always fit 64 hex digits.
-                        let _ = hex::encode_to_slice(hash_chain(body, rounds), &mut hex);
-                        text(out, 200, &[&hex]);
+                        let hex = hex::encode(hash_chain(body, rounds));
+                        Answer::text(200, Content::Owned(hex.into_bytes()))
                     }
                 }
             }
         }
-        (Method::Post, "/json") => match no_params(query, "/json") {
-            Err(reason) => text(out, 400, &[reason.as_bytes()]),
-            Ok(()) => match canonical_json(body) {
-                Ok(json) => write_response_as(
-                    out,
-                    200,
-                    "application/json",
-                    &[],
-                    &[&json],
-                    keep_alive,
-                    seed,
-                ),
-                Err(reason) => text(out, 400, &[reason.as_bytes()]),
-            },
-        },
+        (Method::Post, "/json") => {
+            match no_params(query, "/json").and_then(|()| canonical_json(body)) {
+                Err(reason) => Answer::bad(reason),
+                Ok(json) => Answer {
+                    content_type: JSON,
+                    ..Answer::text(200, Content::Owned(json))
+                },
+            }
+        }
         (Method::Get, "/alloc") => {
             match param(query, "/alloc", "kb", ALLOC_DEFAULT_KB, 0, ALLOC_MAX_KB) {
-                Err(reason) => text(out, 400, &[reason.as_bytes()]),
+                Err(reason) => Answer::bad(reason),
                 Ok(kb) => {
                     let (objects, sum) = alloc_touch(kb);
                     let line = format!("alloc kb={kb} objects={objects} checksum={sum}");
-                    text(out, 200, &[line.as_bytes()]);
+                    Answer::text(200, Content::Owned(line.into_bytes()))
                 }
             }
         }
         (Method::Get, "/sleep") => {
             match param(query, "/sleep", "ms", SLEEP_DEFAULT_MS, 0, SLEEP_MAX_MS) {
-                Err(reason) => text(out, 400, &[reason.as_bytes()]),
-                Ok(ms) => {
-                    let line = format!("slept {ms} ms");
-                    text(out, 200, &[line.as_bytes()]);
-                    return Reply::Delayed(Duration::from_millis(ms));
-                }
+                Err(reason) => Answer::bad(reason),
+                Ok(ms) => Answer {
+                    delay: Some(Duration::from_millis(ms)),
+                    ..Answer::text(200, Content::Owned(format!("slept {ms} ms").into_bytes()))
+                },
             }
         }
         (Method::Get, "/hash" | "/json") | (Method::Post, "/alloc" | "/sleep") => {
-            let allow = if req.method == Method::Get {
-                "POST"
-            } else {
-                "GET"
-            };
-            let reason = format!("{path} takes {allow}");
-            write_response_as(
-                out,
-                405,
-                crate::http::TEXT_PLAIN,
-                &[("allow", allow)],
-                &[reason.as_bytes()],
-                keep_alive,
-                seed,
-            );
+            let allow = if method == Method::Get { "POST" } else { "GET" };
+            Answer {
+                allow: Some(allow),
+                ..Answer::text(
+                    405,
+                    Content::Owned(format!("{path} takes {allow}").into_bytes()),
+                )
+            }
         }
         // The demo's server echoed whatever arrived, whatever the path: keep that.
-        (_, _) => text(out, 200, &[b"echo: ", body]),
+        (_, _) => Answer::text(200, Content::Echo(body)),
     }
-    Reply::Ready
 }
 
 /// SHA-256 chained `rounds` times: `d1 = H(body)`, `dk = H(d(k-1) ‖ body)`. Every round hashes
@@ -306,6 +375,56 @@ mod tests {
         let (out, _) = get("/hash");
         assert!(out.starts_with(b"HTTP/1.1 405 "));
         assert!(out.windows(11).any(|w| w == b"allow: POST"));
+    }
+
+    #[test]
+    fn route_is_what_answer_writes() {
+        let cases: [(Method, &str, &[u8]); 7] = [
+            (Method::Post, "/hash?rounds=3", b"abc"),
+            (Method::Post, "/json", b"{\"b\":[1.50],\"a\":null}"),
+            (Method::Get, "/alloc?kb=2", b""),
+            (Method::Get, "/sleep?ms=0", b""),
+            (Method::Post, "/sleep", b""),
+            (Method::Get, "/alloc?kb=x", b""),
+            (Method::Post, "/x", b"hello"),
+        ];
+        for (method, target, body) in cases {
+            let a = route(method, target, body);
+            let req = Request {
+                method,
+                target,
+                http11: true,
+                keep_alive: true,
+                body: Body::Borrowed(body),
+            };
+            let mut out = Vec::new();
+            let reply = answer(&req, &mut out, true, false);
+            let mut want = Vec::new();
+            let allow = a.allow.map(|m| [("allow", m)]);
+            write_response_as(
+                &mut want,
+                a.status,
+                a.content_type,
+                allow.as_ref().map_or(&[][..], |h| &h[..]),
+                &[&a.body.to_vec()],
+                true,
+                false,
+            );
+            assert_eq!(out, want, "{target}");
+            assert_eq!(
+                reply,
+                a.delay.map_or(Reply::Ready, Reply::Delayed),
+                "{target}"
+            );
+        }
+        assert_eq!(
+            route(Method::Post, "/json", b"{\"b\":[1.50],\"a\":null}").body,
+            Content::Owned(b"{\"a\":null,\"b\":[1.5]}".to_vec())
+        );
+        assert_eq!(
+            route(Method::Post, "/x", b"hi").body.to_vec(),
+            b"echo: hi".to_vec()
+        );
     }
 
     #[test]

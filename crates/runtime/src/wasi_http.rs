@@ -48,8 +48,10 @@ use crate::process::{HOST_REPORT_PREFIX, RunningServer, spawn_server};
 use crate::runtime::{ExecMode, LaunchSpec, Runtime, RuntimeInfo};
 use crate::wasmtime::WASMTIME_VERSION;
 
-/// Default guest memory limit per instance.
-pub const DEFAULT_MAX_MEMORY_BYTES: usize = 64 << 20;
+/// Default guest memory limit per instance: the socket hosts' limit, so every endpoint's full
+/// parameter range (`/alloc?kb=65536` needs 64 MiB plus the heap) fits on every host. Pool
+/// slots reserve address space, not memory, so the limit costs nothing until a guest grows.
+pub const DEFAULT_MAX_MEMORY_BYTES: usize = 256 << 20;
 
 /// Default limit on requests handled at once (also the size of the instance pool), as in
 /// `wasmtime serve`.
