@@ -190,7 +190,14 @@ fn serve_wasmtime(a: ServeArgs) -> anyhow::Result<i32> {
         let stop = Arc::clone(&stop);
         std::thread::spawn(move || host.serve(&stop))
     };
-    if let Some(addr) = host.wait_listening(Duration::from_secs(30)) {
+    // Waits in short slices so a guest that exits before listening (a denied bind, a crash)
+    // is reported at once rather than after the whole wait.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut listening = None;
+    while listening.is_none() && !serving.is_finished() && std::time::Instant::now() < deadline {
+        listening = host.wait_listening(Duration::from_millis(50));
+    }
+    if let Some(addr) = listening {
         let r = host.report();
         eprintln!(
             "wasmbench: serving http://{addr} (wasmtime {}, {}, {}, pooling {}); interrupt to stop",

@@ -35,6 +35,7 @@ use crate::artifact::{Target, sha256_file};
 use crate::error::RuntimeError;
 use crate::process::{HOST_REPORT_PREFIX, RunningServer, spawn_server};
 use crate::runtime::{ExecMode, LaunchSpec, Runtime, RuntimeInfo};
+use crate::wasi_http::INCOMING_HANDLER;
 
 /// Version of the embedded `wasmtime` crate (pinned in the workspace manifest).
 pub const WASMTIME_VERSION: &str = "48.0.8";
@@ -186,6 +187,20 @@ impl EmbeddedHost {
         let engine = build_engine(&cfg)?;
         let (code, mut report) = load_code(&engine, &cfg, &artifact.path)?;
         report.wasm_sha256 = artifact.sha256;
+        match check_wasi_service(&artifact.path)? {
+            WasiService::Command(t) if t == cfg.target => {}
+            WasiService::HttpProxy => {
+                return Err(RuntimeError::InvalidArtifact {
+                    path: artifact.path,
+                    problem: format!(
+                        "is a wasi:http component (it exports {INCOMING_HANDLER}, not \
+                         wasi:cli/run); serve it with --target wasi-http"
+                    ),
+                });
+            }
+            // `Artifact::from_path` already matched the binary kind to the target.
+            WasiService::Command(_) => {}
+        }
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let ticker = {
@@ -450,6 +465,107 @@ fn set_listening(slot: &(Mutex<Option<SocketAddr>>, Condvar), addr: SocketAddr) 
     slot.1.notify_all();
 }
 
+/// What a Wasm binary offers a host to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WasiService {
+    /// A WASI command: a wasip1 module exporting `_start`, or a wasip2 component exporting
+    /// `wasi:cli/run`; it opens its own listener.
+    Command(Target),
+    /// A `wasi:http/proxy` component (exports `wasi:http/incoming-handler`).
+    HttpProxy,
+}
+
+/// Checks that `path` is a complete Wasm binary a host can run as a service and says which
+/// kind it is. Binaries without the expected exports (a library or `cdylib` build, an empty
+/// module) get one line naming what is missing and how to build it instead.
+pub fn check_wasi_service(path: &Path) -> Result<WasiService, RuntimeError> {
+    let invalid = |problem: String| RuntimeError::InvalidArtifact {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let kind = crate::artifact::wasm_kind(path)?;
+    let exports = top_level_exports(path, kind)?;
+    match kind {
+        crate::WasmKind::Module => {
+            if exports.iter().any(|e| e == "_start") {
+                Ok(WasiService::Command(Target::Wasip1))
+            } else {
+                Err(invalid(
+                    "exports no `_start` function, so it is not a WASI command; build the service \
+                     as a binary (`fn main`, not a library or cdylib) for wasm32-wasip1"
+                        .into(),
+                ))
+            }
+        }
+        crate::WasmKind::Component => {
+            if exports.iter().any(|e| e.starts_with(INCOMING_HANDLER)) {
+                Ok(WasiService::HttpProxy)
+            } else if exports.iter().any(|e| e.starts_with(CLI_RUN)) {
+                Ok(WasiService::Command(Target::Wasip2))
+            } else {
+                Err(invalid(format!(
+                    "exports neither {CLI_RUN} (a WASI command) nor {INCOMING_HANDLER} (a \
+                     wasi:http component) (exports: {}); build the service as a binary (`fn \
+                     main`) for wasm32-wasip2, or as a wasi:http/proxy component",
+                    if exports.is_empty() {
+                        "none".to_string()
+                    } else {
+                        exports.join(", ")
+                    }
+                )))
+            }
+        }
+    }
+}
+
+/// The interface a wasip2 command exports.
+const CLI_RUN: &str = "wasi:cli/run";
+
+/// The outermost export names (functions only, for a module); reading the whole binary also
+/// catches truncated and corrupt files.
+fn top_level_exports(path: &Path, kind: crate::WasmKind) -> Result<Vec<String>, RuntimeError> {
+    let bytes = std::fs::read(path).map_err(|e| RuntimeError::InvalidArtifact {
+        path: path.to_path_buf(),
+        problem: format!("cannot read it: {e}"),
+    })?;
+    let what = match kind {
+        crate::WasmKind::Module => "module",
+        crate::WasmKind::Component => "component",
+    };
+    let invalid = |e: wasmparser::BinaryReaderError| RuntimeError::InvalidArtifact {
+        path: path.to_path_buf(),
+        problem: format!(
+            "is not a complete Wasm {what} ({e}); the file is truncated or corrupt: rebuild it"
+        ),
+    };
+    let mut names = Vec::new();
+    // Nested modules and components have exports of their own; only the outermost ones are
+    // what a host calls.
+    let mut depth = 0usize;
+    for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
+        match payload.map_err(invalid)? {
+            wasmparser::Payload::ModuleSection { .. }
+            | wasmparser::Payload::ComponentSection { .. } => depth += 1,
+            wasmparser::Payload::End(_) => depth = depth.saturating_sub(1),
+            wasmparser::Payload::ExportSection(r) if depth == 0 => {
+                for e in r {
+                    let e = e.map_err(invalid)?;
+                    if e.kind == wasmparser::ExternalKind::Func {
+                        names.push(e.name.to_string());
+                    }
+                }
+            }
+            wasmparser::Payload::ComponentExportSection(r) if depth == 0 => {
+                for e in r {
+                    names.push(e.map_err(invalid)?.name.name.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(names)
+}
+
 /// The wasip2 guest's network policy: it may bind and listen on the configured address only
 /// (any port when the configured port is 0) and accept clients; it may not connect anywhere
 /// nor use UDP.
@@ -633,8 +749,9 @@ fn load_code(
     let compile_err = |e: ::wasmtime::Error| RuntimeError::InvalidArtifact {
         path: wasm.to_path_buf(),
         problem: format!(
-            "Wasmtime cannot compile it ({e:#}); rebuild it with `cargo build -p wasmbench-echo \
-             --profile artifact --target wasm32-{}`",
+            "Wasmtime cannot compile it ({e:#}); the file is truncated or corrupt: rebuild it \
+             (the echo workload: `cargo build -p wasmbench-echo --profile artifact --target \
+             wasm32-{}`)",
             cfg.target
         ),
     };
