@@ -22,7 +22,7 @@ pub(crate) fn failure(e: Error) -> anyhow::Error {
         Error::InvalidPlan(_) | Error::UnknownVariant(_) => Exit::InvalidConfig,
         Error::NotReady { .. } => Exit::ServerStart,
         Error::JobFailed { .. } | Error::NoSummary { .. } => Exit::VariantFailed,
-        Error::Cancelled => Exit::Interrupted,
+        Error::Cancelled(_) => Exit::Interrupted,
         Error::Io { .. } => Exit::Output,
         Error::Build { .. } => Exit::Artifact,
         _ => Exit::Internal,
@@ -222,10 +222,42 @@ async fn run_cluster(r: RunArgs) -> anyhow::Result<i32> {
     };
     let cancel = CancellationToken::new();
     crate::signals::install(cancel.clone());
-    let outcome = Driver::new(cluster, opts)
-        .run(&spec, &cancel, &print_progress)
+    let (cluster_url, server_version) = (cluster.url.clone(), cluster.server_version.clone());
+    let seen = std::sync::Mutex::new(Seen::default());
+    let on_progress = |p: Progress| {
+        seen.lock().unwrap_or_else(|e| e.into_inner()).record(&p);
+        print_progress(p);
+    };
+    let outcome = match Driver::new(cluster, opts)
+        .run(&spec, &cancel, &on_progress)
         .await
-        .map_err(failure)?;
+    {
+        Ok(o) => o,
+        Err(Error::Cancelled(finished)) => {
+            // Interrupted: keep what finished, marked partial, then exit 105.
+            let finished = finished.map(|o| *o);
+            if let Some(dir) = &r.out {
+                let seen = seen.into_inner().unwrap_or_else(|e| e.into_inner());
+                match write_partial(
+                    dir,
+                    &spec,
+                    &cluster_url,
+                    &server_version,
+                    &seen,
+                    finished.as_ref(),
+                ) {
+                    Ok(paths) => {
+                        for p in paths {
+                            println!("wrote {} (partial: interrupted)", p.display());
+                        }
+                    }
+                    Err(w) => eprintln!("warning: cannot write the partial record: {w}"),
+                }
+            }
+            return Err(failure(Error::Cancelled(None)));
+        }
+        Err(e) => return Err(failure(e)),
+    };
 
     let mut merged = Vec::new();
     for v in &outcome.variants {
@@ -259,6 +291,73 @@ async fn run_cluster(r: RunArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// What the driver reported before a run ended, for the record of an interrupted run.
+#[derive(Debug, Default)]
+struct Seen {
+    namespace: Option<String>,
+    ready: Vec<String>,
+    load_done: Vec<String>,
+    cleaning_up: bool,
+    cleanup_failed: Option<String>,
+}
+
+impl Seen {
+    fn record(&mut self, p: &Progress) {
+        match p {
+            Progress::Applied { namespace, .. } => self.namespace = Some(namespace.clone()),
+            Progress::Ready(v) => self.ready.push(v.name().to_owned()),
+            Progress::LoadDone(v) => self.load_done.push(v.name().to_owned()),
+            Progress::CleaningUp => self.cleaning_up = true,
+            Progress::CleanupFailed(e) => self.cleanup_failed = Some(e.clone()),
+            _ => {}
+        }
+    }
+}
+
+/// Writes `k8s-run.json` for an interrupted run, marked `"partial": true`: the spec, the
+/// cluster, how far the run got, whether its objects were deleted, and the results of the
+/// variants whose load finished (each also as `summary-<variant>.json`). Returns the files.
+fn write_partial(
+    dir: &std::path::Path,
+    spec: &RunSpec,
+    cluster_url: &str,
+    server_version: &str,
+    seen: &Seen,
+    finished: Option<&driver::RunOutcome>,
+) -> Result<Vec<PathBuf>, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let path = dir.join("k8s-run.json");
+    let variants = finished.map_or(&[][..], |o| o.variants.as_slice());
+    let mut written = Vec::new();
+    for v in variants {
+        let summary = merge(v).map_err(|e| e.to_string())?;
+        let p = dir.join(format!("summary-{}.json", v.variant.name()));
+        let text = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
+        std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))?;
+        written.push(p);
+    }
+    let record = serde_json::json!({
+        "partial": true,
+        "interrupted": true,
+        "spec": spec,
+        "cluster_url": cluster_url,
+        "server_version": server_version,
+        "namespace": seen.namespace,
+        "variants_ready": seen.ready,
+        "variants_load_done": seen.load_done,
+        "variants": variants,
+        "cleaned_up": finished.map_or(
+            seen.cleaning_up && seen.cleanup_failed.is_none(),
+            |o| o.cleaned_up
+        ),
+        "cleanup_error": seen.cleanup_failed,
+    });
+    let text = serde_json::to_string_pretty(&record).map_err(|e| e.to_string())?;
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    written.insert(0, path);
+    Ok(written)
 }
 
 /// One variant's load pods merged into one summary (distributed load: histograms add up).

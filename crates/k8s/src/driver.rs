@@ -231,6 +231,9 @@ pub struct RunOutcome {
     pub variants: Vec<VariantOutcome>,
     /// Whether the run's objects were deleted.
     pub cleaned_up: bool,
+    /// True when the run was interrupted: `variants` holds only those whose load finished.
+    #[serde(default)]
+    pub partial: bool,
 }
 
 /// What the driver created and must delete.
@@ -313,11 +316,14 @@ impl Driver {
         spec.separate_load = nodes.len() > 1;
 
         let mut created = Created::default();
+        let mut finished = Vec::new();
         let result = {
-            let body = self.body(&spec, &mut created, progress);
+            let body = self.body(&spec, &mut created, &mut finished, progress);
             tokio::select! {
+                // Checked first, so nothing new starts once the user has asked to stop.
+                biased;
+                () = cancel.cancelled() => Err(Error::Cancelled(None)),
                 r = body => r,
-                () = cancel.cancelled() => Err(Error::Cancelled),
             }
         };
         let mut cleaned_up = false;
@@ -346,23 +352,33 @@ impl Driver {
                 }
             }
         }
-        let variants = result?;
-        Ok(RunOutcome {
+        let cancelled = matches!(result, Err(Error::Cancelled(_)));
+        if !cancelled {
+            result?;
+        }
+        let outcome = RunOutcome {
             spec,
             cluster_url: self.cluster.url.clone(),
             server_version: self.cluster.server_version.clone(),
             schedulable_nodes: nodes,
-            variants,
+            variants: finished,
             cleaned_up,
-        })
+            partial: cancelled,
+        };
+        if cancelled {
+            // What finished before the interruption is kept for the caller to write out.
+            return Err(Error::Cancelled(Some(Box::new(outcome))));
+        }
+        Ok(outcome)
     }
 
     async fn body(
         &self,
         spec: &RunSpec,
         created: &mut Created,
+        finished: &mut Vec<VariantOutcome>,
         progress: &(dyn Fn(Progress) + Sync),
-    ) -> Result<Vec<VariantOutcome>, Error> {
+    ) -> Result<(), Error> {
         let objects = manifests::build(spec)?;
         let pp = PostParams {
             field_manager: Some(FIELD_MANAGER.to_owned()),
@@ -423,14 +439,13 @@ impl Driver {
 
         self.wait_ready(spec, progress).await?;
 
-        let mut outcomes = Vec::new();
         for (v, _, _, job) in &objects.variants {
             progress(Progress::LoadStarted(*v));
             let outcome = self.run_load(spec, *v, job, &pp).await?;
             progress(Progress::LoadDone(*v));
-            outcomes.push(outcome);
+            finished.push(outcome);
         }
-        Ok(outcomes)
+        Ok(())
     }
 
     async fn wait_ready(

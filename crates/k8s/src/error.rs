@@ -70,9 +70,11 @@ pub enum Error {
         /// The log's last non-empty line, for a hint.
         last_line: String,
     },
-    /// The run was cancelled (Ctrl-C); its objects were cleaned up unless `keep` was set.
+    /// The run was cancelled (Ctrl-C); its objects were cleaned up unless `keep` was set. Holds
+    /// what was measured before (`partial: true`, the variants whose load had finished) when
+    /// the run got as far as connecting.
     #[error("run cancelled")]
-    Cancelled,
+    Cancelled(Option<Box<crate::driver::RunOutcome>>),
     /// The plan or a flag value is invalid.
     #[error("invalid plan: {0}")]
     InvalidPlan(String),

@@ -184,7 +184,42 @@ async fn cancellation_cleans_up() {
         .run(&spec(vec![Variant::Native]), &cancel, &progress)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Cancelled), "{err}");
+    assert!(matches!(err, Error::Cancelled(Some(_))), "{err}");
+    assert_eq!(api.object_count(), 0);
+}
+
+#[tokio::test]
+async fn cancel_keeps_the_variants_that_finished() {
+    let api = FakeApi::start(&load_log()).await;
+    let d = driver(&api, fast_opts()).await;
+    let cancel = CancellationToken::new();
+    // Ctrl-C right after the first variant's load finished.
+    let progress = |p: Progress| {
+        if matches!(p, Progress::LoadDone(_)) {
+            cancel.cancel();
+        }
+    };
+    let err = d
+        .run(
+            &spec(vec![Variant::Native, Variant::Wasmtime]),
+            &cancel,
+            &progress,
+        )
+        .await
+        .unwrap_err();
+    let Error::Cancelled(Some(partial)) = err else {
+        panic!("expected a cancelled run with its partial outcome, got {err}");
+    };
+    assert!(partial.partial);
+    assert!(partial.cleaned_up);
+    assert_eq!(partial.variants.len(), 1, "{:?}", partial.variants);
+    assert_eq!(partial.variants[0].variant, Variant::Native);
+    assert!(
+        partial.variants[0]
+            .load_pods
+            .iter()
+            .all(|p| p.summary.is_object())
+    );
     assert_eq!(api.object_count(), 0);
 }
 
