@@ -1,10 +1,13 @@
 //! End-to-end tests of the `wasmbench` binary: real processes, real HTTP on loopback.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use support::processes_tagged;
 
 fn wasmbench() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_wasmbench"));
@@ -37,25 +40,6 @@ impl Drop for Guard {
 fn schema() -> serde_json::Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/comparison.schema.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// Processes (other than `exclude`) whose environment carries `tag`.
-fn processes_tagged(tag: &str, exclude: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        if pid == exclude {
-            continue;
-        }
-        if let Ok(env) = std::fs::read(entry.path().join("environ"))
-            && env.split(|&b| b == 0).any(|kv| kv == tag.as_bytes())
-        {
-            found.push(pid);
-        }
-    }
-    found
 }
 
 #[test]

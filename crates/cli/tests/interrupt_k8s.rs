@@ -6,6 +6,7 @@
 #[path = "../../k8s/tests/support/fake_api.rs"]
 #[allow(dead_code)]
 mod fake_api;
+mod support;
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
@@ -13,6 +14,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use fake_api::FakeApi;
+use support::processes_tagged;
 
 /// `Exit::Interrupted` in the README table.
 const INTERRUPTED: i32 = 105;
@@ -25,25 +27,6 @@ impl Drop for Guard {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// Processes (other than `exclude`) whose environment carries `tag`.
-fn processes_tagged(tag: &str, exclude: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        if pid == exclude {
-            continue;
-        }
-        if let Ok(env) = std::fs::read(entry.path().join("environ"))
-            && env.split(|&b| b == 0).any(|kv| kv == tag.as_bytes())
-        {
-            found.push(pid);
-        }
-    }
-    found
 }
 
 fn drain(mut r: impl Read + Send + 'static) -> JoinHandle<String> {

@@ -1,5 +1,7 @@
 //! The `wasi:http/proxy` build of the workload served by the embedded host: real component,
-//! real sockets, real HTTP.
+//! real sockets, real HTTP. Every workload endpoint is checked against values computed here,
+//! and status, content type, `allow` and body must equal the native socket build's (the other
+//! headers are written by the host's HTTP library, not by the workload).
 
 mod common;
 
@@ -9,7 +11,10 @@ use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use common::{Client, body, post};
+use common::{
+    Client, EndpointCase, Response, body, check_answer, endpoint_cases, post, run_cases,
+    start_native,
+};
 use wasmbench_runtime::process::wait_ready;
 use wasmbench_runtime::wasi_http::{
     INCOMING_HANDLER, WasiHttpConfig, WasiHttpHost, build_echo_http, component_exports,
@@ -260,4 +265,89 @@ fn bench_serve() {
     std::thread::sleep(Duration::from_secs(seconds));
     stop.store(true, Ordering::Relaxed);
     t.join().unwrap().unwrap();
+}
+
+fn cases() -> &'static [EndpointCase] {
+    static CASES: OnceLock<Vec<EndpointCase>> = OnceLock::new();
+    CASES.get_or_init(endpoint_cases)
+}
+
+/// What the workload decides in a response: status, content type, `allow` and body.
+type Decided = (u16, Option<String>, Option<String>, Vec<u8>);
+
+fn decided(r: &Response) -> Decided {
+    (
+        r.status,
+        r.header("content-type").map(str::to_string),
+        r.header("allow").map(str::to_string),
+        r.body.clone(),
+    )
+}
+
+/// Sends every case, checks every answer on its own and returns what the workload decided.
+fn answers(addr: SocketAddr) -> Vec<Decided> {
+    let exchanges = run_cases(addr, cases());
+    cases()
+        .iter()
+        .zip(&exchanges)
+        .map(|(case, ex)| {
+            let r = Response::parse(&ex.raw);
+            check_answer(case, &r, ex.elapsed);
+            decided(&r)
+        })
+        .collect()
+}
+
+fn native_answers() -> &'static [Decided] {
+    static NATIVE: OnceLock<Vec<Decided>> = OnceLock::new();
+    NATIVE.get_or_init(|| answers(start_native().addr))
+}
+
+fn same_as_native(cfg: WasiHttpConfig) {
+    let served = Served::start(cfg);
+    let got = answers(served.addr);
+    let mut differ = Vec::new();
+    for ((case, g), n) in cases().iter().zip(&got).zip(native_answers()) {
+        if g != n {
+            differ.push(format!(
+                "{}:\n  wasi:http: {} {:?} {:?} {:?}\n  native:    {} {:?} {:?} {:?}",
+                case.name,
+                g.0,
+                g.1,
+                g.2,
+                String::from_utf8_lossy(&g.3[..g.3.len().min(200)]),
+                n.0,
+                n.1,
+                n.2,
+                String::from_utf8_lossy(&n.3[..n.3.len().min(200)]),
+            ));
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "{} of {} answers differ from native:\n{}",
+        differ.len(),
+        got.len(),
+        differ.join("\n")
+    );
+}
+
+fn endpoints_cfg() -> WasiHttpConfig {
+    let mut c = WasiHttpConfig::new(component().path);
+    c.worker_threads = 2;
+    // A small pool: the cases run one at a time.
+    c.max_concurrent_requests = 16;
+    c
+}
+
+#[test]
+fn instance_per_request_answers_like_native() {
+    same_as_native(endpoints_cfg());
+}
+
+#[test]
+fn reused_instances_answer_like_native() {
+    let mut c = endpoints_cfg();
+    c.instance_reuse = 100;
+    same_as_native(c);
 }

@@ -212,7 +212,7 @@ pub fn body(len: usize) -> Vec<u8> {
 
 // ---------------------------------------------------------------------------------------------
 // Workload endpoints: one list of requests with independently computed answers, used by
-// `tests/endpoints.rs` (socket builds) and `tests/wasi_http_endpoints.rs` (wasi:http component).
+// `tests/endpoints.rs` (socket builds) and `tests/wasi_http.rs` (wasi:http component).
 
 /// The 4 KiB JSON document shipped with the workload.
 pub const DOC_4K: &[u8] = include_bytes!("../../../echo/data/doc-4k.json");
