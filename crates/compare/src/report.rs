@@ -228,7 +228,10 @@ fn run(o: &RunOutcome) -> r::RunResult {
             o.usage.rss_peak_bytes,
             o.usage.rss_avg_bytes,
         )),
-        loadgen: None,
+        loadgen: o.loadgen.map(|(cpu_ms, rss_peak_bytes)| r::LoadgenUsage {
+            cpu_ms,
+            rss_peak_bytes,
+        }),
         raw_summary_file: o.raw_file.clone(),
         by_request: s
             .by_name

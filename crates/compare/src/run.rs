@@ -120,6 +120,8 @@ pub(crate) struct RunOutcome {
     pub cold_start_ms: Vec<f64>,
     pub summary: Summary,
     pub usage: ResourceUsage,
+    /// CPU (ms) and peak RSS of this process, which generates the load, over the run.
+    pub loadgen: Option<(f64, u64)>,
     pub raw_file: Option<String>,
 }
 
@@ -447,6 +449,10 @@ async fn run_once(
     event("load", Some(cfg.load.duration));
     let plan = plan_for(cfg, url, cfg.load.duration).map_err(|e| e.to_string())?;
     let sampler = ResourceSampler::start(server.pid, Duration::from_millis(100));
+    // The load engine runs in this process; its CPU over the run tells whether the client, not
+    // the server, was the bottleneck.
+    let me = std::process::id();
+    let cpu_before = wasmbench_runtime::process::cpu_times(me).ok();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<wasmbench_load::Progress>();
     let on_event = opts.on_event.clone();
     let forward = tokio::spawn(async move {
@@ -468,6 +474,13 @@ async fn run_once(
     .map_err(|e| format!("load run failed: {e}"));
     let _ = forward.await;
     let summary = summary?;
+    let loadgen = cpu_before
+        .zip(wasmbench_runtime::process::cpu_times(me).ok())
+        .map(|(a, b)| {
+            let cpu_ms = (b.user_ms + b.sys_ms).saturating_sub(a.user_ms + a.sys_ms);
+            let rss_peak = wasmbench_runtime::process::memory_bytes(me).map_or(0, |m| m.1);
+            (cpu_ms as f64, rss_peak)
+        });
     let usage = sampler.stop();
     let mut server = server;
     if let Some(status) = server.try_exit_status() {
@@ -493,6 +506,7 @@ async fn run_once(
         cold_start_ms,
         summary,
         usage,
+        loadgen,
         raw_file,
     })
 }

@@ -241,8 +241,11 @@ pub fn explain(c: &Comparison) -> Vec<String> {
     out
 }
 
+/// Share of its CPUs above which the load generator counts as saturated.
+const LOADGEN_SATURATED: f64 = 0.9;
+
 /// Warnings derived from the data: noisy figures, failed checks and thresholds, failed or
-/// skipped variants, interrupted runs.
+/// skipped variants, interrupted runs, a saturated load generator.
 pub fn derive_warnings(c: &Comparison) -> Vec<String> {
     let mut out = Vec::new();
     if c.meta.partial {
@@ -286,6 +289,28 @@ pub fn derive_warnings(c: &Comparison) -> Vec<String> {
                     s.n
                 ));
             }
+        }
+        let load_cpus = c
+            .plan
+            .cpu_pinning
+            .as_ref()
+            .map_or(c.meta.environment.cpu_count as usize, |p| p.load_cpus.len())
+            .max(1);
+        let busiest = v
+            .runs
+            .iter()
+            .filter_map(|r| {
+                let l = r.loadgen?;
+                (r.duration_s > 0.0).then(|| l.cpu_ms / (r.duration_s * 1e3 * load_cpus as f64))
+            })
+            .fold(0.0f64, f64::max);
+        if busiest >= LOADGEN_SATURATED {
+            out.push(format!(
+                "{}: the load generator used {:.0}% of its {} CPU(s) in a run, so throughput may be bounded by the client rather than the server; give the load generator more CPUs (--load-cpus) or compare at a fixed rate (--executor constant-arrival-rate).",
+                v.name,
+                busiest * 100.0,
+                load_cpus
+            ));
         }
         let (passes, fails) = v.runs.iter().fold((0u64, 0u64), |(p, f), r| {
             (p + r.checks.passes, f + r.checks.fails)

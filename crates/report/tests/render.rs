@@ -271,6 +271,22 @@ fn warnings_cover_failures_skips_noise_and_checks() {
         "{:?}",
         noisy.warnings
     );
+
+    // 25 s of CPU in a 30 s run on one load CPU is 83%: fine; 29 s is 97%: the client may be
+    // what limits throughput.
+    assert!(!two.warnings.iter().any(|w| w.contains("load generator")));
+    let mut busy = support::two_variants();
+    busy.variants[0].runs[2].loadgen = Some(LoadgenUsage {
+        cpu_ms: 29_000.0,
+        rss_peak_bytes: 30_000_000,
+    });
+    busy.finalize();
+    let w = busy.warnings.join("\n");
+    assert!(
+        w.contains("native: the load generator used 97% of its 1 CPU(s)"),
+        "{w}"
+    );
+    assert!(!w.contains("wasmtime-wasip2: the load generator"), "{w}");
 }
 
 #[test]
