@@ -88,30 +88,22 @@ pub(crate) fn ratio_cell(c: &Comparison, v: &VariantResult, f: Figure) -> String
 /// One-line plan summary.
 pub(crate) fn plan_line(c: &Comparison) -> String {
     let p = &c.plan;
-    if !p.mix.is_empty() {
+    let what = if p.mix.is_empty() {
+        format!(
+            "{} {} ({} B body)",
+            p.request.method, p.request.path, p.request.body_bytes
+        )
+    } else {
         let names: Vec<String> = p
             .mix
             .iter()
             .map(|m| format!("{}×{}", m.name, m.weight))
             .collect();
-        return format!(
-            "{} mix [{}], {}, {}, {} repeat{} of {}s after {}s warm-up",
-            p.workload,
-            names.join(" "),
-            p.executor,
-            p.connection_mode.as_str(),
-            p.repeats,
-            if p.repeats == 1 { "" } else { "s" },
-            p.duration_s,
-            p.warmup_s
-        );
-    }
+        format!("mix [{}]", names.join(" "))
+    };
     format!(
-        "{} {} {} ({} B body), {}, {}, {} repeat{} of {}s after {}s warm-up",
+        "{} {what}, {}, {}, {} repeat{} of {}s after {}s warm-up",
         p.workload,
-        p.request.method,
-        p.request.path,
-        p.request.body_bytes,
         p.executor,
         p.connection_mode.as_str(),
         p.repeats,

@@ -554,38 +554,7 @@ pub fn component_imports(path: &Path) -> Result<Vec<String>, RuntimeError> {
 }
 
 fn component_externs(path: &Path) -> Result<(Vec<String>, Vec<String>), RuntimeError> {
-    let bytes = std::fs::read(path).map_err(|e| RuntimeError::InvalidArtifact {
-        path: path.to_path_buf(),
-        problem: format!("cannot read it: {e}"),
-    })?;
-    let invalid = |e: wasmparser::BinaryReaderError| RuntimeError::InvalidArtifact {
-        path: path.to_path_buf(),
-        problem: format!("is not a valid Wasm component: {e}"),
-    };
-    let mut imports = Vec::new();
-    let mut exports = Vec::new();
-    // Nested modules and components have imports and exports of their own; only the outermost
-    // ones are what a host links and calls.
-    let mut depth = 0usize;
-    for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
-        match payload.map_err(invalid)? {
-            wasmparser::Payload::ModuleSection { .. }
-            | wasmparser::Payload::ComponentSection { .. } => depth += 1,
-            wasmparser::Payload::End(_) => depth = depth.saturating_sub(1),
-            wasmparser::Payload::ComponentImportSection(r) if depth == 0 => {
-                for i in r {
-                    imports.push(i.map_err(invalid)?.name.name.to_string());
-                }
-            }
-            wasmparser::Payload::ComponentExportSection(r) if depth == 0 => {
-                for e in r {
-                    exports.push(e.map_err(invalid)?.name.name.to_string());
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok((imports, exports))
+    crate::wasmtime::top_level_externs(path, crate::WasmKind::Component)
 }
 
 /// Builds `wasmbench-echo-http` for `wasm32-wasip2` and returns the component.

@@ -484,7 +484,7 @@ pub fn check_wasi_service(path: &Path) -> Result<WasiService, RuntimeError> {
         problem,
     };
     let kind = crate::artifact::wasm_kind(path)?;
-    let exports = top_level_exports(path, kind)?;
+    let (_, exports) = top_level_externs(path, kind)?;
     match kind {
         crate::WasmKind::Module => {
             if exports.iter().any(|e| e == "_start") {
@@ -521,9 +521,12 @@ pub fn check_wasi_service(path: &Path) -> Result<WasiService, RuntimeError> {
 /// The interface a wasip2 command exports.
 const CLI_RUN: &str = "wasi:cli/run";
 
-/// The outermost export names (functions only, for a module); reading the whole binary also
-/// catches truncated and corrupt files.
-fn top_level_exports(path: &Path, kind: crate::WasmKind) -> Result<Vec<String>, RuntimeError> {
+/// The outermost (imports, exports) of a module (exported functions only; no imports) or of a
+/// component; reading the whole binary also catches truncated and corrupt files.
+pub(crate) fn top_level_externs(
+    path: &Path,
+    kind: crate::WasmKind,
+) -> Result<(Vec<String>, Vec<String>), RuntimeError> {
     let bytes = std::fs::read(path).map_err(|e| RuntimeError::InvalidArtifact {
         path: path.to_path_buf(),
         problem: format!("cannot read it: {e}"),
@@ -538,9 +541,10 @@ fn top_level_exports(path: &Path, kind: crate::WasmKind) -> Result<Vec<String>, 
             "is not a complete Wasm {what} ({e}); the file is truncated or corrupt: rebuild it"
         ),
     };
-    let mut names = Vec::new();
-    // Nested modules and components have exports of their own; only the outermost ones are
-    // what a host calls.
+    let mut imports = Vec::new();
+    let mut exports = Vec::new();
+    // Nested modules and components have imports and exports of their own; only the outermost
+    // ones are what a host links and calls.
     let mut depth = 0usize;
     for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
         match payload.map_err(invalid)? {
@@ -551,19 +555,24 @@ fn top_level_exports(path: &Path, kind: crate::WasmKind) -> Result<Vec<String>, 
                 for e in r {
                     let e = e.map_err(invalid)?;
                     if e.kind == wasmparser::ExternalKind::Func {
-                        names.push(e.name.to_string());
+                        exports.push(e.name.to_string());
                     }
+                }
+            }
+            wasmparser::Payload::ComponentImportSection(r) if depth == 0 => {
+                for i in r {
+                    imports.push(i.map_err(invalid)?.name.name.to_string());
                 }
             }
             wasmparser::Payload::ComponentExportSection(r) if depth == 0 => {
                 for e in r {
-                    names.push(e.map_err(invalid)?.name.name.to_string());
+                    exports.push(e.map_err(invalid)?.name.name.to_string());
                 }
             }
             _ => {}
         }
     }
-    Ok(names)
+    Ok((imports, exports))
 }
 
 /// The wasip2 guest's network policy: it may bind and listen on the configured address only
