@@ -41,6 +41,8 @@ command -v kubernetes-validate >/dev/null || py_pkgs+=(kubernetes-validate)
 if [ ${#py_pkgs[@]} -gt 0 ]; then
   log "installing Python packages: ${py_pkgs[*]}"
   python3 -m pip install -q --disable-pip-version-check "${py_pkgs[@]}"
+  # pyenv only exposes a new package's commands after a rehash.
+  if command -v pyenv >/dev/null; then pyenv rehash; fi
 fi
 
 if ! command -v wasmtime >/dev/null; then
