@@ -7,18 +7,6 @@ use wasmbench_report as r;
 use crate::config::{CompareConfig, Connection};
 use crate::run::{Options, Outcome, RunOutcome, Status, VariantOutcome};
 
-/// Phases recorded per run (k6 names).
-const PHASE_METRICS: [&str; 8] = [
-    "http_req_blocked",
-    "http_req_connecting",
-    "http_req_tls_handshaking",
-    "http_req_sending",
-    "http_req_waiting",
-    "http_req_receiving",
-    "http_req_duration",
-    "iteration_duration",
-];
-
 /// Listener and limit settings every variant shares; printed so fairness is explicit.
 const FAIRNESS: [&str; 4] = [
     "same workload source (crates/echo) for every target, built with the `artifact` profile (opt-level 3, LTO, 1 codegen unit)",
@@ -187,7 +175,11 @@ fn enum_by_name<T: serde::de::DeserializeOwned>(name: &str) -> Option<T> {
 fn run(o: &RunOutcome) -> r::RunResult {
     let s = &o.summary;
     let mut phases = BTreeMap::new();
-    for m in PHASE_METRICS {
+    // Every trend of the load engine except tagged sub-metrics (`…{expected_response:true}`).
+    for m in wasmbench_load::TREND_METRICS
+        .into_iter()
+        .filter(|m| !m.contains('{'))
+    {
         if let Some(t) = s.trend(m) {
             phases.insert(m.to_string(), trend_stats(t));
         }

@@ -404,10 +404,7 @@ impl Plan {
         }
         for t in &self.thresholds {
             t.parse_checked()?;
-            if let Some(tag) = t
-                .metric
-                .split_once("{name:")
-                .and_then(|(_, r)| r.strip_suffix('}'))
+            if let (_, Some(tag)) = crate::summary::split_name_tag(&t.metric)
                 && !self.mix.iter().any(|r| r.name == tag)
             {
                 return Err(LoadError::InvalidPlan(format!(

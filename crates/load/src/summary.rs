@@ -435,7 +435,7 @@ pub fn named_trend_names(name: &str) -> (String, String) {
 }
 
 /// Splits `metric{name:x}` into (`metric`, Some(`x`)); other names come back whole.
-fn split_name_tag(metric: &str) -> (&str, Option<&str>) {
+pub(crate) fn split_name_tag(metric: &str) -> (&str, Option<&str>) {
     match metric.split_once("{name:") {
         Some((base, rest)) => match rest.strip_suffix('}') {
             Some(tag) if !tag.is_empty() => (base, Some(tag)),

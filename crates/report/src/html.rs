@@ -11,7 +11,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::model::{Comparison, Figure, PHASES, Unit, VariantResult, VariantStatus};
 use crate::table::{
-    TABLE_FIGURES, cell, description, plan_line, present, ratio_cell, runtime_line, status_line,
+    cell, description, plan_line, present, ratio_cell, runtime_line, status_line, table_figures,
 };
 use crate::units::{fmt_bytes, fmt_ms, fmt_value};
 use crate::{ReportError, Stat};
@@ -45,6 +45,20 @@ fn esc(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// The legend of a chart whose series carry labels, the same on every chart.
+fn draw_legend<'a, 'b: 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, SVGBackend<'b>, CT>,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.3))
+        .label_font(("sans-serif", 14))
+        .draw()
+        .map_err(|e| e.to_string())
 }
 
 fn chart_err(chart: &'static str) -> impl Fn(String) -> ReportError {
@@ -176,14 +190,7 @@ fn latency_chart(c: &Comparison) -> Result<Option<String>, ReportError> {
                     PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(3))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.3))
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(|e| err(e.to_string()))?;
+        draw_legend(&mut chart).map_err(&err)?;
         root.present().map_err(|e| err(e.to_string()))?;
     }
     Ok(Some(buf))
@@ -273,14 +280,7 @@ fn phase_chart(c: &Comparison) -> Result<Option<String>, ReportError> {
                     .map_err(|e| err(e.to_string()))?;
             }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.3))
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(|e| err(e.to_string()))?;
+        draw_legend(&mut chart).map_err(&err)?;
         root.present().map_err(|e| err(e.to_string()))?;
     }
     Ok(Some(buf))
@@ -391,7 +391,7 @@ fn headline_table(c: &Comparison, out: &mut String) {
         }
     }
     out.push_str("</tr>\n");
-    for f in TABLE_FIGURES.into_iter().filter(|f| present(c, *f)) {
+    for f in table_figures().filter(|f| present(c, *f)) {
         let _ = write!(
             out,
             "<tr><td title=\"{}\">{}</td>",

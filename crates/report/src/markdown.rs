@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 
 use crate::model::{Comparison, Figure, PHASES, VariantStatus};
 use crate::table::{
-    TABLE_FIGURES, cell, description, median_cell, plan_line, present, ratio_cell, runtime_line,
-    status_line,
+    cell, description, median_cell, plan_line, present, ratio_cell, runtime_line, status_line,
+    table_figures,
 };
 use crate::units::fmt_bytes;
 
@@ -78,7 +78,7 @@ pub(crate) fn render(c: &Comparison) -> String {
             rule.push_str("---|");
         }
         let _ = writeln!(out, "{head}\n{rule}");
-        for f in TABLE_FIGURES.into_iter().filter(|f| present(c, *f)) {
+        for f in table_figures().filter(|f| present(c, *f)) {
             let mut row = format!("| {} |", f.label());
             for v in &c.variants {
                 let value = match v.status {

@@ -79,10 +79,9 @@ pub(crate) fn mix_rows(c: &Comparison) -> Vec<Vec<String>> {
     for m in &c.plan.mix {
         for f in MixFigure::ALL {
             let mut row = vec![
-                format!("{} {} (weight {})", m.method, m.path, m.weight),
+                format!("{}: {} {} (weight {})", m.name, m.method, m.path, m.weight),
                 f.label().to_string(),
             ];
-            row[0] = format!("{}: {}", m.name, row[0]);
             for v in &c.variants {
                 let cell = match mix_stat(v, &m.name, f) {
                     None => "–".to_string(),

@@ -3,24 +3,13 @@
 use crate::model::{Comparison, Figure, VariantResult, VariantStatus};
 use crate::units::{fmt_bytes, fmt_ratio, fmt_stat, fmt_value};
 
-/// Rows of the headline table, in order.
-pub(crate) const TABLE_FIGURES: [Figure; 15] = [
-    Figure::ThroughputRps,
-    Figure::HttpReqDurationP50Ms,
-    Figure::HttpReqDurationP95Ms,
-    Figure::HttpReqDurationP99Ms,
-    Figure::HttpReqBlockedP95Ms,
-    Figure::HttpReqConnectingP95Ms,
-    Figure::HttpReqTlsHandshakingP95Ms,
-    Figure::HttpReqSendingP95Ms,
-    Figure::HttpReqWaitingP95Ms,
-    Figure::HttpReqReceivingP95Ms,
-    Figure::HttpReqFailedRate,
-    Figure::ColdStartMs,
-    Figure::ServerCpuMsPer1kReq,
-    Figure::ServerRssPeakBytes,
-    Figure::ArtifactSizeBytes,
-];
+/// Rows of the headline table, in order: every figure but `iteration_duration`, which in the
+/// closed model repeats `http_req_duration`.
+pub(crate) fn table_figures() -> impl Iterator<Item = Figure> {
+    Figure::ALL
+        .into_iter()
+        .filter(|f| *f != Figure::IterationDurationP95Ms)
+}
 
 /// k6's description of a figure (the demo's "Description" column).
 pub(crate) fn description(f: Figure) -> &'static str {

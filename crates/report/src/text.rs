@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use crate::model::Comparison;
 use crate::table::{
-    TABLE_FIGURES, cell, plan_line, present, ratio_cell, runtime_line, status_line,
+    cell, plan_line, present, ratio_cell, runtime_line, status_line, table_figures,
 };
 
 /// Pads every column to its widest cell (counted in chars: `µ` and `±` are one column wide).
@@ -70,7 +70,7 @@ pub(crate) fn render(c: &Comparison) -> String {
         }
     }
     let mut rows = vec![header];
-    for f in TABLE_FIGURES.into_iter().filter(|f| present(c, *f)) {
+    for f in table_figures().filter(|f| present(c, *f)) {
         let mut row = vec![f.label().to_string()];
         for v in &c.variants {
             row.push(cell(v, f));
