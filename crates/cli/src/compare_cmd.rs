@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio_util::sync::CancellationToken;
-use wasmbench_compare::{CompareConfig, Connection, Event, Options, Pinning, Profile};
+use wasmbench_compare::{CompareConfig, ConnectionMode, Event, Options, Pinning, Profile};
 use wasmbench_report::Format;
 
 use crate::exit::{Exit, fail};
@@ -48,7 +48,7 @@ pub struct CompareArgs {
     pub cold_starts: Option<u32>,
     /// `keep-alive` or `close` (new connection per request).
     #[arg(long, value_enum)]
-    pub connection: Option<ConnectionArg>,
+    pub connection: Option<ConnectionMode>,
     /// `constant-vus` or `constant-arrival-rate`.
     #[arg(long)]
     pub executor: Option<String>,
@@ -121,15 +121,6 @@ pub enum ProfileArg {
     Seed,
 }
 
-/// `--connection` values.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ConnectionArg {
-    /// Reuse connections.
-    KeepAlive,
-    /// New connection per request.
-    Close,
-}
-
 /// Arguments of `wasmbench runtimes`.
 #[derive(Debug, Args)]
 pub struct RuntimesArgs {
@@ -168,10 +159,7 @@ pub fn config_from_args(a: &CompareArgs) -> anyhow::Result<CompareConfig> {
         l.duration = d;
     }
     if let Some(c) = a.connection {
-        l.connection = match c {
-            ConnectionArg::KeepAlive => Connection::KeepAlive,
-            ConnectionArg::Close => Connection::Close,
-        };
+        l.connection = c;
     }
     if let Some(e) = &a.executor {
         l.executor = e.clone();

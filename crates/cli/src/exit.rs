@@ -18,9 +18,7 @@ pub enum Exit {
     Artifact = 10,
     /// A server did not start: port in use, crashed, not ready before the timeout.
     ServerStart = 11,
-    /// The load target is unreachable (every connection refused or timed out). `wasmbench
-    /// load` returns it through the same number in `load_cmd::LoadExit`.
-    #[allow(dead_code)]
+    /// The load target is unreachable (every request refused).
     Unreachable = 12,
     /// An output file or directory cannot be written.
     Output = 13,

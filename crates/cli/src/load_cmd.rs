@@ -9,29 +9,13 @@ use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::exit::Exit;
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use wasmbench_load::{
     Check, ConnectionMode, Executor, NdjsonWriter, Plan, Progress, RunOptions, Stage, Summary,
     Threshold, k6_summary_export, parse_duration, render_text,
 };
-
-/// Process exit codes of `wasmbench load`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoadExit {
-    /// The run finished and every threshold passed.
-    Ok = 0,
-    /// Every request was refused: nothing listens at the URL.
-    Unreachable = 12,
-    /// An output file (`--json`, `--summary-export`, `--ndjson`) cannot be written.
-    OutputNotWritable = 13,
-    /// At least one threshold failed (k6: 99).
-    ThresholdsFailed = 99,
-    /// Flags or plan file are invalid (k6: 104).
-    InvalidConfig = 104,
-    /// Interrupted (Ctrl-C); partial results were written (k6: 105).
-    Interrupted = 105,
-}
 
 /// Executors selectable with `--executor`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -44,16 +28,6 @@ pub enum ExecutorArg {
     ConstantArrivalRate,
     /// Rate follows `--stage` targets from `--start-rate` (open model).
     RampingArrivalRate,
-}
-
-/// Connection handling selectable with `--connection`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ConnectionArg {
-    /// Reuse each VU's connection (default).
-    KeepAlive,
-    /// New connection for every request (`Connection: close`; k6 `noConnectionReuse`).
-    #[value(alias = "new-per-request")]
-    Close,
 }
 
 /// Arguments of `wasmbench load`.
@@ -95,7 +69,7 @@ pub struct LoadArgs {
     pub max_vus: Option<u64>,
     /// keep-alive (default) or close (new connection per request).
     #[arg(long, value_enum)]
-    pub connection: Option<ConnectionArg>,
+    pub connection: Option<ConnectionMode>,
     /// HTTP method.
     #[arg(long, short = 'X')]
     pub method: Option<String>,
@@ -241,10 +215,7 @@ pub fn build_plan(a: &LoadArgs) -> Result<Plan, String> {
         };
     }
     if let Some(c) = a.connection {
-        p.connection_mode = match c {
-            ConnectionArg::KeepAlive => ConnectionMode::KeepAlive,
-            ConnectionArg::Close => ConnectionMode::NewPerRequest,
-        };
+        p.connection_mode = c;
     }
     if let Some(m) = &a.method {
         p.request.method = m.to_ascii_uppercase();
@@ -313,7 +284,7 @@ pub fn run(args: LoadArgs) -> anyhow::Result<i32> {
         Ok(p) => p,
         Err(e) => {
             eprintln!("wasmbench load: {e}");
-            return Ok(LoadExit::InvalidConfig as i32);
+            return Ok(i32::from(Exit::InvalidConfig.code()));
         }
     };
     // Open every output first: a typo in a path should not cost a whole run.
@@ -337,7 +308,7 @@ pub fn run(args: LoadArgs) -> anyhow::Result<i32> {
         Ok(o) => o,
         Err(e) => {
             eprintln!("wasmbench load: {e}");
-            return Ok(LoadExit::OutputNotWritable as i32);
+            return Ok(i32::from(Exit::Output.code()));
         }
     };
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -378,7 +349,7 @@ pub fn run(args: LoadArgs) -> anyhow::Result<i32> {
         Ok(s) => s,
         Err(e) => {
             eprintln!("wasmbench load: {e}");
-            return Ok(LoadExit::InvalidConfig as i32);
+            return Ok(i32::from(Exit::InvalidConfig.code()));
         }
     };
     let mut write_failed = false;
@@ -411,22 +382,22 @@ pub fn run(args: LoadArgs) -> anyhow::Result<i32> {
     let refused = c.errors.get("connect_refused").copied().unwrap_or(0);
     let code = if interrupted {
         eprintln!("wasmbench load: interrupted; partial results written");
-        LoadExit::Interrupted
+        Exit::Interrupted
     } else if write_failed {
-        LoadExit::OutputNotWritable
+        Exit::Output
     } else if c.http_reqs > 0 && refused == c.http_reqs {
         eprintln!(
             "wasmbench load: every request to {} was refused: is the server running?",
             summary.plan.request.url
         );
-        LoadExit::Unreachable
+        Exit::Unreachable
     } else if summary.threshold_failed() {
         eprintln!("wasmbench load: some thresholds have failed");
-        LoadExit::ThresholdsFailed
+        Exit::ThresholdsFailed
     } else {
-        LoadExit::Ok
+        Exit::Ok
     };
-    Ok(code as i32)
+    Ok(i32::from(code.code()))
 }
 
 async fn consume_progress(
@@ -526,7 +497,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(p.executor.name(), "ramping-vus");
-        assert_eq!(p.connection_mode, ConnectionMode::NewPerRequest);
+        assert_eq!(p.connection_mode, ConnectionMode::NewConnectionPerRequest);
         assert_eq!(p.request.method, "POST");
         assert_eq!(p.request.headers["X-A"], "b");
         let e = plan(&[
@@ -560,11 +531,11 @@ mod tests {
         );
         assert_eq!(
             exit(&[&url, "--json", "/nonexistent-dir/x.json", "-q"]),
-            LoadExit::OutputNotWritable as i32
+            i32::from(Exit::Output.code())
         );
         assert_eq!(
             exit(&[&url, "-d", "300ms", "--timeout", "200ms", "-q"]),
-            LoadExit::Unreachable as i32
+            i32::from(Exit::Unreachable.code())
         );
     }
 }

@@ -3,12 +3,14 @@
 //! This binary only parses arguments, shows progress and maps errors to exit codes; the work
 //! is done by the library crates.
 
+#[cfg(feature = "local")]
 mod compare_cmd;
 mod exit;
 mod image_cmd;
 mod k8s_cmd;
 mod load_cmd;
 mod report_cmd;
+#[cfg(feature = "local")]
 mod serve_cmd;
 mod signals;
 
@@ -29,14 +31,17 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the native-vs-Wasm comparison (the main job).
+    #[cfg(feature = "local")]
     Compare(Box<compare_cmd::CompareArgs>),
     /// Re-render a saved comparison (`compare --out DIR`) in another format.
     Report(report_cmd::ReportArgs),
     /// Load-test a URL with k6's metric semantics.
     Load(Box<load_cmd::LoadArgs>),
     /// Serve the workload with one runtime until interrupted.
+    #[cfg(feature = "local")]
     Serve(serve_cmd::ServeArgs),
     /// List the comparison variants and whether each can run on this machine.
+    #[cfg(feature = "local")]
     Runtimes(compare_cmd::RuntimesArgs),
     /// Run the comparison on a Kubernetes cluster, or write its manifests.
     K8s(k8s_cmd::K8sArgs),
@@ -57,10 +62,13 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
+        #[cfg(feature = "local")]
         Command::Compare(args) => compare_cmd::run(*args),
         Command::Report(args) => report_cmd::run(args),
         Command::Load(args) => load_cmd::run(*args),
+        #[cfg(feature = "local")]
         Command::Serve(args) => serve_cmd::run(args),
+        #[cfg(feature = "local")]
         Command::Runtimes(args) => compare_cmd::runtimes(args),
         Command::K8s(args) => k8s_cmd::run(args),
         Command::Image(args) => image_cmd::run(args),
@@ -80,6 +88,7 @@ fn classify(e: &anyhow::Error) -> (Exit, String) {
     if let Some(f) = e.downcast_ref::<Failure>() {
         return (f.exit, f.message.clone());
     }
+    #[cfg(feature = "local")]
     if let Some(c) = e.downcast_ref::<wasmbench_compare::CompareError>() {
         use wasmbench_compare::CompareError as C;
         let exit = match c {
@@ -91,6 +100,7 @@ fn classify(e: &anyhow::Error) -> (Exit, String) {
         };
         return (exit, c.to_string());
     }
+    #[cfg(feature = "local")]
     if let Some(r) = e.downcast_ref::<wasmbench_runtime::RuntimeError>() {
         return (runtime_exit(r), r.to_string());
     }
@@ -103,6 +113,7 @@ fn classify(e: &anyhow::Error) -> (Exit, String) {
     (Exit::Internal, format!("{e:#}"))
 }
 
+#[cfg(feature = "local")]
 fn runtime_exit(r: &wasmbench_runtime::RuntimeError) -> Exit {
     use wasmbench_runtime::RuntimeError as R;
     match r {

@@ -8,26 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::CompareError;
 
-/// How connections are used by the load generator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum Connection {
-    /// HTTP/1.1 keep-alive (k6's default).
-    #[default]
-    KeepAlive,
-    /// A new TCP connection for every request (what the demo's server forced).
-    Close,
-}
-
-impl Connection {
-    /// Name used in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Connection::KeepAlive => "keep-alive",
-            Connection::Close => "new-connection-per-request",
-        }
-    }
-}
+pub use wasmbench_vocab::ConnectionMode;
 
 /// Named setups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -55,7 +36,7 @@ pub struct LoadSettings {
     #[serde(with = "humantime_serde")]
     pub duration: Duration,
     /// Connection reuse.
-    pub connection: Connection,
+    pub connection: ConnectionMode,
     /// HTTP method.
     pub method: String,
     /// Request path (and query).
@@ -84,7 +65,7 @@ impl Default for LoadSettings {
             vus: 100,
             rate: None,
             duration: Duration::from_secs(30),
-            connection: Connection::KeepAlive,
+            connection: ConnectionMode::KeepAlive,
             method: "GET".into(),
             path: "/".into(),
             body: String::new(),
@@ -222,7 +203,7 @@ impl CompareConfig {
     pub fn with_profile(mut self, profile: Profile) -> Self {
         self.profile = profile;
         if profile == Profile::Seed {
-            self.load.connection = Connection::Close;
+            self.load.connection = ConnectionMode::NewConnectionPerRequest;
             for v in &mut self.variants {
                 if !v.env.iter().any(|(k, _)| k == "ECHO_MODE") {
                     v.env.push(("ECHO_MODE".into(), "seed".into()));
@@ -374,7 +355,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.repeats, 5);
-        assert_eq!(c.load.connection, Connection::Close);
+        assert_eq!(c.load.connection, ConnectionMode::NewConnectionPerRequest);
         assert_eq!(c.variants.len(), 2);
         let e = CompareConfig::from_toml("repeats = \"many\"").unwrap_err();
         assert!(e.contains("repeats"), "{e}");
@@ -387,7 +368,7 @@ mod tests {
     #[test]
     fn seed_profile_and_pinning() {
         let c = CompareConfig::default().with_profile(Profile::Seed);
-        assert_eq!(c.load.connection, Connection::Close);
+        assert_eq!(c.load.connection, ConnectionMode::NewConnectionPerRequest);
         assert!(
             c.variants
                 .iter()

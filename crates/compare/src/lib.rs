@@ -15,7 +15,7 @@ pub mod run;
 pub mod variants;
 pub mod workloads;
 
-pub use config::{CompareConfig, Connection, LoadSettings, Pinning, Profile, VariantSpec};
+pub use config::{CompareConfig, ConnectionMode, LoadSettings, Pinning, Profile, VariantSpec};
 pub use environment::Environment;
 pub use error::CompareError;
 pub use run::{Event, Options, run};

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use wasmbench_report as r;
 
-use crate::config::{CompareConfig, Connection};
+use crate::config::CompareConfig;
 use crate::run::{Options, Outcome, RunOutcome, Status, VariantOutcome};
 
 /// Listener and limit settings every variant shares; printed so fairness is explicit.
@@ -67,10 +67,7 @@ pub(crate) fn build(cfg: &CompareConfig, opts: &Options, o: Outcome) -> r::Compa
         executor,
         vus: l.vus,
         duration_s: l.duration.as_secs_f64(),
-        connection_mode: match l.connection {
-            Connection::KeepAlive => r::ConnectionMode::KeepAlive,
-            Connection::Close => r::ConnectionMode::NewConnectionPerRequest,
-        },
+        connection_mode: l.connection,
         checks: l.checks.clone(),
         thresholds: l.thresholds.clone(),
         repeats: cfg.repeats,
@@ -143,14 +140,7 @@ fn variant(v: VariantOutcome) -> r::VariantResult {
     };
     r::VariantResult {
         name: v.resolved.name.clone(),
-        runtime: r::RuntimeInfo {
-            name: info.name.clone(),
-            version: info.version.clone(),
-            mode: enum_by_name(info.mode.as_str()).unwrap_or(r::ExecMode::Native),
-            target: enum_by_name(info.target.as_str()).unwrap_or(r::Target::Native),
-            pooling: info.pooling,
-            details,
-        },
+        runtime: r::RuntimeInfo { details, ..info },
         workload_mode,
         artifact: v.artifact.as_ref().map(|a| r::ArtifactInfo {
             path: a.path.display().to_string(),
@@ -165,11 +155,6 @@ fn variant(v: VariantOutcome) -> r::VariantResult {
         runs: v.runs.iter().map(run).collect(),
         aggregate: r::Aggregate::default(),
     }
-}
-
-/// Maps an enum between crates through its serialized name.
-fn enum_by_name<T: serde::de::DeserializeOwned>(name: &str) -> Option<T> {
-    serde_json::from_value(serde_json::Value::String(name.to_string())).ok()
 }
 
 fn run(o: &RunOutcome) -> r::RunResult {

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use wasmbench_load::{ConnectionMode, Executor, Plan, RunOptions, Summary};
+use wasmbench_load::{Executor, Plan, RunOptions, Summary};
 use wasmbench_runtime::{
     Artifact, BuildOptions, LaunchSpec, ResourceSampler, ResourceUsage, RunningServer,
 };
 
-use crate::config::{CompareConfig, Connection};
+use crate::config::CompareConfig;
 use crate::environment::Environment;
 use crate::error::CompareError;
 use crate::variants::{Build, Resolved, resolve};
@@ -295,10 +295,7 @@ pub(crate) fn plan_for(
         },
     };
     let mut plan = Plan {
-        connection_mode: match l.connection {
-            Connection::KeepAlive => ConnectionMode::KeepAlive,
-            Connection::Close => ConnectionMode::NewPerRequest,
-        },
+        connection_mode: l.connection,
         executor,
         timeout: l.timeout,
         // In-flight requests finish quickly against a healthy server; a stuck one hits the

@@ -60,6 +60,8 @@ pub struct CargoBuild {
     pub profile: String,
     /// Extra RUSTFLAGS for the target only.
     pub rustflags: Vec<String>,
+    /// Build without the package's default features.
+    pub no_default_features: bool,
 }
 
 impl CargoBuild {
@@ -83,6 +85,7 @@ impl CargoBuild {
         cmd.current_dir(&self.workspace)
             .args(["build", "--quiet", "-p", &self.package, "--bin", &self.bin])
             .args(["--profile", &self.profile, "--target", &self.target])
+            .args(self.no_default_features.then_some("--no-default-features"))
             .env("CARGO_TARGET_DIR", &self.target_dir)
             // Flags from an outer build must not leak into this one.
             .env_remove("RUSTFLAGS")
@@ -134,6 +137,7 @@ pub fn build_static(
     bin: &str,
     profile: &str,
     needs_c_compiler: bool,
+    no_default_features: bool,
 ) -> Result<(PathBuf, StaticTarget), Error> {
     let mk = |t: StaticTarget| CargoBuild {
         workspace: workspace.to_owned(),
@@ -148,6 +152,7 @@ pub fn build_static(
                 vec!["-C".to_owned(), "target-feature=+crt-static".to_owned()]
             }
         },
+        no_default_features,
     };
     // Crates with C code (ring, in the CLI's TLS stack) need a musl C compiler for the musl
     // target; without one that build fails late, so skip straight to static glibc.
@@ -171,6 +176,7 @@ pub fn build_native_echo(workspace: &Path, target_dir: &Path) -> Result<PathBuf,
         "echo",
         "artifact",
         false,
+        false,
     )
     .map(|r| r.0)
 }
@@ -189,13 +195,14 @@ pub fn build_wasm_echo(
         target: target.to_owned(),
         profile: "artifact".to_owned(),
         rustflags: Vec::new(),
+        no_default_features: false,
     }
     .run()
 }
 
-/// Builds the `wasmbench` CLI as a static binary for the load Jobs. Uses the `release`
-/// profile: the CLI embeds Wasmtime, and the `artifact` profile's fat LTO would make this
-/// build very slow without changing what the load generator measures.
+/// Builds the `wasmbench` CLI as a static binary for the load Jobs: the `release` profile, and
+/// without the `local` feature (the embedded Wasmtime and the local runtimes), which a load
+/// Job never uses; that keeps this build a fraction of a full one.
 pub fn build_wasmbench(workspace: &Path, target_dir: &Path) -> Result<PathBuf, Error> {
     build_static(
         workspace,
@@ -203,6 +210,7 @@ pub fn build_wasmbench(workspace: &Path, target_dir: &Path) -> Result<PathBuf, E
         "wasmbench",
         "wasmbench",
         "release",
+        true,
         true,
     )
     .map(|r| r.0)
@@ -219,6 +227,7 @@ pub fn build_wasmedge_echo(workspace: &Path, target_dir: &Path) -> Result<PathBu
         target: "wasm32-wasip1".to_owned(),
         profile: "artifact".to_owned(),
         rustflags: Vec::new(),
+        no_default_features: false,
     }
     .run()
 }

@@ -34,18 +34,18 @@ pub const NONROOT_UID: u32 = 65532;
 
 /// The platform an image is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Platform {
+pub enum ImagePlatform {
     /// `linux/amd64`.
     LinuxAmd64,
     /// `wasi/wasm`: accepted by crun's Wasm handlers and the runwasi shims.
     WasiWasm,
 }
 
-impl Platform {
+impl ImagePlatform {
     fn os_arch(self) -> (Os, Arch) {
         match self {
-            Platform::LinuxAmd64 => (Os::Linux, Arch::Amd64),
-            Platform::WasiWasm => (Os::Other("wasi".to_owned()), Arch::Wasm),
+            ImagePlatform::LinuxAmd64 => (Os::Linux, Arch::Amd64),
+            ImagePlatform::WasiWasm => (Os::Other("wasi".to_owned()), Arch::Wasm),
         }
     }
 }
@@ -67,7 +67,7 @@ pub struct ImageSpec {
     /// Full reference, e.g. `localhost/wasmbench/echo-native:0.1.0`.
     pub reference: String,
     /// Target platform.
-    pub platform: Platform,
+    pub platform: ImagePlatform,
     /// The layer's files.
     pub files: Vec<ImageFile>,
     /// Entrypoint argv.
@@ -97,10 +97,10 @@ impl ImageSpec {
         );
         let nonroot = Some(format!("{NONROOT_UID}:{NONROOT_UID}"));
         let (platform, file, user, ports) = match kind {
-            ImageKind::Native => (Platform::LinuxAmd64, "/echo", nonroot, vec![8080]),
-            ImageKind::Wasmbench => (Platform::LinuxAmd64, "/wasmbench", nonroot, vec![]),
+            ImageKind::Native => (ImagePlatform::LinuxAmd64, "/echo", nonroot, vec![8080]),
+            ImageKind::Wasmbench => (ImagePlatform::LinuxAmd64, "/wasmbench", nonroot, vec![]),
             ImageKind::Wasm | ImageKind::WasmEdge | ImageKind::Spin => {
-                (Platform::WasiWasm, "/echo.wasm", None, vec![8080])
+                (ImagePlatform::WasiWasm, "/echo.wasm", None, vec![8080])
             }
         };
         ImageSpec {

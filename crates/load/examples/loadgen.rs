@@ -3,6 +3,9 @@
 //!
 //! `cargo run -p wasmbench-load --release --example loadgen -- http://127.0.0.1:8080/ --vus 100 -d 10s`
 
+#[path = "../../cli/src/exit.rs"]
+#[allow(dead_code)]
+mod exit;
 #[path = "../../cli/src/load_cmd.rs"]
 mod load_cmd;
 

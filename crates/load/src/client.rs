@@ -205,7 +205,7 @@ impl Target {
             (false, true) => u.host.clone(),
             (false, false) => format!("{}:{}", u.host, u.port),
         };
-        let close = plan.connection_mode == ConnectionMode::NewPerRequest;
+        let close = plan.connection_mode == ConnectionMode::NewConnectionPerRequest;
         let req = &plan.request;
         let bytes = if plan.mix.is_empty() {
             vec![request_bytes(

@@ -138,27 +138,7 @@ impl Default for RequestSpec {
     }
 }
 
-/// How the client uses connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ConnectionMode {
-    /// Reuse each VU's connection while the server allows it (k6 default).
-    #[default]
-    KeepAlive,
-    /// Open a new connection for every request and send `Connection: close`
-    /// (k6 `noConnectionReuse: true`).
-    NewPerRequest,
-}
-
-impl ConnectionMode {
-    /// Name used in reports: `keep-alive` or `new-per-request`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConnectionMode::KeepAlive => "keep-alive",
-            ConnectionMode::NewPerRequest => "new-per-request",
-        }
-    }
-}
+pub use wasmbench_vocab::ConnectionMode;
 
 /// An inclusive range of HTTP status codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -711,7 +691,7 @@ mod tests {
             "#,
         )
         .unwrap();
-        assert_eq!(p.connection_mode, ConnectionMode::NewPerRequest);
+        assert_eq!(p.connection_mode, ConnectionMode::NewConnectionPerRequest);
         assert_eq!(p.request.body, b"hello");
         assert_eq!(p.executor.duration(), Duration::from_secs(2));
         let back = Plan::from_toml_str(&toml::to_string(&p).unwrap()).unwrap();

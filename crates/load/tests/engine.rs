@@ -65,7 +65,7 @@ fn keep_alive_reuses_connections_and_counts_add_up() {
 fn new_connection_per_request_connects_every_time() {
     let addr = echo(Mode::Concurrent);
     let mut p = post_plan(addr, 2, 1.0);
-    p.connection_mode = ConnectionMode::NewPerRequest;
+    p.connection_mode = ConnectionMode::NewConnectionPerRequest;
     let s = go(&p);
     let c = &s.counters;
     assert!(c.http_reqs > 20, "{c:?}");

@@ -82,7 +82,7 @@ fn run_k6(dir: &Path, url: &str, mode: ConnectionMode) -> Value {
     let script = dir.join(format!("{name}.js"));
     let export = dir.join(format!("k6-{name}.json"));
     let stderr_path = dir.join(format!("k6-{name}.err"));
-    let reuse = mode == ConnectionMode::NewPerRequest;
+    let reuse = mode == ConnectionMode::NewConnectionPerRequest;
     std::fs::write(
         &script,
         format!(
@@ -254,7 +254,7 @@ fn assert_sane(tool: &str, mode: ConnectionMode, doc: &Value) {
     let blocked = num(doc, "http_req_blocked", "med");
     match mode {
         ConnectionMode::KeepAlive => assert_eq!(connecting, 0.0, "{tool} {m}: connecting on reuse"),
-        ConnectionMode::NewPerRequest => assert!(
+        ConnectionMode::NewConnectionPerRequest => assert!(
             connecting > 0.0 && blocked >= connecting,
             "{tool} {m}: every request connects and blocked includes it ({blocked} / {connecting})"
         ),
@@ -276,7 +276,10 @@ fn k6_and_wasmbench_agree_on_100_vus_against_a_known_delay() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut table = String::new();
     let mut bad = Vec::new();
-    for mode in [ConnectionMode::KeepAlive, ConnectionMode::NewPerRequest] {
+    for mode in [
+        ConnectionMode::KeepAlive,
+        ConnectionMode::NewConnectionPerRequest,
+    ] {
         let k6 = run_k6(dir.path(), &url, mode);
         let ours = run_ours(&url, mode);
         assert_sane("k6", mode, &k6);

@@ -8,6 +8,9 @@ mod common;
 
 // The cli's `load` subcommand, as the `loadgen` example compiles it, so the test exercises the
 // code that writes `--json`.
+#[path = "../../cli/src/exit.rs"]
+#[allow(dead_code)]
+mod exit;
 #[path = "../../cli/src/load_cmd.rs"]
 #[allow(dead_code)]
 mod load_cmd;
@@ -168,7 +171,7 @@ fn summaries_of_other_executors_and_options_match_the_schema() {
         pre_allocated_vus: 2,
         max_vus: 4,
     };
-    open.connection_mode = ConnectionMode::NewPerRequest;
+    open.connection_mode = ConnectionMode::NewConnectionPerRequest;
     open.request.body = vec![0xff, 0x00, 0x80];
     open.request.method = "POST".into();
     open.checks = vec![Check::parse("duration < 1000").expect("check")];

@@ -108,7 +108,7 @@ fn tls_handshake_is_timed_on_new_connections_only() {
 
     let s = rt()
         .block_on(run(
-            &tls_plan(addr, &ca, ConnectionMode::NewPerRequest),
+            &tls_plan(addr, &ca, ConnectionMode::NewConnectionPerRequest),
             RunOptions::default(),
         ))
         .expect("run");

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::stats::Stat;
 
+pub use wasmbench_vocab::{ConnectionMode, ExecMode, Platform, RuntimeInfo, Target};
+
 /// Version of the JSON shape written by this crate; bump it on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -64,16 +66,6 @@ pub struct Meta {
     pub environment: Environment,
 }
 
-/// Where the comparison ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Platform {
-    /// Processes on this machine.
-    Local,
-    /// Pods on a Kubernetes cluster.
-    Kubernetes,
-}
-
 /// The machine (or node) the variants ran on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -98,26 +90,6 @@ pub struct Environment {
     /// Anything else worth recording (cluster version, node name, governor...).
     #[serde(default)]
     pub details: BTreeMap<String, String>,
-}
-
-/// How the load generator uses connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ConnectionMode {
-    /// Connections are reused between requests (HTTP/1.1 keep-alive).
-    KeepAlive,
-    /// Every request opens a new TCP connection (the demo's setup).
-    NewConnectionPerRequest,
-}
-
-impl ConnectionMode {
-    /// The name used in JSON and reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConnectionMode::KeepAlive => "keep-alive",
-            ConnectionMode::NewConnectionPerRequest => "new-connection-per-request",
-        }
-    }
 }
 
 /// The request each iteration sends.
@@ -208,87 +180,6 @@ pub struct RequestBreakdown {
     pub waiting: TrendStats,
     /// `http_req_duration{name:…}`.
     pub duration: TrendStats,
-}
-
-/// How a runtime turns the artifact into running code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ExecMode {
-    /// A native executable, no runtime.
-    Native,
-    /// Wasm compiled by Cranelift when the server starts.
-    CraneliftJit,
-    /// Wasm compiled ahead of the run (e.g. a `.cwasm`) and loaded at start.
-    Precompiled,
-    /// Wasm compiled by Winch, wasmtime's fast baseline compiler.
-    Winch,
-    /// Wasm compiled to Pulley bytecode and interpreted.
-    Pulley,
-    /// A plain Wasm interpreter.
-    Interpreter,
-    /// Another runtime's ahead-of-time compilation.
-    Aot,
-}
-
-impl ExecMode {
-    /// The name used in JSON and reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExecMode::Native => "native",
-            ExecMode::CraneliftJit => "cranelift-jit",
-            ExecMode::Precompiled => "precompiled",
-            ExecMode::Winch => "winch",
-            ExecMode::Pulley => "pulley",
-            ExecMode::Interpreter => "interpreter",
-            ExecMode::Aot => "aot",
-        }
-    }
-}
-
-/// What the artifact was built for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Target {
-    /// The host's native target.
-    Native,
-    /// `wasm32-wasip1`.
-    Wasip1,
-    /// `wasm32-wasip2` (sockets through `wasi:sockets`).
-    Wasip2,
-    /// A `wasi:http/proxy` component.
-    WasiHttp,
-}
-
-impl Target {
-    /// The name used in JSON and reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Target::Native => "native",
-            Target::Wasip1 => "wasip1",
-            Target::Wasip2 => "wasip2",
-            Target::WasiHttp => "wasi-http",
-        }
-    }
-}
-
-/// The runtime a variant ran under.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RuntimeInfo {
-    /// Runtime name (`native`, `wasmtime`, `wasmtime-cli`...).
-    pub name: String,
-    /// Runtime version (for native: the rustc version).
-    pub version: String,
-    /// Execution mode.
-    pub mode: ExecMode,
-    /// Compilation target of the artifact.
-    pub target: Target,
-    /// Whether the pooling instance allocator was on; `None` when not applicable.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pooling: Option<bool>,
-    /// Other settings that matter (flags, cache, instance reuse...).
-    #[serde(default)]
-    pub details: BTreeMap<String, String>,
 }
 
 /// The artifact a variant ran.

@@ -1,6 +1,5 @@
 //! Building the workload (`crates/echo`) for a target and describing the result.
 
-use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -11,66 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::RuntimeError;
 
-/// What the workload is compiled for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Target {
-    /// The host's own triple: an ordinary executable.
-    Native,
-    /// `wasm32-wasip1`: a core Wasm module (WASI preview 1).
-    Wasip1,
-    /// `wasm32-wasip2`: a Wasm component (WASI 0.2).
-    Wasip2,
-}
-
-impl Target {
-    /// Every target, in report order.
-    pub const ALL: [Target; 3] = [Target::Native, Target::Wasip1, Target::Wasip2];
-
-    /// The rustc target triple, `None` for the host.
-    pub fn triple(self) -> Option<&'static str> {
-        match self {
-            Target::Native => None,
-            Target::Wasip1 => Some("wasm32-wasip1"),
-            Target::Wasip2 => Some("wasm32-wasip2"),
-        }
-    }
-
-    /// The short name used on the command line and in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Target::Native => "native",
-            Target::Wasip1 => "wasip1",
-            Target::Wasip2 => "wasip2",
-        }
-    }
-
-    /// Whether artifacts for this target are WebAssembly.
-    pub fn is_wasm(self) -> bool {
-        self != Target::Native
-    }
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Target {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "native" => Ok(Target::Native),
-            "wasip1" | "wasm32-wasip1" => Ok(Target::Wasip1),
-            "wasip2" | "wasm32-wasip2" => Ok(Target::Wasip2),
-            other => Err(format!(
-                "unknown target {other:?}: use native, wasip1 or wasip2"
-            )),
-        }
-    }
-}
+pub use wasmbench_vocab::Target;
 
 /// The two kinds of Wasm binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -329,18 +269,6 @@ pub(crate) fn tail(bytes: &[u8], n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn target_names_round_trip() {
-        for t in Target::ALL {
-            assert_eq!(t.as_str().parse::<Target>().unwrap(), t);
-            assert_eq!(
-                serde_json::to_string(&t).unwrap(),
-                format!("\"{}\"", t.as_str())
-            );
-        }
-        assert!("wasi".parse::<Target>().unwrap_err().contains("wasip2"));
-    }
 
     #[test]
     fn wasm_headers_are_told_apart() {

@@ -302,7 +302,12 @@ impl WasmtimeCli {
         match self.mode {
             ExecMode::Winch => vec!["-C".into(), "compiler=winch".into()],
             ExecMode::Pulley => vec!["--target".into(), "pulley64".into()],
-            _ => vec!["-C".into(), "compiler=cranelift".into()],
+            // Precompiled: `wasmtime compile` with Cranelift; the others do not reach the CLI.
+            ExecMode::CraneliftJit
+            | ExecMode::Precompiled
+            | ExecMode::Native
+            | ExecMode::Interpreter
+            | ExecMode::Aot => vec!["-C".into(), "compiler=cranelift".into()],
         }
     }
 

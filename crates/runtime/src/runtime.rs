@@ -1,74 +1,15 @@
 //! The [`Runtime`] trait and what a runtime reports about itself.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-use crate::artifact::{Artifact, Target};
+use crate::artifact::Artifact;
 use crate::error::RuntimeError;
 use crate::process::RunningServer;
 
-/// How the workload's code is executed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ExecMode {
-    /// Machine code from rustc: an ordinary process.
-    Native,
-    /// Compiled by Cranelift when loaded.
-    CraneliftJit,
-    /// Loaded from machine code compiled earlier (e.g. a cached `.cwasm`).
-    Precompiled,
-    /// Wasmtime's baseline compiler.
-    Winch,
-    /// Wasmtime's portable bytecode interpreter.
-    Pulley,
-    /// Another runtime's interpreter.
-    Interpreter,
-    /// Another runtime's ahead-of-time compiled form.
-    Aot,
-}
-
-impl ExecMode {
-    /// Name used in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExecMode::Native => "native",
-            ExecMode::CraneliftJit => "cranelift-jit",
-            ExecMode::Precompiled => "precompiled",
-            ExecMode::Winch => "winch",
-            ExecMode::Pulley => "pulley",
-            ExecMode::Interpreter => "interpreter",
-            ExecMode::Aot => "aot",
-        }
-    }
-}
-
-impl fmt::Display for ExecMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What ran the workload; recorded in every result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RuntimeInfo {
-    /// Runtime name (`native`, `wasmtime`, ...).
-    pub name: String,
-    /// Runtime version (the rustc version for native).
-    pub version: String,
-    /// Execution mode.
-    pub mode: ExecMode,
-    /// What the workload was built for.
-    pub target: Target,
-    /// Whether the pooling instance allocator was on (`None` when not applicable).
-    pub pooling: Option<bool>,
-    /// Further settings worth recording (memory limit, cache hit, compile time, ...).
-    pub details: BTreeMap<String, String>,
-}
+pub use wasmbench_vocab::{ExecMode, RuntimeInfo};
 
 /// How to launch a server.
 #[derive(Debug, Clone)]

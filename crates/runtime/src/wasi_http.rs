@@ -126,7 +126,10 @@ impl WasiHttpConfig {
 fn engine_mode_check(mode: ExecMode) -> Result<(), RuntimeError> {
     match mode {
         ExecMode::CraneliftJit | ExecMode::Winch | ExecMode::Pulley => Ok(()),
-        other => Err(RuntimeError::Config(format!(
+        other @ (ExecMode::Native
+        | ExecMode::Precompiled
+        | ExecMode::Interpreter
+        | ExecMode::Aot) => Err(RuntimeError::Config(format!(
             "execution mode {other} is not one the embedded Wasmtime engine offers: use \
              cranelift-jit, winch or pulley"
         ))),
@@ -148,9 +151,11 @@ pub fn apply_exec_mode(config: &mut Config, mode: ExecMode) -> Result<(), Runtim
                 .target("pulley64")
                 .map_err(|e| RuntimeError::wasmtime("selecting the pulley64 target", e))?;
         }
-        _ => {
+        ExecMode::CraneliftJit => {
             config.strategy(Strategy::Cranelift);
         }
+        // Refused by engine_mode_check above.
+        ExecMode::Native | ExecMode::Precompiled | ExecMode::Interpreter | ExecMode::Aot => {}
     }
     Ok(())
 }

@@ -1,0 +1,243 @@
+//! The shared vocabulary of wasmbench: how the workload's code runs ([`ExecMode`]), what it is
+//! built for ([`Target`]), how the load generator uses connections ([`ConnectionMode`]) and where
+//! a comparison ran ([`Platform`]).
+//!
+//! Each concept is declared here once; the runtime, load engine, report model, comparison loop,
+//! Kubernetes driver and CLI all use these types, so adding a case is a compile error wherever it
+//! is not handled (no match over them has a catch-all arm).
+#![deny(missing_docs)]
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Declares `as_str`, `ALL`, `Display` and `FromStr` from one table of names, so the name a value
+/// is printed with and the names it is parsed from cannot drift apart.
+macro_rules! named_enum {
+    ($ty:ident, $what:literal, { $($variant:ident => $name:literal $(| $alias:literal)*),+ $(,)? }) => {
+        impl $ty {
+            /// Every value, in report order.
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+
+            /// The name used on the command line, in JSON and in reports.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),+
+                }
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($name $(| $alias)* => Ok($ty::$variant),)+
+                    other => Err(format!(
+                        concat!("unknown ", $what, " {:?}: use {}"),
+                        other,
+                        [$($name),+].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
+/// How the workload's code is executed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExecMode {
+    /// Machine code from rustc: an ordinary process, no runtime.
+    Native,
+    /// Wasm compiled by Cranelift when the server starts.
+    CraneliftJit,
+    /// Wasm compiled ahead of the run (e.g. a cached `.cwasm`) and loaded at start.
+    Precompiled,
+    /// Wasm compiled by Winch, Wasmtime's baseline compiler.
+    Winch,
+    /// Wasm compiled to Pulley bytecode and interpreted (Wasmtime's portable interpreter).
+    Pulley,
+    /// Another runtime's plain interpreter.
+    Interpreter,
+    /// Another runtime's ahead-of-time compiled form.
+    Aot,
+}
+
+named_enum!(ExecMode, "execution mode", {
+    Native => "native",
+    CraneliftJit => "cranelift-jit",
+    Precompiled => "precompiled",
+    Winch => "winch",
+    Pulley => "pulley",
+    Interpreter => "interpreter",
+    Aot => "aot",
+});
+
+/// What the workload is compiled for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    /// The host's own triple: an ordinary executable.
+    Native,
+    /// `wasm32-wasip1`: a core Wasm module (WASI preview 1).
+    Wasip1,
+    /// `wasm32-wasip2`: a Wasm component (WASI 0.2; sockets through `wasi:sockets`, or a
+    /// `wasi:http/proxy` component).
+    Wasip2,
+}
+
+named_enum!(Target, "target", {
+    Native => "native",
+    Wasip1 => "wasip1" | "wasm32-wasip1",
+    Wasip2 => "wasip2" | "wasm32-wasip2",
+});
+
+impl Target {
+    /// The rustc target triple, `None` for the host.
+    pub fn triple(self) -> Option<&'static str> {
+        match self {
+            Target::Native => None,
+            Target::Wasip1 => Some("wasm32-wasip1"),
+            Target::Wasip2 => Some("wasm32-wasip2"),
+        }
+    }
+
+    /// Whether artifacts for this target are WebAssembly.
+    pub fn is_wasm(self) -> bool {
+        match self {
+            Target::Native => false,
+            Target::Wasip1 | Target::Wasip2 => true,
+        }
+    }
+}
+
+/// How the load generator uses connections.
+///
+/// Written as `keep-alive` or `new-connection-per-request`; `close` (the `--connection` flag and
+/// `wasmbench.toml`) and `new-per-request` (load plans and summaries written before the names
+/// were merged) are read as the second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConnectionMode {
+    /// Reuse each VU's connection while the server allows it (HTTP/1.1 keep-alive, k6's default).
+    #[default]
+    KeepAlive,
+    /// Open a new TCP connection for every request and send `Connection: close` (k6's
+    /// `noConnectionReuse: true`; what the demo's server forced).
+    #[serde(alias = "close", alias = "new-per-request")]
+    NewConnectionPerRequest,
+}
+
+named_enum!(ConnectionMode, "connection mode", {
+    KeepAlive => "keep-alive",
+    NewConnectionPerRequest => "new-connection-per-request" | "close" | "new-per-request",
+});
+
+/// Where a comparison ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Platform {
+    /// Processes on this machine.
+    Local,
+    /// Pods on a Kubernetes cluster.
+    Kubernetes,
+}
+
+named_enum!(Platform, "platform", {
+    Local => "local",
+    Kubernetes => "kubernetes",
+});
+
+/// What ran a variant's workload; recorded in every result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeInfo {
+    /// Runtime name (`native`, `wasmtime`, `wasmtime-cli`, ...).
+    pub name: String,
+    /// Runtime version (for native: the rustc version).
+    pub version: String,
+    /// Execution mode.
+    pub mode: ExecMode,
+    /// What the workload was built for.
+    pub target: Target,
+    /// Whether the pooling instance allocator was on; `None` when not applicable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pooling: Option<bool>,
+    /// Further settings worth recording (memory limit, cache hit, compile time, instance
+    /// reuse, ...).
+    #[serde(default)]
+    pub details: BTreeMap<String, String>,
+}
+
+/// `--connection keep-alive|close`: `close` is the flag's documented spelling.
+#[cfg(feature = "clap")]
+impl clap::ValueEnum for ConnectionMode {
+    fn value_variants<'a>() -> &'a [Self] {
+        ConnectionMode::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        use clap::builder::PossibleValue;
+        Some(match self {
+            ConnectionMode::KeepAlive => PossibleValue::new("keep-alive")
+                .help("reuse each VU's connection (HTTP/1.1 keep-alive)"),
+            ConnectionMode::NewConnectionPerRequest => PossibleValue::new("close")
+                .alias("new-per-request")
+                .alias("new-connection-per-request")
+                .help("a new connection for every request (Connection: close)"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_through_text_and_json() {
+        for m in ExecMode::ALL {
+            assert_eq!(m.as_str().parse::<ExecMode>().unwrap(), *m);
+            assert_eq!(serde_json::to_value(m).unwrap(), m.as_str());
+        }
+        for t in Target::ALL {
+            assert_eq!(t.as_str().parse::<Target>().unwrap(), *t);
+            assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
+        }
+        for c in ConnectionMode::ALL {
+            assert_eq!(c.as_str().parse::<ConnectionMode>().unwrap(), *c);
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+        }
+        for p in Platform::ALL {
+            assert_eq!(p.as_str().parse::<Platform>().unwrap(), *p);
+            assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
+        }
+    }
+
+    #[test]
+    fn older_connection_names_are_read() {
+        for old in ["close", "new-per-request"] {
+            let v: ConnectionMode = serde_json::from_value(old.into()).unwrap();
+            assert_eq!(v, ConnectionMode::NewConnectionPerRequest);
+            assert_eq!(
+                old.parse::<ConnectionMode>().unwrap(),
+                ConnectionMode::NewConnectionPerRequest
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_names_list_the_known_ones() {
+        let e = "wasip3".parse::<Target>().unwrap_err();
+        assert!(e.contains("native, wasip1, wasip2"), "{e}");
+        assert_eq!("wasm32-wasip1".parse::<Target>().unwrap(), Target::Wasip1);
+    }
+}
