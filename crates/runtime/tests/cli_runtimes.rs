@@ -1,8 +1,10 @@
 //! External CLI runtimes: detection, version parsing, the missing-binary path, and every
 //! `wasmtime` CLI mode serving the real workload over real HTTP.
 //!
-//! Tests that need `wasmtime` skip with a printed reason when it is not installed, except in CI
-//! (`CI=true`), where a missing `wasmtime` is a failure.
+//! The `wasmtime` these tests run is this crate's own `wasmtime` binary (the wasmtime CLI's
+//! commands from the pinned `wasmtime-cli` crate), built with the tests; with the crate's
+//! `wasmtime-cli` feature off they look on PATH, and skip with a printed reason when it is not
+//! there, except in CI (`CI=true`), where a missing `wasmtime` is a failure.
 
 mod common;
 
@@ -20,15 +22,33 @@ use wasmbench_runtime::{
     Artifact, BuildOptions, ExecMode, LaunchSpec, RunningServer, Runtime, Target,
 };
 
-/// `Some(version)` when `wasmtime` is on PATH; `None` (after saying why) when it is not and
-/// this is not CI.
+/// The `wasmtime` program under test: this crate's binary when built, else PATH's.
+fn wasmtime_locator() -> Locator {
+    Locator {
+        program: option_env!("CARGO_BIN_EXE_wasmtime").map(Into::into),
+        search_path: None,
+    }
+}
+
+/// `wasmtime run` in `mode`, with the program under test.
+fn wasmtime_run(mode: ExecMode) -> WasmtimeCli {
+    WasmtimeCli::run(mode).with_locator(wasmtime_locator())
+}
+
+/// `wasmtime serve` in `mode`, with the program under test.
+fn wasmtime_serve(mode: ExecMode) -> WasmtimeCli {
+    WasmtimeCli::serve(mode).with_locator(wasmtime_locator())
+}
+
+/// `Some(version)` when the `wasmtime` under test runs; `None` (after saying why) when it does
+/// not and this is not CI.
 fn wasmtime_or_skip(test: &str) -> Option<String> {
-    match WasmtimeCli::run(ExecMode::CraneliftJit).detect() {
+    match wasmtime_run(ExecMode::CraneliftJit).detect() {
         Ok(d) => Some(d.version),
         Err(e) => {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!(
-                    "{test}: {e}; CI must install it (cargo install --locked wasmtime-cli@48.0.8)"
+                    "{test}: {e}; build it with the tests (the crate's default `wasmtime-cli` feature) or install it (cargo install --locked wasmtime-cli@48.0.8)"
                 );
             }
             eprintln!("SKIPPED {test}: {e}");
@@ -127,7 +147,7 @@ fn detection_runs_the_program_and_parses_its_version() {
 
     if let Some(v) = wasmtime_or_skip("detection_runs_the_program_and_parses_its_version") {
         assert!(parse_wasmtime_version(&format!("wasmtime {v}")).is_some());
-        let info = WasmtimeCli::run(ExecMode::Pulley).info();
+        let info = wasmtime_run(ExecMode::Pulley).info();
         assert_eq!(info.version, v);
         assert_eq!(info.mode, ExecMode::Pulley);
         assert_eq!(info.details["variant"], "wasmtime-run-pulley");
@@ -179,7 +199,7 @@ fn wasmtime_run_serves_echo_in_every_mode() {
         ExecMode::Pulley,
         ExecMode::Precompiled,
     ] {
-        let mut rt = WasmtimeCli::run(mode);
+        let mut rt = wasmtime_run(mode);
         rt.cache_dir = Some(cache.path().to_path_buf());
         rt.available().unwrap();
         let server = rt
@@ -210,7 +230,7 @@ fn wasmtime_serve_serves_the_wasi_http_component() {
         return;
     }
     for (mode, reuse) in [(ExecMode::CraneliftJit, 1), (ExecMode::CraneliftJit, 100)] {
-        let mut rt = WasmtimeCli::serve(mode);
+        let mut rt = wasmtime_serve(mode);
         rt.instance_reuse = reuse;
         let server = rt
             .launch(&LaunchSpec::new(http_component()))
@@ -227,7 +247,7 @@ fn wasmtime_serve_serves_the_wasi_http_component() {
         server.stop().unwrap();
     }
     // The socket build is not a wasi:http component: refused before anything starts.
-    let e = WasmtimeCli::serve(ExecMode::CraneliftJit)
+    let e = wasmtime_serve(ExecMode::CraneliftJit)
         .launch(&LaunchSpec::new(common::artifact(Target::Wasip2)))
         .unwrap_err()
         .to_string();
