@@ -9,10 +9,12 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio_util::sync::CancellationToken;
-use wasmbench_compare::{CompareConfig, ConnectionMode, Event, Options, Pinning, Profile};
+use wasmbench_compare::config::LoadSettings;
+use wasmbench_compare::{CompareConfig, Event, Options, Pinning, Profile};
 use wasmbench_report::Format;
 
 use crate::exit::{Exit, fail};
+use crate::load_flags::LoadFlags;
 
 /// Arguments of `wasmbench compare`. Flags override `--config`, which overrides the defaults
 /// (the demo's plan: 100 VUs, 30 s, checks `status == 200` and `duration < 200`).
@@ -31,12 +33,9 @@ pub struct CompareArgs {
     /// Configuration file (see docs/configuration in README).
     #[arg(long, short = 'c')]
     pub config: Option<PathBuf>,
-    /// Virtual users.
-    #[arg(long)]
-    pub vus: Option<u32>,
-    /// Measured load per run, e.g. `30s`.
-    #[arg(long, value_parser = humantime::parse_duration)]
-    pub duration: Option<Duration>,
+    /// The load: executor, VUs, duration, connection mode, request, checks, thresholds.
+    #[command(flatten)]
+    pub load: LoadFlags,
     /// Measured runs per variant.
     #[arg(long)]
     pub repeats: Option<u32>,
@@ -46,33 +45,9 @@ pub struct CompareArgs {
     /// Cold starts measured per repeat.
     #[arg(long)]
     pub cold_starts: Option<u32>,
-    /// `keep-alive` or `close` (new connection per request).
-    #[arg(long, value_enum)]
-    pub connection: Option<ConnectionMode>,
-    /// `constant-vus` or `constant-arrival-rate`.
-    #[arg(long)]
-    pub executor: Option<String>,
-    /// Iterations per second (with `--executor constant-arrival-rate`).
-    #[arg(long)]
-    pub rate: Option<u32>,
-    /// HTTP method of the load request.
-    #[arg(long, short = 'X')]
-    pub method: Option<String>,
     /// Path (and query) of the load request.
     #[arg(long)]
     pub path: Option<String>,
-    /// Body of the load request.
-    #[arg(long)]
-    pub body: Option<String>,
-    /// Extra request header `Name: value` (repeatable).
-    #[arg(long = "header", short = 'H')]
-    pub headers: Vec<String>,
-    /// Check (repeatable), e.g. `status == 200`; replaces the default checks.
-    #[arg(long = "check")]
-    pub checks: Vec<String>,
-    /// Threshold (repeatable), e.g. `http_req_duration: p(95)<200`.
-    #[arg(long = "threshold")]
-    pub thresholds: Vec<String>,
     /// Do not pin the server and the load generator to separate CPUs.
     #[arg(long)]
     pub no_pin: bool,
@@ -151,39 +126,10 @@ pub fn config_from_args(a: &CompareArgs) -> anyhow::Result<CompareConfig> {
                 .collect()
         };
     }
-    let l = &mut cfg.load;
-    if let Some(v) = a.vus {
-        l.vus = v;
-    }
-    if let Some(d) = a.duration {
-        l.duration = d;
-    }
-    if let Some(c) = a.connection {
-        l.connection = c;
-    }
-    if let Some(e) = &a.executor {
-        l.executor = e.clone();
-    }
-    if a.rate.is_some() {
-        l.rate = a.rate;
-    }
-    if let Some(m) = &a.method {
-        l.method = m.to_ascii_uppercase();
-    }
+    apply_load_flags(&a.load, &mut cfg.load);
     if let Some(p) = &a.path {
-        l.path = p.clone();
+        cfg.load.path = p.clone();
     }
-    if let Some(b) = &a.body {
-        l.body = b.clone();
-        if a.method.is_none() {
-            l.method = "POST".into();
-        }
-    }
-    l.headers.extend(a.headers.iter().cloned());
-    if !a.checks.is_empty() {
-        l.checks = a.checks.clone();
-    }
-    l.thresholds.extend(a.thresholds.iter().cloned());
     if let Some(r) = a.repeats {
         cfg.repeats = r;
     }
@@ -222,6 +168,39 @@ pub fn config_from_args(a: &CompareArgs) -> anyhow::Result<CompareConfig> {
     cfg.validate()
         .map_err(|e| fail(Exit::InvalidConfig, format!("invalid configuration: {e}")))?;
     Ok(cfg)
+}
+
+/// Applies the given load flags to a comparison's load settings.
+fn apply_load_flags(f: &LoadFlags, l: &mut LoadSettings) {
+    if let Some(e) = f.executor {
+        l.executor = e.as_str().to_owned();
+    }
+    if let Some(v) = f.vus {
+        l.vus = v;
+    }
+    if let Some(d) = f.duration {
+        l.duration = d;
+    }
+    if f.rate.is_some() {
+        l.rate = f.rate;
+    }
+    if let Some(c) = f.connection {
+        l.connection = c;
+    }
+    if let Some(m) = &f.method {
+        l.method = m.to_ascii_uppercase();
+    }
+    if let Some(b) = &f.body {
+        l.body = b.clone();
+        if f.method.is_none() {
+            l.method = "POST".into();
+        }
+    }
+    l.headers.extend(f.headers.iter().cloned());
+    if !f.checks.is_empty() {
+        l.checks = f.checks.clone();
+    }
+    l.thresholds.extend(f.thresholds.iter().cloned());
 }
 
 /// Checks that `dir` can be written before spending minutes measuring.

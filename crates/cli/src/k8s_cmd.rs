@@ -14,6 +14,7 @@ use wasmbench_k8s::{Error, Variant};
 use wasmbench_load::Summary;
 
 use crate::exit::{Exit, fail};
+use crate::load_flags::LoadFlags;
 
 /// Maps a k8s error to the CLI's exit table (14 = cluster unreachable / kubeconfig missing).
 pub(crate) fn failure(e: Error) -> anyhow::Error {
@@ -51,12 +52,9 @@ struct PlanArgs {
     /// Variants: native, crun-wasmedge, wasmtime, wasmedge, wasmer, spin, or `all`.
     #[arg(long, default_value = "native,crun-wasmedge,wasmtime")]
     variants: String,
-    /// Virtual users in total (split evenly over --parallelism load pods).
-    #[arg(long, default_value_t = 50)]
-    vus: u32,
-    /// Load duration per variant, e.g. 30s, 2m.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-    duration: Duration,
+    /// The load of each variant; --vus is the total, split evenly over --parallelism load pods.
+    #[command(flatten)]
+    load: LoadFlags,
     /// Number of load pods per variant (distributed load; their summaries are merged).
     #[arg(long, default_value_t = 1)]
     parallelism: u32,
@@ -146,8 +144,13 @@ fn spec_from_inner(plan: &PlanArgs, run: &str, namespace: Option<&str>) -> Resul
     spec.images.tag = plan.image_tag.clone();
     spec.images.prefix = plan.image_prefix.clone();
     spec.images.spin = plan.spin_image.clone();
-    spec.load.vus = plan.vus;
-    spec.load.duration = plan.duration;
+    if let Some(v) = plan.load.vus {
+        spec.load.vus = v;
+    }
+    if let Some(d) = plan.load.duration {
+        spec.load.duration = d;
+    }
+    spec.load.extra_args = plan.load.to_load_args();
     spec.load.parallelism = plan.parallelism;
     spec.server_resources.cpu_limit = plan.server_cpu.clone();
     spec.server_resources.memory_limit = plan.server_memory.clone();

@@ -10,25 +10,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::exit::Exit;
+use crate::load_flags::LoadFlags;
 use anyhow::Context as _;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use wasmbench_load::{
-    Check, ConnectionMode, Executor, NdjsonWriter, Plan, Progress, RunOptions, Stage, Summary,
-    Threshold, k6_summary_export, parse_duration, render_text,
+    Check, Executor, NdjsonWriter, Plan, Progress, RunOptions, Stage, Summary, Threshold,
+    k6_summary_export, parse_duration, render_text,
 };
-
-/// Executors selectable with `--executor`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ExecutorArg {
-    /// N VUs loop for a duration (closed model).
-    ConstantVus,
-    /// VU count follows `--stage` targets (closed model).
-    RampingVus,
-    /// `--rate` iterations per `--time-unit` (open model).
-    ConstantArrivalRate,
-    /// Rate follows `--stage` targets from `--start-rate` (open model).
-    RampingArrivalRate,
-}
+use wasmbench_vocab::{ExecutorKind, demo};
 
 /// Arguments of `wasmbench load`.
 #[derive(Debug, Clone, Args)]
@@ -39,19 +28,14 @@ pub struct LoadArgs {
     /// Plan file (TOML); flags given on the command line override its values.
     #[arg(long, value_name = "plan.toml")]
     pub config: Option<PathBuf>,
-    /// Executor; default: constant-vus, or constant-arrival-rate with --rate, or ramping-vus
-    /// with --stage.
-    #[arg(long, value_enum)]
-    pub executor: Option<ExecutorArg>,
-    /// VUs (constant-vus), or pre-allocated VUs for the arrival-rate executors.
-    #[arg(long, short = 'u')]
-    pub vus: Option<u64>,
-    /// How long the executor runs, e.g. 30s or 1m30s.
-    #[arg(long, short = 'd')]
-    pub duration: Option<String>,
-    /// Iterations per time unit (constant-arrival-rate).
-    #[arg(long)]
-    pub rate: Option<u64>,
+    /// Executor, VUs, duration, connection mode, request, checks, thresholds. Without
+    /// --executor: constant-vus, or constant-arrival-rate with --rate, or ramping-vus with
+    /// --stage.
+    #[command(flatten)]
+    pub load: LoadFlags,
+    /// Read the request body from a file.
+    #[arg(long, conflicts_with = "body")]
+    pub body_file: Option<PathBuf>,
     /// Unit of --rate, --start-rate and arrival-rate stage targets.
     #[arg(long, default_value = "1s")]
     pub time_unit: String,
@@ -67,28 +51,6 @@ pub struct LoadArgs {
     /// Largest VU count for the arrival-rate executors (default: --vus).
     #[arg(long)]
     pub max_vus: Option<u64>,
-    /// keep-alive (default) or close (new connection per request).
-    #[arg(long, value_enum)]
-    pub connection: Option<ConnectionMode>,
-    /// HTTP method.
-    #[arg(long, short = 'X')]
-    pub method: Option<String>,
-    /// Request header `Name: value` (repeatable).
-    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
-    pub headers: Vec<String>,
-    /// Request body.
-    #[arg(long, conflicts_with = "body_file")]
-    pub body: Option<String>,
-    /// Read the request body from a file.
-    #[arg(long)]
-    pub body_file: Option<PathBuf>,
-    /// Check on every response: `status == 200`, `duration < 200`, `body contains TEXT`
-    /// (repeatable).
-    #[arg(long = "check")]
-    pub checks: Vec<String>,
-    /// Threshold METRIC=EXPR[:abortOnFail], e.g. 'http_req_duration=p(95)<200' (repeatable).
-    #[arg(long = "threshold")]
-    pub thresholds: Vec<String>,
     /// Per-request timeout (default 60s).
     #[arg(long)]
     pub timeout: Option<String>,
@@ -161,23 +123,21 @@ pub fn build_plan(a: &LoadArgs) -> Result<Plan, String> {
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
-    let executor_flags = a.executor.is_some()
-        || a.vus.is_some()
-        || a.duration.is_some()
-        || a.rate.is_some()
+    let f = &a.load;
+    let executor_flags = f.executor.is_some()
+        || f.vus.is_some()
+        || f.duration.is_some()
+        || f.rate.is_some()
         || !stages.is_empty();
     if executor_flags || a.config.is_none() {
-        let kind = a.executor.unwrap_or(if a.rate.is_some() {
-            ExecutorArg::ConstantArrivalRate
+        let kind = f.executor.unwrap_or(if f.rate.is_some() {
+            ExecutorKind::ConstantArrivalRate
         } else if !stages.is_empty() {
-            ExecutorArg::RampingVus
+            ExecutorKind::RampingVus
         } else {
-            ExecutorArg::ConstantVus
+            ExecutorKind::ConstantVus
         });
-        let duration = match &a.duration {
-            Some(d) => dur(d, "duration")?,
-            None => Duration::from_secs(10),
-        };
+        let duration = f.duration.unwrap_or(demo::DURATION);
         let need_stages = |name: &str| {
             if stages.is_empty() {
                 Err(format!("{name} needs at least one --stage DURATION:TARGET"))
@@ -185,27 +145,26 @@ pub fn build_plan(a: &LoadArgs) -> Result<Plan, String> {
                 Ok(stages.clone())
             }
         };
-        let pre = a.vus.unwrap_or(10);
+        let vus = u64::from(f.vus.unwrap_or(demo::VUS));
+        let pre = vus;
         let max_vus = a.max_vus.unwrap_or(pre).max(pre);
         p.executor = match kind {
-            ExecutorArg::ConstantVus => Executor::ConstantVus {
-                vus: a.vus.unwrap_or(1),
-                duration,
-            },
-            ExecutorArg::RampingVus => Executor::RampingVus {
+            ExecutorKind::ConstantVus => Executor::ConstantVus { vus, duration },
+            ExecutorKind::RampingVus => Executor::RampingVus {
                 start_vus: a.start_vus,
                 stages: need_stages("ramping-vus")?,
             },
-            ExecutorArg::ConstantArrivalRate => Executor::ConstantArrivalRate {
-                rate: a
+            ExecutorKind::ConstantArrivalRate => Executor::ConstantArrivalRate {
+                rate: f
                     .rate
+                    .map(u64::from)
                     .ok_or("constant-arrival-rate needs --rate N (iterations per --time-unit)")?,
                 time_unit,
                 duration,
                 pre_allocated_vus: pre,
                 max_vus,
             },
-            ExecutorArg::RampingArrivalRate => Executor::RampingArrivalRate {
+            ExecutorKind::RampingArrivalRate => Executor::RampingArrivalRate {
                 start_rate: a.start_rate,
                 time_unit,
                 stages: need_stages("ramping-arrival-rate")?,
@@ -214,33 +173,33 @@ pub fn build_plan(a: &LoadArgs) -> Result<Plan, String> {
             },
         };
     }
-    if let Some(c) = a.connection {
+    if let Some(c) = f.connection {
         p.connection_mode = c;
     }
-    if let Some(m) = &a.method {
+    if let Some(m) = &f.method {
         p.request.method = m.to_ascii_uppercase();
     }
-    for h in &a.headers {
+    for h in &f.headers {
         let (k, v) = h
             .split_once(':')
             .ok_or_else(|| format!("--header {h:?}: write `Name: value`"))?;
         p.request.headers.insert(k.trim().into(), v.trim().into());
     }
-    if let Some(b) = &a.body {
+    if let Some(b) = &f.body {
         p.request.body = b.clone().into_bytes();
     }
     if let Some(f) = &a.body_file {
         p.request.body = std::fs::read(f)
             .map_err(|e| format!("--body-file {}: cannot read: {e}", f.display()))?;
     }
-    if (a.body.is_some() || a.body_file.is_some()) && a.method.is_none() && a.config.is_none() {
+    if (f.body.is_some() || a.body_file.is_some()) && f.method.is_none() && a.config.is_none() {
         p.request.method = "POST".into();
     }
-    for c in &a.checks {
+    for c in &f.checks {
         p.checks
             .push(Check::parse(c).map_err(|e| format!("--check: {e}"))?);
     }
-    for t in &a.thresholds {
+    for t in &f.thresholds {
         p.thresholds
             .push(Threshold::parse_cli(t).map_err(|e| format!("--threshold: {e}"))?);
     }
@@ -497,7 +456,10 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(p.executor.name(), "ramping-vus");
-        assert_eq!(p.connection_mode, ConnectionMode::NewConnectionPerRequest);
+        assert_eq!(
+            p.connection_mode,
+            wasmbench_vocab::ConnectionMode::NewConnectionPerRequest
+        );
         assert_eq!(p.request.method, "POST");
         assert_eq!(p.request.headers["X-A"], "b");
         let e = plan(&[

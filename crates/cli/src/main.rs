@@ -9,6 +9,7 @@ mod exit;
 mod image_cmd;
 mod k8s_cmd;
 mod load_cmd;
+mod load_flags;
 mod report_cmd;
 #[cfg(feature = "local")]
 mod serve_cmd;
@@ -44,7 +45,7 @@ enum Command {
     #[cfg(feature = "local")]
     Runtimes(compare_cmd::RuntimesArgs),
     /// Run the comparison on a Kubernetes cluster, or write its manifests.
-    K8s(k8s_cmd::K8sArgs),
+    K8s(Box<k8s_cmd::K8sArgs>),
     /// Build OCI images of the workload and of wasmbench without a Docker daemon.
     Image(image_cmd::ImageArgs),
 }
@@ -70,7 +71,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve_cmd::run(args),
         #[cfg(feature = "local")]
         Command::Runtimes(args) => compare_cmd::runtimes(args),
-        Command::K8s(args) => k8s_cmd::run(args),
+        Command::K8s(args) => k8s_cmd::run(*args),
         Command::Image(args) => image_cmd::run(args),
     };
     match result {

@@ -2,64 +2,48 @@
 
 use std::process::Command;
 
-/// The machine and toolchain.
-#[derive(Debug, Clone, Default)]
-pub struct Environment {
-    /// CPU model name from `/proc/cpuinfo`.
-    pub cpu_model: String,
-    /// Logical CPUs available to this process.
-    pub cpu_count: usize,
-    /// Kernel release.
-    pub kernel: String,
-    /// Operating system (PRETTY_NAME from `/etc/os-release`).
-    pub os: String,
-    /// Physical memory in bytes.
-    pub memory_bytes: u64,
-    /// `rustc --version` of the compiler that builds the workload, when available.
-    pub rustc: String,
-    /// Host name.
-    pub hostname: String,
-}
+use wasmbench_report::{Environment, Platform};
 
-impl Environment {
-    /// Reads the facts; anything unreadable is left empty rather than failing the run.
-    pub fn detect() -> Environment {
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let cpu_model = cpuinfo
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("model name")
-                    .and_then(|r| r.split_once(':'))
-                    .map(|(_, v)| v.trim().to_string())
-            })
-            .unwrap_or_default();
-        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-        let memory_bytes = meminfo
-            .lines()
-            .find_map(|l| l.strip_prefix("MemTotal:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024);
-        let os = std::fs::read_to_string("/etc/os-release")
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("PRETTY_NAME="))
-            .map(|v| v.trim_matches('"').to_string())
-            .unwrap_or_else(|| std::env::consts::OS.to_string());
-        Environment {
-            cpu_model,
-            cpu_count: online_cpus(&cpuinfo),
-            kernel: read_trim("/proc/sys/kernel/osrelease"),
-            os,
-            memory_bytes,
-            rustc: Command::new("rustc")
-                .arg("--version")
-                .output()
-                .ok()
-                .filter(|o| o.status.success())
-                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-                .unwrap_or_default(),
-            hostname: read_trim("/proc/sys/kernel/hostname"),
-        }
+/// Reads this machine's facts for the report; anything unreadable is left empty rather than
+/// failing the run. The host name is not recorded (a report is often shared).
+pub fn detect() -> Environment {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu_model = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .and_then(|r| r.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let memory_bytes = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024);
+    let os = std::fs::read_to_string("/etc/os-release")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+        .map(|v| v.trim_matches('"').to_string())
+        .unwrap_or_else(|| std::env::consts::OS.to_string());
+    Environment {
+        platform: Platform::Local,
+        cpu_model,
+        cpu_count: online_cpus(&cpuinfo) as u32,
+        kernel: read_trim("/proc/sys/kernel/osrelease"),
+        os,
+        hostname: None,
+        rustc_version: Command::new("rustc")
+            .arg("--version")
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default(),
+        memory_bytes,
+        details: Default::default(),
     }
 }
 
@@ -94,7 +78,7 @@ mod tests {
 
     #[test]
     fn detects_this_machine() {
-        let e = Environment::detect();
+        let e = detect();
         assert!(e.cpu_count >= 1);
         if cfg!(target_os = "linux") {
             assert!(!e.kernel.is_empty());

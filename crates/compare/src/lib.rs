@@ -16,7 +16,6 @@ pub mod variants;
 pub mod workloads;
 
 pub use config::{CompareConfig, ConnectionMode, LoadSettings, Pinning, Profile, VariantSpec};
-pub use environment::Environment;
 pub use error::CompareError;
 pub use run::{Event, Options, run};
 pub use variants::{Resolved, known_variants, resolve};

@@ -16,7 +16,6 @@ const FAIRNESS: [&str; 4] = [
 ];
 
 pub(crate) fn build(cfg: &CompareConfig, opts: &Options, o: Outcome) -> r::Comparison {
-    let env = &o.environment;
     let meta = r::Meta {
         wasmbench_version: env!("CARGO_PKG_VERSION").to_string(),
         started_at: o.started_at.to_rfc3339(),
@@ -27,17 +26,7 @@ pub(crate) fn build(cfg: &CompareConfig, opts: &Options, o: Outcome) -> r::Compa
             .map(str::to_string)
             .collect(),
         partial: o.partial,
-        environment: r::Environment {
-            platform: r::Platform::Local,
-            cpu_model: env.cpu_model.clone(),
-            cpu_count: env.cpu_count as u32,
-            kernel: env.kernel.clone(),
-            os: env.os.clone(),
-            hostname: None,
-            rustc_version: env.rustc.clone(),
-            memory_bytes: env.memory_bytes,
-            details: BTreeMap::new(),
-        },
+        environment: o.environment,
     };
     let l = &cfg.load;
     let executor = match l.executor.as_str() {

@@ -12,7 +12,6 @@ use wasmbench_runtime::{
 };
 
 use crate::config::CompareConfig;
-use crate::environment::Environment;
 use crate::error::CompareError;
 use crate::variants::{Build, Resolved, resolve};
 
@@ -129,7 +128,7 @@ pub(crate) struct RunOutcome {
 #[derive(Debug)]
 pub(crate) struct Outcome {
     pub variants: Vec<VariantOutcome>,
-    pub environment: Environment,
+    pub environment: wasmbench_report::Environment,
     pub pinning: Option<(Vec<usize>, Vec<usize>)>,
     pub started_at: chrono::DateTime<chrono::Utc>,
     pub ended_at: chrono::DateTime<chrono::Utc>,
@@ -143,8 +142,8 @@ pub async fn run(
 ) -> Result<wasmbench_report::Comparison, CompareError> {
     cfg.validate().map_err(CompareError::Invalid)?;
     let started_at = chrono::Utc::now();
-    let environment = Environment::detect();
-    let pinning = cfg.pinning.resolve(environment.cpu_count);
+    let environment = crate::environment::detect();
+    let pinning = cfg.pinning.resolve(environment.cpu_count as usize);
     // Reject a bad plan before building anything.
     plan_for(cfg, "http://127.0.0.1:1/".into(), cfg.load.duration)?.validate()?;
 
@@ -321,15 +320,8 @@ pub(crate) fn plan_for(
         plan.checks.push(wasmbench_load::Check::parse(c)?);
     }
     for t in &l.thresholds {
-        // Accept k6's object notation `metric: expr` as well as `metric=expr`; the colon
-        // inside a sub-metric's tag (`http_req_duration{name:hash}`) is part of the name.
-        let tag_end = t.find('}').map_or(0, |i| i + 1);
-        let t = match (t.contains('='), t[tag_end..].split_once(':')) {
-            (false, Some((metric, expr))) => format!("{}{metric}={expr}", &t[..tag_end]),
-            _ => t.clone(),
-        };
         plan.thresholds
-            .push(wasmbench_load::Threshold::parse_cli(&t)?);
+            .push(wasmbench_load::Threshold::parse_cli(t)?);
     }
     Ok(plan)
 }

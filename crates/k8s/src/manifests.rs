@@ -168,8 +168,8 @@ mod duration_ms {
 impl Default for LoadPlan {
     fn default() -> Self {
         LoadPlan {
-            vus: 50,
-            duration: Duration::from_secs(30),
+            vus: wasmbench_vocab::demo::VUS,
+            duration: wasmbench_vocab::demo::DURATION,
             parallelism: 1,
             extra_args: Vec::new(),
         }

@@ -8,6 +8,9 @@
 mod exit;
 #[path = "../../cli/src/load_cmd.rs"]
 mod load_cmd;
+#[path = "../../cli/src/load_flags.rs"]
+#[allow(dead_code)]
+mod load_flags;
 
 use clap::Parser;
 

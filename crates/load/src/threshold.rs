@@ -144,13 +144,20 @@ impl ThresholdExpr {
 }
 
 impl Threshold {
-    /// Parses the CLI form `METRIC=EXPR` with an optional `:abortOnFail` suffix, e.g.
-    /// `http_req_duration=p(95)<200`.
+    /// Parses the one flag form every command takes: `METRIC=EXPR`, or k6's object notation
+    /// `METRIC: EXPR`, with an optional `:abortOnFail` suffix, e.g.
+    /// `http_req_duration=p(95)<200` or `http_req_duration: p(95)<200`. The colon inside a
+    /// sub-metric's tag (`http_req_duration{name:hash}`) belongs to the name.
     pub fn parse_cli(s: &str) -> Result<Threshold, LoadError> {
-        let (metric, rest) = s.split_once('=').ok_or_else(|| LoadError::Threshold {
+        // The metric ends at the first `=` or `:` after its tag (an expression may hold `<=`).
+        let tag_end = s.find('}').map_or(0, |i| i + 1);
+        let split = s[tag_end..]
+            .find(['=', ':'])
+            .map(|i| (&s[..tag_end + i], &s[tag_end + i + 1..]));
+        let (metric, rest) = split.ok_or_else(|| LoadError::Threshold {
             metric: String::new(),
             expr: s.to_string(),
-            reason: "write METRIC=EXPR, e.g. `http_req_duration=p(95)<200`".into(),
+            reason: "write METRIC=EXPR or METRIC: EXPR, e.g. `http_req_duration=p(95)<200`".into(),
         })?;
         let (expr, abort) = match rest.strip_suffix(":abortOnFail") {
             Some(e) => (e, true),
@@ -239,6 +246,15 @@ mod tests {
         assert!(e.to_string().contains("supports rate"), "{e}");
         let e = Threshold::parse_cli("nope=avg<1").unwrap_err();
         assert!(e.to_string().contains("unknown metric"), "{e}");
+        let colon = Threshold::parse_cli("http_req_duration{name:hash}: p(95)<20").unwrap();
+        assert_eq!(
+            (colon.metric.as_str(), colon.expr.as_str()),
+            ("http_req_duration{name:hash}", "p(95)<20")
+        );
+        let le = Threshold::parse_cli("http_req_duration: p(95)<=200").unwrap();
+        assert_eq!(le.expr, "p(95)<=200");
+        let c = Threshold::parse_cli("checks: rate>0.99:abortOnFail").unwrap();
+        assert!(c.abort_on_fail && c.expr == "rate>0.99", "{c:?}");
         let t = Threshold::parse_cli("checks=rate>0.99:abortOnFail").unwrap();
         assert!(t.abort_on_fail);
         assert_eq!(t.expr, "rate>0.99");

@@ -14,6 +14,9 @@ mod exit;
 #[path = "../../cli/src/load_cmd.rs"]
 #[allow(dead_code)]
 mod load_cmd;
+#[path = "../../cli/src/load_flags.rs"]
+#[allow(dead_code)]
+mod load_flags;
 
 use std::path::Path;
 use std::time::Duration;

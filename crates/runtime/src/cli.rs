@@ -80,37 +80,36 @@ fn is_executable(p: &Path) -> bool {
 
 /// Parses `wasmtime --version` output: `wasmtime 48.0.8 (1b1e1a0 2025-10-20)` → `48.0.8`.
 pub fn parse_wasmtime_version(out: &str) -> Option<String> {
-    version_after(out, &["wasmtime", "wasmtime-cli"])
+    version_after(out, &["wasmtime", "wasmtime-cli"], false)
 }
 
-/// Parses `wasmedge --version` output: `wasmedge version 0.14.1` (possibly followed by plugin
-/// lines) → `0.14.1`.
+/// Parses `wasmedge --version` output → `0.14.1`. A real WasmEdge prints the path it was
+/// invoked by first (`/usr/local/bin/wasmedge version 0.14.1`, or `wasmedge version 0.14.1`
+/// when run by name), then a line per plugin (` (plugin "wasi_logging") version 0.1.0.0`).
 pub fn parse_wasmedge_version(out: &str) -> Option<String> {
-    out.lines().find_map(|l| {
-        let mut w = l.split_whitespace();
-        match (w.next(), w.next(), w.next()) {
-            (Some(n), Some("version"), Some(v)) if n.eq_ignore_ascii_case("wasmedge") => {
-                semverish(v)
-            }
-            _ => None,
-        }
-    })
+    version_after(out, &["wasmedge"], true)
 }
 
 /// Parses `wasmer --version` output: `wasmer 6.0.1 (a1b2c3d 2025-05-01)` → `6.0.1`.
 pub fn parse_wasmer_version(out: &str) -> Option<String> {
-    version_after(out, &["wasmer", "wasmer-cli"])
+    version_after(out, &["wasmer", "wasmer-cli"], false)
 }
 
-fn version_after(out: &str, names: &[&str]) -> Option<String> {
+/// The version on the first line that starts with one of `names` — as a bare name or as the
+/// last component of a path, since some programs print how they were invoked — followed by
+/// the word `version` when `word_version` is set.
+fn version_after(out: &str, names: &[&str], word_version: bool) -> Option<String> {
     out.lines().find_map(|l| {
         let mut w = l.split_whitespace();
-        let n = w.next()?;
-        if names.iter().any(|x| n.eq_ignore_ascii_case(x)) {
-            semverish(w.next()?)
-        } else {
-            None
+        let first = w.next()?;
+        let program = first.rsplit('/').next().unwrap_or(first);
+        if !names.iter().any(|x| program.eq_ignore_ascii_case(x)) {
+            return None;
         }
+        if word_version && w.next() != Some("version") {
+            return None;
+        }
+        semverish(w.next()?)
     })
 }
 
@@ -146,16 +145,20 @@ pub fn detect(
         .map_err(|e| format!("`{} --version` failed: {e}", path.display()))?;
     let text = String::from_utf8_lossy(&out);
     let version = parse(&text).ok_or_else(|| {
+        let printed: Vec<&str> = text.lines().take(3).collect();
         format!(
-            "cannot read the version from `{} --version` (got {:?})",
+            "found {name} at {}, but cannot read its version from `--version`, which printed \
+             {:?}",
             path.display(),
-            text.lines().next().unwrap_or("")
+            printed.join(" / ")
         )
     })?;
     Ok(Detected { path, version })
 }
 
 /// Runs a short command with a deadline and returns its stdout; stderr goes into the error.
+/// Both pipes are drained while the command runs, so a talkative program cannot block on a full
+/// pipe and be mistaken for a hung one.
 fn run_bounded(cmd: &mut Command, timeout: Duration) -> Result<Vec<u8>, String> {
     let mut child = cmd
         .stdin(Stdio::null())
@@ -163,10 +166,21 @@ fn run_bounded(cmd: &mut Command, timeout: Duration) -> Result<Vec<u8>, String> 
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| e.to_string())?;
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
     let deadline = Instant::now() + timeout;
-    loop {
+    let status = loop {
         match child.try_wait() {
-            Ok(Some(_)) => break,
+            Ok(Some(status)) => break status,
             Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
             Ok(None) => {
                 let _ = child.kill();
@@ -175,16 +189,22 @@ fn run_bounded(cmd: &mut Command, timeout: Duration) -> Result<Vec<u8>, String> 
             }
             Err(e) => return Err(e.to_string()),
         }
-    }
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(out.stdout)
+    };
+    let out = stdout.join().unwrap_or_default();
+    let err = stderr.join().unwrap_or_default();
+    if status.success() {
+        Ok(out)
     } else {
-        Err(format!(
-            "{}: {}",
-            out.status,
-            crate::artifact::tail(&out.stderr, 5)
-        ))
+        Err(format!("{status}: {}", crate::artifact::tail(&err, 5)))
+    }
+}
+
+/// The version shown in a runtime's report line: the detected one, or why there is none.
+fn version_or_why(detected: &Result<Detected, String>, locator: &Locator, name: &str) -> String {
+    match detected {
+        Ok(d) => d.version.clone(),
+        Err(_) if locator.find(name).is_ok() => "unreadable".into(),
+        Err(_) => "not found".into(),
     }
 }
 
@@ -427,13 +447,11 @@ impl Runtime for WasmtimeCli {
     fn info(&self) -> RuntimeInfo {
         let mut details = BTreeMap::new();
         details.insert("variant".into(), self.variant());
-        let version = match self.detect() {
-            Ok(d) => {
-                details.insert("program".into(), d.path.display().to_string());
-                d.version
-            }
-            Err(_) => "not found".into(),
-        };
+        let detected = self.detect();
+        if let Ok(d) = &detected {
+            details.insert("program".into(), d.path.display().to_string());
+        }
+        let version = version_or_why(&detected, &self.locator, "wasmtime");
         match self.command {
             WasmtimeCommand::Run => {
                 details.insert("workload".into(), "socket server (wasi:sockets)".into());
@@ -594,10 +612,7 @@ impl Runtime for WasmEdgeCli {
         details.insert("workload".into(), "WasmEdge socket build (sock_*)".into());
         RuntimeInfo {
             name: "wasmedge".into(),
-            version: self
-                .detect()
-                .map(|d| d.version)
-                .unwrap_or_else(|_| "not found".into()),
+            version: version_or_why(&self.detect(), &self.locator, "wasmedge"),
             mode: self.mode,
             target: Target::Wasip1,
             pooling: None,
@@ -709,10 +724,7 @@ impl Runtime for WasmerCli {
     fn info(&self) -> RuntimeInfo {
         RuntimeInfo {
             name: "wasmer".into(),
-            version: self
-                .detect()
-                .map(|d| d.version)
-                .unwrap_or_else(|_| "not found".into()),
+            version: version_or_why(&self.detect(), &self.locator, "wasmer"),
             mode: ExecMode::CraneliftJit,
             target: Target::Wasip1,
             pooling: None,
@@ -864,6 +876,22 @@ mod tests {
         assert_eq!(parse_wasmtime_version("error: unknown flag"), None);
         assert_eq!(parse_wasmtime_version("wasmtime nightly"), None);
         assert_eq!(parse_wasmedge_version("wasmedge 0.14.1"), None);
+        // Real WasmEdge output: the invocation path first, then plugin lines.
+        assert_eq!(
+            parse_wasmedge_version(
+                "/usr/local/bin/wasmedge version 0.14.1\n (plugin \"wasi_logging\") version 0.1.0.0\n"
+            )
+            .as_deref(),
+            Some("0.14.1")
+        );
+        assert_eq!(
+            parse_wasmtime_version("/opt/bin/wasmtime 48.0.8 (6c9ef2a36 2025-11-20)").as_deref(),
+            Some("48.0.8")
+        );
+        assert_eq!(
+            parse_wasmedge_version("/usr/bin/notwasmedge version 0.14.1"),
+            None
+        );
         assert_eq!(parse_wasmer_version(""), None);
     }
 

@@ -67,10 +67,11 @@ fn empty_path_dir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
 
-fn script(dir: &Path, name: &str, stdout: &str) {
+/// An executable shell script `name` in `dir` running `body`.
+fn script(dir: &Path, name: &str, body: &str) {
     let p = dir.join(name);
     let mut f = std::fs::File::create(&p).unwrap();
-    writeln!(f, "#!/bin/sh\nprintf '%s\\n' '{stdout}'").unwrap();
+    writeln!(f, "#!/bin/sh\n{body}").unwrap();
     drop(f);
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
@@ -127,12 +128,21 @@ fn missing_binaries_make_variants_unavailable_with_a_reason() {
 }
 
 /// Detection runs the found program's `--version` and parses what it prints. WasmEdge and
-/// Wasmer cannot be installed here, so small scripts print their recorded version lines.
+/// Wasmer cannot be installed here, so small scripts print what the real programs print:
+/// WasmEdge 0.14.1 starts with the path it was invoked by (`$0`) and adds a line per plugin.
 #[test]
 fn detection_runs_the_program_and_parses_its_version() {
     let dir = empty_path_dir();
-    script(dir.path(), "wasmedge", "wasmedge version 0.14.1");
-    script(dir.path(), "wasmer", "wasmer 6.0.1 (a5d4e9a 2025-05-30)");
+    script(
+        dir.path(),
+        "wasmedge",
+        r#"printf '%s version 0.14.1\n (plugin "wasi_logging") version 0.1.0.0\n' "$0""#,
+    );
+    script(
+        dir.path(),
+        "wasmer",
+        "echo 'wasmer 6.0.1 (a5d4e9a 2025-05-30)'",
+    );
     let l = locator_in(dir.path());
     let we = WasmEdgeCli::new(ExecMode::Aot).with_locator(l.clone());
     assert_eq!(we.detect().unwrap().version, "0.14.1");
@@ -144,6 +154,24 @@ fn detection_runs_the_program_and_parses_its_version() {
         e.starts_with("wasmer 6.0.1 found") && e.contains("WASIX"),
         "{e}"
     );
+
+    // Found, but its version line is not one we know: said as such, with what it printed.
+    let odd = empty_path_dir();
+    script(
+        odd.path(),
+        "wasmedge",
+        "echo 'WasmEdge runtime (custom build)'",
+    );
+    let we = WasmEdgeCli::new(ExecMode::Interpreter).with_locator(locator_in(odd.path()));
+    let e = we.available().unwrap_err();
+    assert!(
+        e.contains("found wasmedge at")
+            && e.contains("cannot read its version")
+            && e.contains("WasmEdge runtime (custom build)")
+            && !e.contains("not found"),
+        "{e}"
+    );
+    assert_eq!(we.info().version, "unreadable");
 
     if let Some(v) = wasmtime_or_skip("detection_runs_the_program_and_parses_its_version") {
         assert!(parse_wasmtime_version(&format!("wasmtime {v}")).is_some());

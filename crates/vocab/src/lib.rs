@@ -157,6 +157,37 @@ named_enum!(Platform, "platform", {
     Kubernetes => "kubernetes",
 });
 
+/// How load is scheduled: k6's executors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExecutorKind {
+    /// A fixed number of VUs loop for a duration (closed model; the demo's).
+    ConstantVus,
+    /// The VU count follows stage targets (closed model).
+    RampingVus,
+    /// A fixed number of iterations per time unit (open model).
+    ConstantArrivalRate,
+    /// The iteration rate follows stage targets (open model).
+    RampingArrivalRate,
+}
+
+named_enum!(ExecutorKind, "executor", {
+    ConstantVus => "constant-vus",
+    RampingVus => "ramping-vus",
+    ConstantArrivalRate => "constant-arrival-rate",
+    RampingArrivalRate => "ramping-arrival-rate",
+});
+
+/// The public demo's load plan: the default of every command that generates load.
+pub mod demo {
+    use std::time::Duration;
+
+    /// Virtual users.
+    pub const VUS: u32 = 100;
+    /// How long the load runs.
+    pub const DURATION: Duration = Duration::from_secs(30);
+}
+
 /// What ran a variant's workload; recorded in every result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -176,6 +207,18 @@ pub struct RuntimeInfo {
     /// reuse, ...).
     #[serde(default)]
     pub details: BTreeMap<String, String>,
+}
+
+/// `--executor constant-vus|ramping-vus|constant-arrival-rate|ramping-arrival-rate`.
+#[cfg(feature = "clap")]
+impl clap::ValueEnum for ExecutorKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        ExecutorKind::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
+    }
 }
 
 /// `--connection keep-alive|close`: `close` is the flag's documented spelling.
@@ -215,6 +258,10 @@ mod tests {
         for c in ConnectionMode::ALL {
             assert_eq!(c.as_str().parse::<ConnectionMode>().unwrap(), *c);
             assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+        }
+        for e in ExecutorKind::ALL {
+            assert_eq!(e.as_str().parse::<ExecutorKind>().unwrap(), *e);
+            assert_eq!(serde_json::to_value(e).unwrap(), e.as_str());
         }
         for p in Platform::ALL {
             assert_eq!(p.as_str().parse::<Platform>().unwrap(), *p);
