@@ -63,12 +63,10 @@ impl LoadFlags {
             flag("rate", r.to_string());
         }
         if let Some(c) = self.connection {
-            // `close` is the flag's own spelling of the second mode.
-            let v = match c {
-                ConnectionMode::KeepAlive => "keep-alive",
-                ConnectionMode::NewConnectionPerRequest => "close",
-            };
-            flag("connection", v.to_owned());
+            // The flag's own spelling (`close`), from its one declaration.
+            let v = clap::ValueEnum::to_possible_value(&c)
+                .map_or_else(|| c.as_str().to_owned(), |p| p.get_name().to_owned());
+            flag("connection", v);
         }
         if let Some(m) = &self.method {
             flag("method", m.clone());

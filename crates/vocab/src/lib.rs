@@ -245,28 +245,24 @@ impl clap::ValueEnum for ConnectionMode {
 mod tests {
     use super::*;
 
+    /// Every value's name parses back to it and is its JSON form.
+    fn round_trips<T>(all: &[T], name: fn(&T) -> &'static str)
+    where
+        T: FromStr<Err = String> + Serialize + PartialEq + fmt::Debug,
+    {
+        for v in all {
+            assert_eq!(&name(v).parse::<T>().unwrap(), v);
+            assert_eq!(serde_json::to_value(v).unwrap(), name(v));
+        }
+    }
+
     #[test]
     fn names_round_trip_through_text_and_json() {
-        for m in ExecMode::ALL {
-            assert_eq!(m.as_str().parse::<ExecMode>().unwrap(), *m);
-            assert_eq!(serde_json::to_value(m).unwrap(), m.as_str());
-        }
-        for t in Target::ALL {
-            assert_eq!(t.as_str().parse::<Target>().unwrap(), *t);
-            assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
-        }
-        for c in ConnectionMode::ALL {
-            assert_eq!(c.as_str().parse::<ConnectionMode>().unwrap(), *c);
-            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
-        }
-        for e in ExecutorKind::ALL {
-            assert_eq!(e.as_str().parse::<ExecutorKind>().unwrap(), *e);
-            assert_eq!(serde_json::to_value(e).unwrap(), e.as_str());
-        }
-        for p in Platform::ALL {
-            assert_eq!(p.as_str().parse::<Platform>().unwrap(), *p);
-            assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
-        }
+        round_trips(ExecMode::ALL, |v| v.as_str());
+        round_trips(Target::ALL, |v| v.as_str());
+        round_trips(ConnectionMode::ALL, |v| v.as_str());
+        round_trips(ExecutorKind::ALL, |v| v.as_str());
+        round_trips(Platform::ALL, |v| v.as_str());
     }
 
     #[test]
