@@ -1,7 +1,7 @@
 //! `wasmbench compare` and `wasmbench runtimes`.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -203,25 +203,6 @@ fn apply_load_flags(f: &LoadFlags, l: &mut LoadSettings) {
     l.thresholds.extend(f.thresholds.iter().cloned());
 }
 
-/// Checks that `dir` can be written before spending minutes measuring.
-fn ensure_writable(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)
-        .and_then(|()| {
-            let probe = dir.join(".wasmbench-write-test");
-            std::fs::write(&probe, b"")?;
-            std::fs::remove_file(probe)
-        })
-        .map_err(|e| {
-            fail(
-                Exit::Output,
-                format!(
-                    "cannot write to {}: {e}; choose another --out directory",
-                    dir.display()
-                ),
-            )
-        })
-}
-
 /// Restricts this process (and so the load generator's threads) to `cpus`.
 fn pin_self(cpus: &[usize]) -> anyhow::Result<()> {
     // SAFETY: cpu_set_t is plain data; CPU_ZERO/CPU_SET write inside it; sched_setaffinity
@@ -254,7 +235,7 @@ pub fn run(a: CompareArgs) -> anyhow::Result<i32> {
         wasmbench_runtime::wasmtime::check_wasi_service(wasm)?;
     }
     if let Some(dir) = &a.out {
-        ensure_writable(dir)?;
+        crate::report_cmd::ensure_writable(dir)?;
     }
     let cpus = wasmbench_compare::environment::machine_cpus();
     let pinning = cfg.pinning.resolve(cpus);
@@ -302,46 +283,8 @@ pub fn run(a: CompareArgs) -> anyhow::Result<i32> {
     })?;
     progress.finish();
 
-    if let Some(dir) = &a.out {
-        wasmbench_report::write_all(&comparison, dir)
-            .map_err(|e| fail(Exit::Output, e.to_string()))?;
-        eprintln!("wasmbench: wrote {}", dir.display());
-    }
-    let text = wasmbench_report::render(&comparison, a.format)?;
-    print!("{text}");
-    if !text.ends_with('\n') {
-        println!();
-    }
-
-    let exit = if comparison.meta.partial {
-        Exit::Interrupted
-    } else if comparison
-        .variants
-        .iter()
-        .all(|v| v.status != wasmbench_report::VariantStatus::Ok)
-    {
-        return Err(fail(
-            Exit::VariantFailed,
-            "no variant produced results: see the reasons above",
-        ));
-    } else if comparison
-        .variants
-        .iter()
-        .any(|v| v.status == wasmbench_report::VariantStatus::Failed)
-    {
-        Exit::VariantFailed
-    } else if comparison
-        .variants
-        .iter()
-        .flat_map(|v| &v.runs)
-        .flat_map(|r| &r.thresholds)
-        .any(|t| !t.passed)
-    {
-        Exit::ThresholdsFailed
-    } else {
-        Exit::Ok
-    };
-    Ok(i32::from(exit.code()))
+    crate::report_cmd::emit(&comparison, a.format, a.out.as_deref())?;
+    Ok(i32::from(crate::report_cmd::exit_of(&comparison)?.code()))
 }
 
 /// `wasmbench runtimes`.

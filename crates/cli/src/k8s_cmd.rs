@@ -4,14 +4,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
-use wasmbench_k8s::driver::{
-    self, ClusterOptions, Driver, DriverOptions, Progress, VariantOutcome,
-};
+use wasmbench_k8s::driver::{self, ClusterOptions, Driver, DriverOptions, Progress};
 use wasmbench_k8s::manifests::{self, RunSpec};
+use wasmbench_k8s::report::{self, ReportOptions};
 use wasmbench_k8s::{Error, Variant};
-use wasmbench_load::Summary;
+use wasmbench_report::Format;
 
 use crate::exit::{Exit, fail};
 use crate::load_flags::LoadFlags;
@@ -22,7 +21,9 @@ pub(crate) fn failure(e: Error) -> anyhow::Error {
         e if e.is_cluster_unreachable() => Exit::Cluster,
         Error::InvalidPlan(_) | Error::UnknownVariant(_) => Exit::InvalidConfig,
         Error::NotReady { .. } => Exit::ServerStart,
-        Error::JobFailed { .. } | Error::NoSummary { .. } => Exit::VariantFailed,
+        Error::JobFailed { .. } | Error::NoSummary { .. } | Error::BadSummary { .. } => {
+            Exit::VariantFailed
+        }
         Error::Cancelled(_) => Exit::Interrupted,
         Error::Io { .. } => Exit::Output,
         Error::Build { .. } => Exit::Artifact,
@@ -49,15 +50,21 @@ enum K8sCommand {
 /// What decides the objects (shared by `run` and `manifests`).
 #[derive(Debug, Args)]
 struct PlanArgs {
-    /// Variants: native, crun-wasmedge, wasmtime, wasmedge, wasmer, spin, or `all`.
-    #[arg(long, default_value = "native,crun-wasmedge,wasmtime")]
-    variants: String,
+    /// Variants: native, crun-wasmedge, wasmtime, wasmedge, wasmer, spin, or `all`; missing
+    /// RuntimeClasses are created. Default for `run`: native and every Wasm variant whose
+    /// RuntimeClass exists on the cluster, the others reported as skipped; for `manifests`:
+    /// every variant (spin with --spin-image).
+    #[arg(long)]
+    variants: Option<String>,
     /// The load of each variant; --vus is the total, split evenly over --parallelism load pods.
     #[command(flatten)]
     load: LoadFlags,
-    /// Number of load pods per variant (distributed load; their summaries are merged).
-    #[arg(long, default_value_t = 1)]
-    parallelism: u32,
+    /// Load pods per variant, one per node, at most the schedulable nodes (distributed load;
+    /// their HDR histograms and counters are merged exactly). Default for `run`: as many as the
+    /// nodes other than the server's can take (at least 1) while splitting --vus evenly; for
+    /// `manifests`: 1.
+    #[arg(long)]
+    parallelism: Option<u32>,
     /// Image tag of the wasmbench images (a version; see `wasmbench image build`).
     #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
     image_tag: String,
@@ -99,8 +106,12 @@ struct RunArgs {
     /// How long the echo Deployments may take to become ready.
     #[arg(long, default_value = "180s", value_parser = humantime::parse_duration)]
     timeout: Duration,
-    /// Write k8s-run.json (spec, placement, every load pod's summary) into this directory.
-    #[arg(long)]
+    /// Output format on stdout.
+    #[arg(long, short = 'f', default_value = "text")]
+    format: Format,
+    /// Write every report format (as `compare --out` does; `wasmbench report DIR` re-renders
+    /// it) plus each variant's merged summary and each load pod's own into runs/.
+    #[arg(long, short = 'o')]
     out: Option<PathBuf>,
     #[command(flatten)]
     plan: PlanArgs,
@@ -132,12 +143,22 @@ fn run_id() -> String {
     )
 }
 
-fn spec_from(plan: &PlanArgs, run: &str, namespace: Option<&str>) -> anyhow::Result<RunSpec> {
-    spec_from_inner(plan, run, namespace).map_err(failure)
+fn spec_from(
+    plan: &PlanArgs,
+    run: &str,
+    namespace: Option<&str>,
+    variants: Vec<Variant>,
+) -> anyhow::Result<RunSpec> {
+    spec_from_inner(plan, run, namespace, variants).map_err(failure)
 }
 
-fn spec_from_inner(plan: &PlanArgs, run: &str, namespace: Option<&str>) -> Result<RunSpec, Error> {
-    let mut spec = RunSpec::new(run, Variant::parse_list(&plan.variants)?);
+fn spec_from_inner(
+    plan: &PlanArgs,
+    run: &str,
+    namespace: Option<&str>,
+    variants: Vec<Variant>,
+) -> Result<RunSpec, Error> {
+    let mut spec = RunSpec::new(run, variants);
     if let Some(ns) = namespace {
         spec.namespace = ns.to_owned();
     }
@@ -151,13 +172,42 @@ fn spec_from_inner(plan: &PlanArgs, run: &str, namespace: Option<&str>) -> Resul
         spec.load.duration = d;
     }
     spec.load.extra_args = plan.load.to_load_args();
-    spec.load.parallelism = plan.parallelism;
+    spec.load.parallelism = plan.parallelism.unwrap_or(1);
     spec.server_resources.cpu_limit = plan.server_cpu.clone();
     spec.server_resources.memory_limit = plan.server_memory.clone();
     spec.load_resources.cpu_limit = plan.load_cpu.clone();
     spec.load_resources.memory_limit = plan.load_memory.clone();
     spec.validate()?;
     Ok(spec)
+}
+
+/// `--variants` as given, `None` when absent.
+fn requested_variants(plan: &PlanArgs) -> anyhow::Result<Option<Vec<Variant>>> {
+    plan.variants
+        .as_deref()
+        .map(Variant::parse_list)
+        .transpose()
+        .map_err(failure)
+}
+
+/// The plan one load pod runs, built by `wasmbench load`'s own parser from the pod's
+/// arguments: the report states exactly what ran, and a bad flag is reported before anything
+/// is deployed.
+fn pod_plan(spec: &RunSpec) -> anyhow::Result<wasmbench_load::Plan> {
+    let v = spec.variants.first().copied().unwrap_or(Variant::Native);
+    // The kubelet fills in the Service's address; here its DNS name stands in for it.
+    let (in_pod, here) = (spec.service_url(v), spec.service_dns_url(v));
+    let args = manifests::load_args(spec, v)
+        .map_err(failure)?
+        .into_iter()
+        .map(|a| if a == in_pod { here.clone() } else { a });
+    let invalid = |e: String| fail(Exit::InvalidConfig, format!("load flags: {e}"));
+    let cli = crate::Cli::try_parse_from(std::iter::once("wasmbench".to_owned()).chain(args))
+        .map_err(|e| invalid(e.to_string().lines().next().unwrap_or("").to_owned()))?;
+    match cli.command {
+        crate::Command::Load(a) => crate::load_cmd::build_plan(&a).map_err(invalid),
+        _ => Err(fail(Exit::Internal, "load pod arguments are not `load`")),
+    }
 }
 
 fn print_progress(p: Progress) {
@@ -168,14 +218,15 @@ fn print_progress(p: Progress) {
         } => eprintln!(
             "applied in namespace {namespace}; load pods {}",
             if separate_load {
-                "kept off the server nodes"
+                "kept off the node of the server they load"
             } else {
-                "share the only schedulable node with the servers"
+                "one per node, one of them on the server's node (not enough other nodes)"
             }
         ),
         Progress::Ready(v) => eprintln!("{v}: ready"),
         Progress::LoadStarted(v) => eprintln!("{v}: load running…"),
         Progress::LoadDone(v) => eprintln!("{v}: load done"),
+        Progress::VariantFailed { variant, reason } => eprintln!("{variant}: FAILED: {reason}"),
         Progress::CleaningUp => eprintln!("cleaning up…"),
         Progress::CleanupFailed(e) => eprintln!("warning: cleanup failed: {e}"),
         other => eprintln!("{other:?}"),
@@ -186,7 +237,9 @@ fn print_progress(p: Progress) {
 pub fn run(args: K8sArgs) -> anyhow::Result<i32> {
     match args.command {
         K8sCommand::Manifests(m) => {
-            let mut spec = spec_from(&m.plan, "manual", Some(&m.namespace))?;
+            let variants = requested_variants(&m.plan)?
+                .unwrap_or_else(|| Variant::deployable(m.plan.spin_image.is_some()));
+            let mut spec = spec_from(&m.plan, "manual", Some(&m.namespace), variants)?;
             spec.separate_load = m.separate_load;
             for p in manifests::write_dir(&spec, &m.out).map_err(failure)? {
                 println!("{}", p.display());
@@ -205,7 +258,18 @@ pub fn run(args: K8sArgs) -> anyhow::Result<i32> {
 
 async fn run_cluster(r: RunArgs) -> anyhow::Result<i32> {
     let id = run_id();
-    let spec = spec_from(&r.plan, &id, r.namespace.as_deref())?;
+    let requested = requested_variants(&r.plan)?;
+    // Without --variants the cluster decides; native always runs, so the spec is valid already.
+    let mut spec = spec_from(
+        &r.plan,
+        &id,
+        r.namespace.as_deref(),
+        requested.clone().unwrap_or_else(|| vec![Variant::Native]),
+    )?;
+    pod_plan(&spec)?;
+    if let Some(dir) = &r.out {
+        crate::report_cmd::ensure_writable(dir)?;
+    }
     let cluster = driver::connect(&ClusterOptions {
         kubeconfig: r.kubeconfig.clone(),
         context: r.context.clone(),
@@ -221,175 +285,45 @@ async fn run_cluster(r: RunArgs) -> anyhow::Result<i32> {
         ready_timeout: r.timeout,
         keep: r.keep,
         create_namespace: r.namespace.is_none(),
+        install_runtime_classes: requested.is_some(),
         ..Default::default()
     };
+    let driver = Driver::new(cluster, opts);
+    let skipped = match requested {
+        Some(_) => Vec::new(),
+        None => driver.select_available(&mut spec).await.map_err(failure)?,
+    };
+    for s in &skipped {
+        eprintln!("{}: skipped: {}", s.variant, s.reason);
+    }
+    if r.plan.parallelism.is_none() {
+        let nodes = driver.nodes().await.map_err(failure)?;
+        let schedulable = nodes.iter().filter(|n| n.schedulable).count();
+        spec.load.parallelism = spec
+            .load
+            .pods_for_nodes(driver::load_node_count(schedulable));
+    }
+    let load_plan = pod_plan(&spec)?;
+
     let cancel = CancellationToken::new();
     crate::signals::install(cancel.clone());
-    let (cluster_url, server_version) = (cluster.url.clone(), cluster.server_version.clone());
-    let seen = std::sync::Mutex::new(Seen::default());
-    let on_progress = |p: Progress| {
-        seen.lock().unwrap_or_else(|e| e.into_inner()).record(&p);
-        print_progress(p);
-    };
-    let outcome = match Driver::new(cluster, opts)
-        .run(&spec, &cancel, &on_progress)
-        .await
-    {
+    let outcome = match driver.run(&spec, &cancel, &print_progress).await {
         Ok(o) => o,
-        Err(Error::Cancelled(finished)) => {
-            // Interrupted: keep what finished, marked partial, then exit 105.
-            let finished = finished.map(|o| *o);
-            if let Some(dir) = &r.out {
-                let seen = seen.into_inner().unwrap_or_else(|e| e.into_inner());
-                match write_partial(
-                    dir,
-                    &spec,
-                    &cluster_url,
-                    &server_version,
-                    &seen,
-                    finished.as_ref(),
-                ) {
-                    Ok(paths) => {
-                        for p in paths {
-                            println!("wrote {} (partial: interrupted)", p.display());
-                        }
-                    }
-                    Err(w) => eprintln!("warning: cannot write the partial record: {w}"),
-                }
-            }
-            return Err(failure(Error::Cancelled(None)));
-        }
+        // Interrupted after the run started: report what finished, marked partial (exit 105).
+        Err(Error::Cancelled(Some(o))) => *o,
         Err(e) => return Err(failure(e)),
     };
-
-    let mut merged = Vec::new();
-    for v in &outcome.variants {
-        let summary = merge(v)?;
-        println!(
-            "{:<14} runtimeClass={:<17} {:>10.1} req/s  p95 {:>8.2} ms  failed {:.2}%  servers on {:?}, {} load pod(s) on {:?}",
-            v.variant.name(),
-            v.runtime_class.as_deref().unwrap_or("-"),
-            summary.http_reqs_per_s(),
-            summary
-                .percentile_ms("http_req_duration", 95.0)
-                .unwrap_or(f64::NAN),
-            summary.http_req_failed_rate() * 100.0,
-            v.server_nodes,
-            v.load_pods.len(),
-            v.load_pods
-                .iter()
-                .filter_map(|p| p.node.as_deref())
-                .collect::<Vec<_>>()
-        );
-        merged.push((v.variant.name(), summary));
-    }
-    if let Some(dir) = &r.out {
-        let path = driver::write_outcome(&outcome, dir).map_err(failure)?;
-        println!("wrote {}", path.display());
-        for (name, summary) in &merged {
-            let p = dir.join(format!("summary-{name}.json"));
-            let text = serde_json::to_string_pretty(summary)?;
-            std::fs::write(&p, text)
-                .map_err(|e| fail(Exit::Output, format!("{}: {e}", p.display())))?;
-        }
-    }
-    Ok(0)
-}
-
-/// What the driver reported before a run ended, for the record of an interrupted run.
-#[derive(Debug, Default)]
-struct Seen {
-    namespace: Option<String>,
-    ready: Vec<String>,
-    load_done: Vec<String>,
-    cleaning_up: bool,
-    cleanup_failed: Option<String>,
-}
-
-impl Seen {
-    fn record(&mut self, p: &Progress) {
-        match p {
-            Progress::Applied { namespace, .. } => self.namespace = Some(namespace.clone()),
-            Progress::Ready(v) => self.ready.push(v.name().to_owned()),
-            Progress::LoadDone(v) => self.load_done.push(v.name().to_owned()),
-            Progress::CleaningUp => self.cleaning_up = true,
-            Progress::CleanupFailed(e) => self.cleanup_failed = Some(e.clone()),
-            _ => {}
-        }
-    }
-}
-
-/// Writes `k8s-run.json` for an interrupted run, marked `"partial": true`: the spec, the
-/// cluster, how far the run got, whether its objects were deleted, and the results of the
-/// variants whose load finished (each also as `summary-<variant>.json`). Returns the files.
-fn write_partial(
-    dir: &std::path::Path,
-    spec: &RunSpec,
-    cluster_url: &str,
-    server_version: &str,
-    seen: &Seen,
-    finished: Option<&driver::RunOutcome>,
-) -> Result<Vec<PathBuf>, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let path = dir.join("k8s-run.json");
-    let variants = finished.map_or(&[][..], |o| o.variants.as_slice());
-    let mut written = Vec::new();
-    for v in variants {
-        let summary = merge(v).map_err(|e| e.to_string())?;
-        let p = dir.join(format!("summary-{}.json", v.variant.name()));
-        let text = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
-        std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))?;
-        written.push(p);
-    }
-    let record = serde_json::json!({
-        "partial": true,
-        "interrupted": true,
-        "spec": spec,
-        "cluster_url": cluster_url,
-        "server_version": server_version,
-        "namespace": seen.namespace,
-        "variants_ready": seen.ready,
-        "variants_load_done": seen.load_done,
-        "variants": variants,
-        "cleaned_up": finished.map_or(
-            seen.cleaning_up && seen.cleanup_failed.is_none(),
-            |o| o.cleaned_up
-        ),
-        "cleanup_error": seen.cleanup_failed,
-    });
-    let text = serde_json::to_string_pretty(&record).map_err(|e| e.to_string())?;
-    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
-    written.insert(0, path);
-    Ok(written)
-}
-
-/// One variant's load pods merged into one summary (distributed load: histograms add up).
-fn merge(v: &VariantOutcome) -> anyhow::Result<Summary> {
-    let mut pods = v.load_pods.iter().map(|p| {
-        serde_json::from_value::<Summary>(p.summary.clone()).map_err(|e| {
-            fail(
-                Exit::VariantFailed,
-                format!(
-                    "{}: the summary in the log of pod {} is not a wasmbench load summary ({e}): use the same wasmbench version for the image (--image-tag)",
-                    v.variant, p.pod
-                ),
-            )
-        })
-    });
-    let Some(first) = pods.next() else {
-        return Err(fail(
-            Exit::VariantFailed,
-            format!("{}: no load pod results", v.variant),
-        ));
-    };
-    let mut total = first?;
-    for s in pods {
-        total.merge(&s?).map_err(|e| {
-            fail(
-                Exit::VariantFailed,
-                format!("{}: cannot merge load pod summaries: {e}", v.variant),
-            )
-        })?;
-    }
-    Ok(total)
+    let raw_dir = r.out.as_ref().map(|d| d.join("runs"));
+    let comparison = report::comparison(
+        &outcome,
+        &ReportOptions {
+            load_plan: &load_plan,
+            command_line: std::env::args().collect(),
+            skipped: &skipped,
+            raw_dir: raw_dir.as_deref(),
+        },
+    )
+    .map_err(failure)?;
+    crate::report_cmd::emit(&comparison, r.format, r.out.as_deref())?;
+    Ok(i32::from(crate::report_cmd::exit_of(&comparison)?.code()))
 }

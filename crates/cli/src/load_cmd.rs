@@ -66,6 +66,10 @@ pub struct LoadArgs {
     /// Load-generating threads (default: CPU count).
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Before the clock starts, wait up to this long (e.g. 30s) for the target to accept a
+    /// TCP connection; exit 12 if it does not.
+    #[arg(long, value_parser = wasmbench_load::parse_duration)]
+    pub wait_ready: Option<std::time::Duration>,
     /// Write the full result (histograms included) as JSON.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -292,6 +296,7 @@ pub fn run(args: LoadArgs) -> anyhow::Result<i32> {
         let opts = RunOptions {
             cancel,
             progress: Some(tx),
+            wait_ready: args.wait_ready,
         };
         let summary = wasmbench_load::run(&plan, opts).await;
         signal.abort();
@@ -308,7 +313,11 @@ pub fn run(args: LoadArgs) -> anyhow::Result<i32> {
         Ok(s) => s,
         Err(e) => {
             eprintln!("wasmbench load: {e}");
-            return Ok(i32::from(Exit::InvalidConfig.code()));
+            let exit = match e {
+                wasmbench_load::LoadError::Unreachable { .. } => Exit::Unreachable,
+                _ => Exit::InvalidConfig,
+            };
+            return Ok(i32::from(exit.code()));
         }
     };
     let mut write_failed = false;

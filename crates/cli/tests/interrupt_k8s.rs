@@ -1,11 +1,14 @@
-//! SIGINT/SIGTERM during `wasmbench k8s run`: the real binary against the fake Kubernetes API
-//! of crates/k8s/tests (real HTTP on 127.0.0.1). The run is interrupted while it waits for a
-//! Deployment that never becomes ready; it must delete everything it created, write its
-//! partial record, exit with 105 and leave no process behind.
+//! `wasmbench k8s run`, the real binary against the fake Kubernetes API of crates/k8s/tests
+//! (real HTTP on 127.0.0.1): a whole run writes the same report files as `compare --out` and
+//! `wasmbench report DIR` re-renders them; SIGINT/SIGTERM while it waits for a Deployment that
+//! never becomes ready must delete everything it created, write the partial report, exit with
+//! 105 and leave no process behind.
 
 #[path = "../../k8s/tests/support/fake_api.rs"]
 #[allow(dead_code)]
 mod fake_api;
+#[path = "../../k8s/tests/support/summaries.rs"]
+mod summaries;
 mod support;
 
 use std::io::Read;
@@ -51,12 +54,150 @@ fn wait_for(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
-fn interrupt_k8s_run(signal: i32, name: &str) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
+        .unwrap()
+}
+
+/// A kubeconfig in `dir` pointing at `api`.
+fn kubeconfig(dir: &std::path::Path, api: &FakeApi) -> std::path::PathBuf {
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: fake\nclusters:\n- name: fake\n  cluster:\n    server: {}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: u\nusers:\n- name: u\n  user:\n    token: t\n",
+            api.url()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn k8s_run_writes_the_comparison_and_report_re_renders_it() {
+    let rt = runtime();
+    let api = rt.block_on(FakeApi::start(""));
+    {
+        let mut s = api.state.lock().unwrap();
+        for (v, base) in [("native", 100), ("wasmtime", 180)] {
+            for i in 0..2 {
+                let lat = summaries::latencies(200, base + 10 * i, 2);
+                let sum = summaries::summary(&lat, 2, i as i64, 1);
+                s.load_logs
+                    .insert(format!("load-{v}-{i}"), summaries::log(&sum));
+            }
+        }
+    }
+    // Only the wasmtime RuntimeClass exists: without --variants, the others are skipped.
+    api.insert("/apis/node.k8s.io/v1/runtimeclasses", "wasmtime",
+        serde_json::json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "wasmtime"}, "handler": "wasmtime"}));
+    let tmp = tempfile::tempdir().unwrap();
+    let kubeconfig = kubeconfig(tmp.path(), &api);
+    let out = tmp.path().join("result");
+    let run = Command::new(env!("CARGO_BIN_EXE_wasmbench"))
+        .args([
+            "k8s",
+            "run",
+            "--vus",
+            "4",
+            "--duration",
+            "1s",
+            "--format",
+            "markdown",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .env("KUBECONFIG", &kubeconfig)
+        .output()
         .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "stderr:\n{stderr}\nstdout:\n{stdout}"
+    );
+    assert!(
+        stderr.contains("crun-wasmedge: skipped: RuntimeClass crun does not exist"),
+        "{stderr}"
+    );
+    // The demo's table with the ratio column, on stdout as asked.
+    assert!(
+        stdout.contains("| Metric Name | Description | Rust | Wasm | Wasm/native |"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Rust = `native`, Wasm = `wasmtime`"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("load pods: node-b ×1, node-c ×1"),
+        "{stdout}"
+    );
+
+    let mut files: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "comparison.json",
+            "report.html",
+            "report.md",
+            "report.txt",
+            "runs"
+        ]
+    );
+    assert!(out.join("runs/native-r1.json").is_file());
+    assert!(out.join("runs/pods/load-wasmtime-1-q7w9z.json").is_file());
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("comparison.json")).unwrap())
+            .unwrap();
+    assert_eq!(c["meta"]["environment"]["platform"], "kubernetes");
+    assert_eq!(c["variants"][0]["status"], "ok");
+    assert_eq!(c["variants"][0]["runs"][0]["http_reqs"], 400);
+    assert_eq!(c["variants"][2]["name"], "wasmtime");
+    assert_eq!(c["variants"][2]["status"], "ok");
+    assert_eq!(c["variants"][1]["status"], "skipped");
+    // Two load pods by default: three schedulable nodes, one runs the server.
+    assert_eq!(
+        c["meta"]["environment"]["kubernetes"]["variants"]["wasmtime"]["load_pods_per_node"],
+        serde_json::json!({"node-b": 1, "node-c": 1})
+    );
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../../schemas/comparison.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&c).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+
+    // `wasmbench report DIR` renders the saved run exactly as the run did.
+    let again = Command::new(env!("CARGO_BIN_EXE_wasmbench"))
+        .args(["report", "--format", "markdown"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&again.stdout), stdout);
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout),
+        std::fs::read_to_string(out.join("report.md")).unwrap()
+    );
+    assert_eq!(
+        api.object_count(),
+        1,
+        "only the pre-existing RuntimeClass is left"
+    );
+    drop(api);
+    drop(rt);
+}
+
+fn interrupt_k8s_run(signal: i32, name: &str) {
+    let rt = runtime();
     let api = rt.block_on(FakeApi::start(""));
     // The wasmtime server never becomes ready, so the run is still waiting when interrupted.
     api.state
@@ -66,15 +207,7 @@ fn interrupt_k8s_run(signal: i32, name: &str) {
         .insert("echo-wasmtime".to_owned());
 
     let tmp = tempfile::tempdir().unwrap();
-    let kubeconfig = tmp.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: fake\nclusters:\n- name: fake\n  cluster:\n    server: {}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: u\nusers:\n- name: u\n  user:\n    token: t\n",
-            api.url()
-        ),
-    )
-    .unwrap();
+    let kubeconfig = kubeconfig(tmp.path(), &api);
     let out = tmp.path().join("result");
     let tag = format!("WASMBENCH_TEST_TAG=k8s-{name}-{}", std::process::id());
     let (k, v) = tag.split_once('=').unwrap();
@@ -178,32 +311,41 @@ fn interrupt_k8s_run(signal: i32, name: &str) {
         "{name}: objects left in the fake cluster after {created:?}"
     );
 
-    // The partial record.
-    let path = out.join("k8s-run.json");
+    // The partial report, the same files a whole run writes.
     assert!(
-        stdout.contains(&format!("wrote {}", path.display())),
-        "{name}: {stdout}"
+        stderr.contains(&format!("wrote {}", out.display())),
+        "{name}: {stderr}"
     );
-    let record: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    assert_eq!(record["partial"], true, "{record}");
-    assert_eq!(record["interrupted"], true, "{record}");
-    assert_eq!(record["cleaned_up"], true, "{record}");
-    assert_eq!(record["namespace"], namespaces[0].as_str(), "{record}");
-    assert_eq!(
-        record["spec"]["namespace"],
-        namespaces[0].as_str(),
-        "{record}"
-    );
-    assert_eq!(record["variants_ready"], serde_json::json!(["native"]));
-    assert_eq!(record["variants_load_done"], serde_json::json!([]));
-    assert_eq!(record["server_version"], "v1.33.0-fake");
-    // Nothing else in the output directory, and no process left behind.
-    let files: Vec<_> = std::fs::read_dir(&out)
+    assert!(stdout.contains("PARTIAL RESULT"), "{name}: {stdout}");
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("comparison.json")).unwrap())
+            .unwrap();
+    assert_eq!(c["meta"]["partial"], true, "{c}");
+    let k = &c["meta"]["environment"]["kubernetes"];
+    assert_eq!(k["cleaned_up"], true, "{c}");
+    assert_eq!(k["namespace"], namespaces[0].as_str(), "{c}");
+    assert_eq!(k["server_version"], "v1.33.0-fake");
+    for v in c["variants"].as_array().unwrap() {
+        assert_eq!(v["status"], "skipped", "{name}: no load finished: {v}");
+    }
+    // Nothing else in the output directory (no load finished, so no raw summaries beyond the
+    // empty runs/), and no process left behind.
+    let mut files: Vec<String> = std::fs::read_dir(&out)
         .unwrap()
-        .map(|e| e.unwrap().file_name())
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(files, ["k8s-run.json"], "{name}");
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "comparison.json",
+            "report.html",
+            "report.md",
+            "report.txt",
+            "runs"
+        ],
+        "{name}"
+    );
     assert!(
         processes_tagged(&tag, 0).is_empty(),
         "{name}: processes left behind"
@@ -213,11 +355,11 @@ fn interrupt_k8s_run(signal: i32, name: &str) {
 }
 
 #[test]
-fn sigint_during_k8s_run_cleans_up_and_writes_a_partial_record() {
+fn sigint_during_k8s_run_cleans_up_and_writes_a_partial_report() {
     interrupt_k8s_run(libc::SIGINT, "sigint");
 }
 
 #[test]
-fn sigterm_during_k8s_run_cleans_up_and_writes_a_partial_record() {
+fn sigterm_during_k8s_run_cleans_up_and_writes_a_partial_report() {
     interrupt_k8s_run(libc::SIGTERM, "sigterm");
 }

@@ -322,6 +322,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "local")]
     fn ready_path_defaults_to_healthz_for_ours_and_tcp_for_user_builds() {
         let mut c = CompareConfig::default();
         assert_eq!(c.effective_ready_path(), "/healthz");

@@ -44,6 +44,7 @@ pub fn detect() -> Environment {
             .unwrap_or_default(),
         memory_bytes,
         details: Default::default(),
+        kubernetes: None,
     }
 }
 

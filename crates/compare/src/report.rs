@@ -1,9 +1,8 @@
-//! Turns what the loop measured into the report model.
-
-use std::collections::BTreeMap;
+//! Turns what the local loop measured into the inputs of [`crate::assemble`].
 
 use wasmbench_report as r;
 
+use crate::assemble;
 use crate::config::CompareConfig;
 use crate::run::{Options, Outcome, RunOutcome, Status, VariantOutcome};
 
@@ -16,10 +15,25 @@ const FAIRNESS: [&str; 4] = [
 ];
 
 pub(crate) fn build(cfg: &CompareConfig, opts: &Options, o: Outcome) -> r::Comparison {
-    let meta = r::Meta {
-        wasmbench_version: env!("CARGO_PKG_VERSION").to_string(),
-        started_at: o.started_at.to_rfc3339(),
-        ended_at: o.ended_at.to_rfc3339(),
+    let mut fairness: Vec<String> = FAIRNESS.iter().map(|s| s.to_string()).collect();
+    if cfg.variants.iter().any(|v| v.artifact.is_some()) {
+        fairness.push("user-supplied artifacts: the builds are the user's, not ours".into());
+    }
+    let how = assemble::PlanContext {
+        workload: cfg.workload.clone(),
+        load_generators: 1,
+        repeats: cfg.repeats,
+        warmup: cfg.warmup,
+        cold_start_samples: cfg.cold_starts,
+        cpu_pinning: o.pinning.as_ref().map(|(s, l)| r::CpuPinning {
+            server_cpus: s.iter().map(|&c| c as u32).collect(),
+            load_cpus: l.iter().map(|&c| c as u32).collect(),
+        }),
+        fairness,
+    };
+    assemble::comparison(assemble::Measured {
+        started_at: o.started_at,
+        ended_at: o.ended_at,
         command_line: opts
             .command_line
             .split_whitespace()
@@ -27,73 +41,10 @@ pub(crate) fn build(cfg: &CompareConfig, opts: &Options, o: Outcome) -> r::Compa
             .collect(),
         partial: o.partial,
         environment: o.environment,
-    };
-    let l = &cfg.load;
-    let executor = match l.executor.as_str() {
-        "constant-arrival-rate" => format!(
-            "constant-arrival-rate {} iterations/s for {}, up to {} VUs",
-            l.rate.unwrap_or(0),
-            humantime::format_duration(l.duration),
-            l.vus
-        ),
-        other => format!(
-            "{other} {} VUs for {}",
-            l.vus,
-            humantime::format_duration(l.duration)
-        ),
-    };
-    let mut fairness: Vec<String> = FAIRNESS.iter().map(|s| s.to_string()).collect();
-    if cfg.variants.iter().any(|v| v.artifact.is_some()) {
-        fairness.push("user-supplied artifacts: the builds are the user's, not ours".into());
-    }
-    let plan = r::Plan {
-        workload: cfg.workload.clone(),
-        request: r::RequestSpec {
-            method: l.method.clone(),
-            path: l.path.clone(),
-            body_bytes: l.body.len() as u64,
-        },
-        executor,
-        vus: l.vus,
-        duration_s: l.duration.as_secs_f64(),
-        connection_mode: l.connection,
-        checks: l.checks.clone(),
-        thresholds: l.thresholds.clone(),
-        repeats: cfg.repeats,
-        warmup_s: cfg.warmup.as_secs_f64(),
-        cold_start_samples: cfg.cold_starts,
-        cpu_pinning: o.pinning.as_ref().map(|(s, l)| r::CpuPinning {
-            server_cpus: s.iter().map(|&c| c as u32).collect(),
-            load_cpus: l.iter().map(|&c| c as u32).collect(),
-        }),
-        fairness,
-        mix: l
-            .mix
-            .iter()
-            .map(|m| r::MixEntry {
-                name: m.name.clone(),
-                weight: m.weight,
-                method: m.method.clone(),
-                path: m.path.clone(),
-                body_bytes: m.body.len() as u64,
-            })
-            .collect(),
-    };
-    let baseline = cfg
-        .variants
-        .first()
-        .map(|v| v.name.clone())
-        .unwrap_or_default();
-    let mut c = r::Comparison::new(meta, plan, baseline);
-    for v in o.variants {
-        c.variants.push(variant(v));
-    }
-    if o.partial {
-        c.warnings
-            .push("interrupted: some repeats or variants are missing".into());
-    }
-    c.finalize();
-    c
+        plan: assemble::plan(&o.load_plan, &how),
+        variants: o.variants.into_iter().map(variant).collect(),
+        warnings: Vec::new(),
+    })
 }
 
 fn variant(v: VariantOutcome) -> r::VariantResult {
@@ -148,45 +99,10 @@ fn variant(v: VariantOutcome) -> r::VariantResult {
 
 fn run(o: &RunOutcome) -> r::RunResult {
     let s = &o.summary;
-    let mut phases = BTreeMap::new();
-    // Every trend of the load engine except tagged sub-metrics (`…{expected_response:true}`).
-    for m in wasmbench_load::TREND_METRICS
-        .into_iter()
-        .filter(|m| !m.contains('{'))
-    {
-        if let Some(t) = s.trend(m) {
-            phases.insert(m.to_string(), trend_stats(t));
-        }
-    }
-    let (passes, fails) = s.checks_total();
-    r::RunResult {
+    assemble::run_result(&assemble::MeasuredRun {
         repeat: o.repeat,
-        duration_s: s.duration_s,
+        summary: s,
         cold_start_ms: o.cold_start_ms.clone(),
-        throughput_rps: s.http_reqs_per_s(),
-        http_reqs: s.counters.http_reqs,
-        http_req_failed_rate: s.http_req_failed_rate(),
-        errors: s.counters.errors.clone(),
-        checks: r::Checks { passes, fails },
-        thresholds: s
-            .thresholds
-            .iter()
-            .map(|t| r::ThresholdOutcome {
-                expression: format!("{}: {}", t.metric, t.expr),
-                passed: t.ok,
-            })
-            .collect(),
-        data_sent_bytes: s.counters.data_sent_bytes,
-        data_received_bytes: s.counters.data_received_bytes,
-        phases,
-        latency_curve: s
-            .percentile_curve("http_req_duration")
-            .into_iter()
-            .map(|(percentile, value_ms)| r::CurvePoint {
-                percentile,
-                value_ms,
-            })
-            .collect(),
         server: Some(r::ServerUsage::new(
             o.usage.cpu_user_ms as f64,
             o.usage.cpu_sys_ms as f64,
@@ -199,43 +115,5 @@ fn run(o: &RunOutcome) -> r::RunResult {
             rss_peak_bytes,
         }),
         raw_summary_file: o.raw_file.clone(),
-        by_request: s
-            .by_name
-            .iter()
-            .filter_map(|(name, n)| {
-                let (dur, wait) = wasmbench_load::named_trend_names(name);
-                Some((
-                    name.clone(),
-                    r::RequestBreakdown {
-                        http_reqs: n.http_reqs,
-                        throughput_rps: if s.duration_s > 0.0 {
-                            n.http_reqs as f64 / s.duration_s
-                        } else {
-                            0.0
-                        },
-                        http_req_failed_rate: if n.http_reqs > 0 {
-                            n.http_req_failed as f64 / n.http_reqs as f64
-                        } else {
-                            0.0
-                        },
-                        waiting: trend_stats(s.trend(&wait)?),
-                        duration: trend_stats(s.trend(&dur)?),
-                    },
-                ))
-            })
-            .collect(),
-    }
-}
-
-fn trend_stats(t: wasmbench_load::TrendStats) -> r::TrendStats {
-    r::TrendStats {
-        avg_ms: t.avg,
-        min_ms: t.min,
-        med_ms: t.med,
-        max_ms: t.max,
-        p90_ms: t.p90,
-        p95_ms: t.p95,
-        p99_ms: t.p99,
-        count: t.count,
-    }
+    })
 }

@@ -128,6 +128,7 @@ pub(crate) struct RunOutcome {
 #[derive(Debug)]
 pub(crate) struct Outcome {
     pub variants: Vec<VariantOutcome>,
+    pub load_plan: Plan,
     pub environment: wasmbench_report::Environment,
     pub pinning: Option<(Vec<usize>, Vec<usize>)>,
     pub started_at: chrono::DateTime<chrono::Utc>,
@@ -144,8 +145,14 @@ pub async fn run(
     let started_at = chrono::Utc::now();
     let environment = crate::environment::detect();
     let pinning = cfg.pinning.resolve(environment.cpu_count as usize);
-    // Reject a bad plan before building anything.
-    plan_for(cfg, "http://127.0.0.1:1/".into(), cfg.load.duration)?.validate()?;
+    // Reject a bad plan before building anything; the report states this plan (only the
+    // server's address differs between runs).
+    let load_plan = plan_for(
+        cfg,
+        format!("http://127.0.0.1:1{}", cfg.load.path),
+        cfg.load.duration,
+    )?;
+    load_plan.validate()?;
 
     let mut variants = Vec::new();
     for spec in &cfg.variants {
@@ -264,6 +271,7 @@ pub async fn run(
 
     let outcome = Outcome {
         variants,
+        load_plan,
         environment,
         pinning,
         started_at,
@@ -422,7 +430,7 @@ async fn run_once(
             &plan,
             RunOptions {
                 cancel: opts.cancel.child_token(),
-                progress: None,
+                ..RunOptions::default()
             },
         )
         .await
@@ -457,6 +465,7 @@ async fn run_once(
         RunOptions {
             cancel: opts.cancel.child_token(),
             progress: Some(tx),
+            ..RunOptions::default()
         },
     )
     .await

@@ -1,8 +1,10 @@
 //! The cluster driver: apply → wait → load → collect → clean up, through the Kubernetes API.
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event, Namespace, Node, Pod, Service};
@@ -10,8 +12,9 @@ use k8s_openapi::api::node::v1::RuntimeClass;
 use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
+use wasmbench_load::Summary;
+use wasmbench_report::NodeInfo;
 
 use crate::error::one_line;
 use crate::manifests::{
@@ -122,9 +125,18 @@ pub async fn connect_with_config(config: Config, timeout: Duration) -> Result<Cl
             url: url.clone(),
             reason: format!("no answer within {}s", timeout.as_secs()),
         })?
-        .map_err(|e| Error::Unreachable {
-            url: url.clone(),
-            reason: one_line(e.to_string()),
+        .map_err(|e| match e {
+            kube::Error::Api(status) if status.code == 401 || status.code == 403 => {
+                Error::Unauthorized {
+                    url: url.clone(),
+                    code: status.code,
+                    reason: status.reason.clone(),
+                }
+            }
+            e => Error::Unreachable {
+                url: url.clone(),
+                reason: one_line(e.to_string()),
+            },
         })?;
     Ok(Cluster {
         client,
@@ -185,6 +197,13 @@ pub enum Progress {
     LoadStarted(Variant),
     /// A variant's load Job completed and its summaries were read.
     LoadDone(Variant),
+    /// A variant failed (not ready, load Job failed, no readable summary); the run goes on.
+    VariantFailed {
+        /// The variant.
+        variant: Variant,
+        /// Why, in one line.
+        reason: String,
+    },
     /// Cleanup started.
     CleaningUp,
     /// Cleanup failed (the run's own error, if any, is returned instead).
@@ -192,32 +211,60 @@ pub enum Progress {
 }
 
 /// One load pod's result.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct LoadPodResult {
     /// Pod name.
     pub pod: String,
     /// Node it ran on.
     pub node: Option<String>,
-    /// The JSON summary printed by `wasmbench load --json`.
-    pub summary: serde_json::Value,
+    /// The summary printed by `wasmbench load --json`, as printed.
+    pub raw: serde_json::Value,
+    /// The same, read as the load engine's summary.
+    pub summary: Summary,
+}
+
+/// One echo server pod, as its status reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerPod {
+    /// Pod name.
+    pub pod: String,
+    /// Node it ran on.
+    pub node: Option<String>,
+    /// The image reference the container runs.
+    pub image: Option<String>,
+    /// The image's digest as the container runtime resolved it (`imageID`).
+    pub image_id: Option<String>,
+}
+
+/// A variant that was not run, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedVariant {
+    /// The variant.
+    pub variant: Variant,
+    /// Why, and how to make it run.
+    pub reason: String,
 }
 
 /// One variant's results.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct VariantOutcome {
     /// The variant.
     pub variant: Variant,
     /// The RuntimeClass used (none for native).
     pub runtime_class: Option<String>,
-    /// Nodes running the echo server.
-    pub server_nodes: Vec<String>,
-    /// One entry per load pod, in pod-name order. Merge the summaries with the load engine's
-    /// `Summary::merge` to get the variant's result.
+    /// That RuntimeClass's handler, as read from (or created on) the cluster.
+    pub handler: Option<String>,
+    /// The echo server pods.
+    pub server_pods: Vec<ServerPod>,
+    /// One entry per load pod, in pod-name order.
     pub load_pods: Vec<LoadPodResult>,
+    /// Every load pod's summary merged exactly (HDR histograms and counters added, rates over
+    /// the union of their time spans), or why the variant failed.
+    pub summary: Result<Summary, String>,
 }
 
 /// Everything a run produced.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct RunOutcome {
     /// The spec as applied (images, resources, load plan, placement).
     pub spec: RunSpec,
@@ -225,15 +272,36 @@ pub struct RunOutcome {
     pub cluster_url: String,
     /// Kubernetes version.
     pub server_version: String,
-    /// Schedulable nodes at the start of the run.
-    pub schedulable_nodes: Vec<String>,
-    /// Per variant, in run order.
+    /// Every node at the start of the run.
+    pub nodes: Vec<NodeInfo>,
+    /// Per variant that got as far as its load (or failed on the way), in run order.
     pub variants: Vec<VariantOutcome>,
+    /// When the run started (before the first API call that changes anything).
+    pub started_at: DateTime<Utc>,
+    /// When the last variant's load was read (or the run was interrupted).
+    pub ended_at: DateTime<Utc>,
     /// Whether the run's objects were deleted.
     pub cleaned_up: bool,
-    /// True when the run was interrupted: `variants` holds only those whose load finished.
-    #[serde(default)]
+    /// True when the run was interrupted: `variants` holds only those that finished.
     pub partial: bool,
+}
+
+impl RunOutcome {
+    /// Names of the nodes that accepted ordinary pods at the start of the run.
+    pub fn schedulable_nodes(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|n| n.schedulable)
+            .map(|n| n.name.clone())
+            .collect()
+    }
+}
+
+/// The default number of load pods, one per node: every schedulable node but the one running
+/// the server they load, or the only one (then load and server share it).
+pub fn load_node_count(schedulable: usize) -> u32 {
+    let n = u32::try_from(schedulable).unwrap_or(u32::MAX);
+    if n > 1 { n - 1 } else { 1 }
 }
 
 /// What the driver created and must delete.
@@ -276,34 +344,59 @@ impl Driver {
         self.cluster.client.clone()
     }
 
-    /// Nodes that accept ordinary pods (not cordoned, no `NoSchedule`/`NoExecute` taint).
-    pub async fn schedulable_nodes(&self) -> Result<Vec<String>, Error> {
+    /// Every node with what its status reports (kubelet and container runtime versions,
+    /// kernel, OS, capacity) and whether it accepts ordinary pods (not cordoned, no
+    /// `NoSchedule`/`NoExecute` taint), sorted by name.
+    pub async fn nodes(&self) -> Result<Vec<NodeInfo>, Error> {
         let nodes: Api<Node> = Api::all(self.client());
         let list = nodes
             .list(&ListParams::default())
             .await
             .map_err(api_err("list nodes"))?;
-        let mut names: Vec<String> = list
-            .items
-            .into_iter()
-            .filter(|n| {
-                let spec = n.spec.as_ref();
-                let cordoned = spec.and_then(|s| s.unschedulable).unwrap_or(false);
-                let tainted = spec.and_then(|s| s.taints.as_ref()).is_some_and(|t| {
-                    t.iter()
-                        .any(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
-                });
-                !cordoned && !tainted
-            })
-            .filter_map(|n| n.metadata.name)
-            .collect();
-        names.sort();
-        Ok(names)
+        let mut out: Vec<NodeInfo> = list.items.iter().map(node_info).collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
     }
 
-    /// Applies `spec`, waits for the servers, runs each variant's load Job in turn, reads the
-    /// summaries and deletes what it created — also on error and when `cancel` fires — unless
-    /// `keep` is set. `separate_load` is decided here from the number of schedulable nodes.
+    /// Narrows `spec.variants` to native and every Wasm variant whose RuntimeClass exists on
+    /// the cluster (spin also needs `--spin-image`), for a run without `--variants`; returns
+    /// the others with the reason they are skipped.
+    pub async fn select_available(&self, spec: &mut RunSpec) -> Result<Vec<SkippedVariant>, Error> {
+        let rcs: Api<RuntimeClass> = Api::all(self.client());
+        let mut run = Vec::new();
+        let mut skipped = Vec::new();
+        for v in Variant::ALL {
+            let Some(rc) = v.runtime_class() else {
+                run.push(v);
+                continue;
+            };
+            let deployable = Variant::deployable(spec.images.spin.is_some()).contains(&v);
+            let reason = match rcs.get(rc).await {
+                Ok(_) if !deployable => Some(
+                    "needs a Spin application image (wasmbench does not build one): pass --spin-image REF"
+                        .to_owned(),
+                ),
+                Ok(_) => None,
+                Err(e) if is_not_found(&e) => Some(format!(
+                    "RuntimeClass {rc} does not exist on the cluster: install the runtime on the nodes (docs/kubernetes.md) and `kubectl apply -k deploy/runtimeclasses`, or name the variant in --variants to let wasmbench create the RuntimeClass"
+                )),
+                Err(e) => return Err(api_err(format!("get RuntimeClass {rc}"))(e)),
+            };
+            match reason {
+                None => run.push(v),
+                Some(reason) => skipped.push(SkippedVariant { variant: v, reason }),
+            }
+        }
+        spec.variants = run;
+        Ok(skipped)
+    }
+
+    /// Applies `spec`, waits for the servers, runs each ready variant's load Job in turn, reads
+    /// and merges the summaries and deletes what it created — also on error and when `cancel`
+    /// fires — unless `keep` is set. A variant that does not become ready or whose load fails
+    /// is recorded as failed and the others go on. One load pod per node, so
+    /// `spec.load.parallelism` must not exceed the schedulable nodes; `separate_load` is decided
+    /// here: set when the nodes other than the server's can take every load pod.
     pub async fn run(
         &self,
         spec: &RunSpec,
@@ -311,9 +404,20 @@ impl Driver {
         progress: &(dyn Fn(Progress) + Sync),
     ) -> Result<RunOutcome, Error> {
         spec.validate()?;
-        let nodes = self.schedulable_nodes().await?;
+        let started_at = Utc::now();
+        let nodes = self.nodes().await?;
+        let schedulable = nodes.iter().filter(|n| n.schedulable).count();
         let mut spec = spec.clone();
-        spec.separate_load = nodes.len() > 1;
+        let pods = spec.load.parallelism as usize;
+        if pods > schedulable {
+            return Err(Error::InvalidPlan(format!(
+                "--parallelism {pods} needs {pods} schedulable nodes (one load pod per node), but the cluster has {schedulable}: use --parallelism {} or add nodes",
+                load_node_count(schedulable)
+            )));
+        }
+        // Off the server's node whenever the other nodes can take every load pod; else one of
+        // them shares it, and the report says so.
+        spec.separate_load = schedulable > pods;
 
         let mut created = Created::default();
         let mut finished = Vec::new();
@@ -326,6 +430,7 @@ impl Driver {
                 r = body => r,
             }
         };
+        let ended_at = Utc::now();
         let mut cleaned_up = false;
         if !self.opts.keep {
             progress(Progress::CleaningUp);
@@ -360,8 +465,10 @@ impl Driver {
             spec,
             cluster_url: self.cluster.url.clone(),
             server_version: self.cluster.server_version.clone(),
-            schedulable_nodes: nodes,
+            nodes,
             variants: finished,
+            started_at,
+            ended_at,
             cleaned_up,
             partial: cancelled,
         };
@@ -402,20 +509,25 @@ impl Driver {
                 )))?;
         }
 
-        if self.opts.install_runtime_classes {
-            let rcs: Api<RuntimeClass> = Api::all(client.clone());
-            for rc in &objects.runtime_classes {
-                let name = rc.metadata.name.clone().unwrap_or_default();
-                match rcs.get(&name).await {
-                    Ok(_) => {}
-                    Err(e) if is_not_found(&e) => {
-                        rcs.create(&pp, rc)
-                            .await
-                            .map_err(api_err(format!("create RuntimeClass {name}")))?;
-                        created.runtime_classes.push(name);
-                    }
-                    Err(e) => return Err(api_err(format!("get RuntimeClass {name}"))(e)),
+        // RuntimeClass name → its handler on this cluster, for the report.
+        let mut handlers = BTreeMap::new();
+        let rcs: Api<RuntimeClass> = Api::all(client.clone());
+        for rc in &objects.runtime_classes {
+            let name = rc.metadata.name.clone().unwrap_or_default();
+            match rcs.get(&name).await {
+                Ok(existing) => {
+                    handlers.insert(name, existing.handler);
                 }
+                Err(e) if is_not_found(&e) && self.opts.install_runtime_classes => {
+                    rcs.create(&pp, rc)
+                        .await
+                        .map_err(api_err(format!("create RuntimeClass {name}")))?;
+                    created.runtime_classes.push(name.clone());
+                    handlers.insert(name, rc.handler.clone());
+                }
+                // Left missing on purpose: its pods cannot start and the variant fails.
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(api_err(format!("get RuntimeClass {name}"))(e)),
             }
         }
 
@@ -437,22 +549,85 @@ impl Driver {
             separate_load: spec.separate_load,
         });
 
-        self.wait_ready(spec, progress).await?;
+        let not_ready = self.wait_ready(spec, progress).await?;
 
         for (v, _, _, job) in &objects.variants {
-            progress(Progress::LoadStarted(*v));
-            let outcome = self.run_load(spec, *v, job, &pp).await?;
-            progress(Progress::LoadDone(*v));
-            finished.push(outcome);
+            let v = *v;
+            let (load_pods, summary) = match not_ready.get(&v) {
+                Some(e) => (Vec::new(), Err(e.to_string())),
+                None => {
+                    progress(Progress::LoadStarted(v));
+                    match self.run_load(spec, v, job, &pp).await {
+                        Ok((pods, merged)) => (pods, Ok(merged)),
+                        // The variant's own failure: recorded, and the next variant runs.
+                        Err(
+                            e @ (Error::JobFailed { .. }
+                            | Error::NoSummary { .. }
+                            | Error::BadSummary { .. }),
+                        ) => (Vec::new(), Err(e.to_string())),
+                        Err(e) => return Err(e),
+                    }
+                }
+            };
+            let runtime_class = v.runtime_class().map(str::to_owned);
+            let server_pods = self.server_pods(spec, v).await?;
+            // Recorded before it is announced: an interruption from then on keeps it.
+            finished.push(VariantOutcome {
+                variant: v,
+                handler: runtime_class
+                    .as_ref()
+                    .and_then(|rc| handlers.get(rc).cloned()),
+                runtime_class,
+                server_pods,
+                load_pods,
+                summary: summary.clone(),
+            });
+            progress(match summary {
+                Ok(_) => Progress::LoadDone(v),
+                Err(reason) => Progress::VariantFailed { variant: v, reason },
+            });
         }
         Ok(())
     }
 
+    async fn server_pods(&self, spec: &RunSpec, v: Variant) -> Result<Vec<ServerPod>, Error> {
+        let pods: Api<Pod> = Api::namespaced(self.client(), &spec.namespace);
+        let mut list = pods
+            .list(&ListParams::default().labels(&Self::selector(spec, v, "server")))
+            .await
+            .map_err(api_err("list server pods"))?
+            .items;
+        list.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        Ok(list
+            .into_iter()
+            .map(|p| {
+                let status = p
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.container_statuses.as_ref())
+                    .and_then(|c| c.first());
+                let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+                ServerPod {
+                    pod: p.metadata.name.clone().unwrap_or_default(),
+                    node: p.spec.as_ref().and_then(|s| s.node_name.clone()),
+                    image: p
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.containers.first())
+                        .and_then(|c| c.image.clone()),
+                    image_id: status.and_then(|c| nonempty(&c.image_id)),
+                }
+            })
+            .collect())
+    }
+
+    /// Waits until every Deployment is ready or the timeout has passed; returns the variants
+    /// that did not become ready, each with a [`Error::NotReady`] naming why.
     async fn wait_ready(
         &self,
         spec: &RunSpec,
         progress: &(dyn Fn(Progress) + Sync),
-    ) -> Result<(), Error> {
+    ) -> Result<BTreeMap<Variant, Error>, Error> {
         let deployments: Api<Deployment> = Api::namespaced(self.client(), &spec.namespace);
         let deadline = Instant::now() + self.opts.ready_timeout;
         let mut pending: Vec<Variant> = spec.variants.clone();
@@ -481,16 +656,22 @@ impl Driver {
                 break;
             }
             if Instant::now() >= deadline {
-                let v = pending[0];
-                return Err(Error::NotReady {
-                    deployment: RunSpec::server_name(v),
-                    timeout: self.opts.ready_timeout,
-                    diagnosis: self.diagnose(spec, v, "server").await,
-                });
+                let mut not_ready = BTreeMap::new();
+                for v in pending {
+                    not_ready.insert(
+                        v,
+                        Error::NotReady {
+                            deployment: RunSpec::server_name(v),
+                            timeout: self.opts.ready_timeout,
+                            diagnosis: self.diagnose(spec, v, "server").await,
+                        },
+                    );
+                }
+                return Ok(not_ready);
             }
             tokio::time::sleep(self.opts.poll_interval).await;
         }
-        Ok(())
+        Ok(BTreeMap::new())
     }
 
     fn selector(spec: &RunSpec, v: Variant, role: &str) -> String {
@@ -578,7 +759,7 @@ impl Driver {
         v: Variant,
         job: &Job,
         pp: &PostParams,
-    ) -> Result<VariantOutcome, Error> {
+    ) -> Result<(Vec<LoadPodResult>, Summary), Error> {
         let jobs: Api<Job> = Api::namespaced(self.client(), &spec.namespace);
         let pods: Api<Pod> = Api::namespaced(self.client(), &spec.namespace);
         let name = RunSpec::job_name(v);
@@ -637,7 +818,7 @@ impl Driver {
                 .logs(&pod_name, &LogParams::default())
                 .await
                 .map_err(api_err(format!("read log of pod {pod_name}")))?;
-            let summary = extract_summary(&log).ok_or_else(|| Error::NoSummary {
+            let raw = extract_summary(&log).ok_or_else(|| Error::NoSummary {
                 pod: pod_name.clone(),
                 last_line: log
                     .lines()
@@ -648,9 +829,15 @@ impl Driver {
                     .take(200)
                     .collect(),
             })?;
+            let summary =
+                serde_json::from_value::<Summary>(raw.clone()).map_err(|e| Error::BadSummary {
+                    pod: pod_name.clone(),
+                    reason: one_line(e.to_string()),
+                })?;
             load_pods.push(LoadPodResult {
                 pod: pod_name,
                 node: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
+                raw,
                 summary,
             });
         }
@@ -664,20 +851,8 @@ impl Driver {
                 ),
             });
         }
-        let server_nodes = pods
-            .list(&ListParams::default().labels(&Self::selector(spec, v, "server")))
-            .await
-            .map_err(api_err("list server pods"))?
-            .items
-            .into_iter()
-            .filter_map(|p| p.spec.and_then(|s| s.node_name))
-            .collect();
-        Ok(VariantOutcome {
-            variant: v,
-            runtime_class: v.runtime_class().map(str::to_owned),
-            server_nodes,
-            load_pods,
-        })
+        let merged = merge(&load_pods)?;
+        Ok((load_pods, merged))
     }
 
     async fn diagnose_job(&self, spec: &RunSpec, v: Variant) -> String {
@@ -856,16 +1031,92 @@ pub fn extract_summary(log: &str) -> Option<serde_json::Value> {
     found
 }
 
-/// Writes the outcome as `k8s-run.json` into `dir` (created if missing) and returns the path.
-pub fn write_outcome(outcome: &RunOutcome, dir: &Path) -> Result<PathBuf, Error> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let path = dir.join("k8s-run.json");
-    let text = serde_json::to_string_pretty(outcome).map_err(|e| Error::Serialize {
-        what: "run outcome".to_owned(),
-        reason: e.to_string(),
+/// The pods' summaries as one: histograms and counters added exactly, rates over the union
+/// of their time spans, thresholds evaluated again on the total (see `Summary::merge`).
+pub fn merge(pods: &[LoadPodResult]) -> Result<Summary, Error> {
+    let (first, rest) = pods.split_first().ok_or_else(|| Error::JobFailed {
+        job: String::new(),
+        diagnosis: "no load pod results".to_owned(),
     })?;
-    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
-    Ok(path)
+    let mut total = first.summary.clone();
+    for p in rest {
+        total.merge(&p.summary).map_err(|e| Error::BadSummary {
+            pod: p.pod.clone(),
+            reason: format!(
+                "cannot merge it with the others: {}",
+                one_line(e.to_string())
+            ),
+        })?;
+    }
+    Ok(total)
+}
+
+fn node_info(n: &Node) -> NodeInfo {
+    let spec = n.spec.as_ref();
+    let cordoned = spec.and_then(|s| s.unschedulable).unwrap_or(false);
+    let tainted = spec.and_then(|s| s.taints.as_ref()).is_some_and(|t| {
+        t.iter()
+            .any(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
+    });
+    let status = n.status.as_ref();
+    let info = status.and_then(|s| s.node_info.as_ref());
+    let field = |f: fn(&k8s_openapi::api::core::v1::NodeSystemInfo) -> &String| {
+        info.map(f).cloned().unwrap_or_default()
+    };
+    let capacity = |name: &str| {
+        status
+            .and_then(|s| s.capacity.as_ref())
+            .and_then(|c| c.get(name))
+            .map(|q| q.0.clone())
+    };
+    NodeInfo {
+        name: n.metadata.name.clone().unwrap_or_default(),
+        schedulable: !cordoned && !tainted,
+        kubelet_version: field(|i| &i.kubelet_version),
+        container_runtime_version: field(|i| &i.container_runtime_version),
+        kernel_version: field(|i| &i.kernel_version),
+        os_image: field(|i| &i.os_image),
+        architecture: field(|i| &i.architecture),
+        cpu_capacity: capacity("cpu").unwrap_or_default(),
+        memory_capacity_bytes: capacity("memory")
+            .and_then(|q| quantity_bytes(&q))
+            .unwrap_or(0),
+    }
+}
+
+/// A Kubernetes memory quantity (`16Gi`, `16384Ki`, `1G`, `1e9`, `17179869184`) in bytes.
+pub fn quantity_bytes(q: &str) -> Option<u64> {
+    const SUFFIXES: [(&str, f64); 12] = [
+        ("Ki", 1024.0),
+        ("Mi", 1048576.0),
+        ("Gi", 1073741824.0),
+        ("Ti", 1099511627776.0),
+        ("Pi", 1125899906842624.0),
+        ("Ei", 1152921504606846976.0),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+        ("T", 1e12),
+        ("P", 1e15),
+        ("E", 1e18),
+    ];
+    let q = q.trim();
+    let (number, factor) = SUFFIXES
+        .iter()
+        .find_map(|(s, f)| q.strip_suffix(s).map(|n| (n, *f)))
+        .unwrap_or((q, 1.0));
+    let v: f64 = number.parse().ok()?;
+    (v >= 0.0 && v.is_finite()).then(|| (v * factor).round() as u64)
+}
+
+/// Whole CPUs of a CPU quantity (`4`, `3500m`), at least 1.
+pub fn quantity_cpus(q: &str) -> u32 {
+    let q = q.trim();
+    let cpus = match q.strip_suffix('m') {
+        Some(milli) => milli.parse::<f64>().map(|m| m / 1000.0),
+        None => q.parse::<f64>(),
+    };
+    cpus.map_or(1, |c| (c.floor() as u32).max(1))
 }
 
 #[cfg(test)]

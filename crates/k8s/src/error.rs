@@ -34,6 +34,18 @@ pub enum Error {
         /// The transport or API error.
         reason: String,
     },
+    /// The API server answered but did not accept the kubeconfig's credentials.
+    #[error(
+        "the Kubernetes API server at {url} rejected the credentials ({code} {reason}): fix the kubeconfig's user, or pick another with --kubeconfig / --context"
+    )]
+    Unauthorized {
+        /// The server URL from the kubeconfig.
+        url: String,
+        /// HTTP status: 401 (not authenticated) or 403 (not allowed).
+        code: u16,
+        /// The API server's reason, e.g. `Unauthorized`.
+        reason: String,
+    },
     /// An API call was answered with an error.
     #[error("Kubernetes API call failed ({action}): {reason}")]
     Api {
@@ -69,6 +81,17 @@ pub enum Error {
         pod: String,
         /// The log's last non-empty line, for a hint.
         last_line: String,
+    },
+    /// A load pod's log holds JSON that is not a load summary this wasmbench reads, or
+    /// summaries that cannot be merged.
+    #[error(
+        "the summary in the log of pod {pod} is not a wasmbench load summary ({reason}): use the same wasmbench version for the image (--image-tag)"
+    )]
+    BadSummary {
+        /// The pod whose log was read.
+        pod: String,
+        /// What did not fit.
+        reason: String,
     },
     /// The run was cancelled (Ctrl-C); its objects were cleaned up unless `keep` was set. Holds
     /// what was measured before (`partial: true`, the variants whose load had finished) when
@@ -111,12 +134,15 @@ pub enum Error {
 }
 
 impl Error {
-    /// True when the cluster cannot be reached or no usable kubeconfig exists (exit code 14 in
-    /// the CLI).
+    /// True when the cluster cannot be reached, rejects the credentials or no usable
+    /// kubeconfig exists (exit code 14 in the CLI).
     pub fn is_cluster_unreachable(&self) -> bool {
         matches!(
             self,
-            Error::KubeconfigMissing { .. } | Error::Kubeconfig { .. } | Error::Unreachable { .. }
+            Error::KubeconfigMissing { .. }
+                | Error::Kubeconfig { .. }
+                | Error::Unreachable { .. }
+                | Error::Unauthorized { .. }
         )
     }
 

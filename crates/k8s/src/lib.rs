@@ -6,7 +6,8 @@
 //!   runwasi shims, Spin) and what each needs from the node.
 //! - [`manifests`] turns a [`manifests::RunSpec`] into typed Kubernetes objects and YAML.
 //! - [`driver`] applies them through the Kubernetes API, waits, runs the load Jobs, reads the
-//!   JSON summaries back from the pod logs and deletes everything it created.
+//!   JSON summaries back from the pod logs, merges them and deletes everything it created.
+//! - [`report`] turns a run into the same `Comparison` a local run produces.
 #![deny(missing_docs)]
 
 pub mod build;
@@ -14,6 +15,7 @@ pub mod driver;
 mod error;
 pub mod image;
 pub mod manifests;
+pub mod report;
 pub mod variant;
 
 pub use error::Error;

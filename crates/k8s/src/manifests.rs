@@ -39,73 +39,60 @@ pub const SUMMARY_END: &str = "----- wasmbench summary end -----";
 /// The uid/gid every pod runs as.
 pub const RUN_AS: i64 = image::NONROOT_UID as i64;
 
-/// CPU and memory requests and limits (Kubernetes quantities such as `500m`, `128Mi`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Resources {
-    /// CPU request.
-    pub cpu_request: String,
-    /// CPU limit.
-    pub cpu_limit: String,
-    /// Memory request.
-    pub memory_request: String,
-    /// Memory limit.
-    pub memory_limit: String,
+pub use wasmbench_vocab::PodResources;
+
+/// Defaults for an echo server: one CPU at most, so every variant gets the same budget.
+/// Wasm runtimes compile the module at start, hence the generous memory limit.
+pub fn server_resources_default() -> PodResources {
+    PodResources {
+        cpu_request: "500m".into(),
+        cpu_limit: "1".into(),
+        memory_request: "64Mi".into(),
+        memory_limit: "256Mi".into(),
+    }
 }
 
-impl Resources {
-    /// Defaults for an echo server: one CPU at most, so every variant gets the same budget.
-    /// Wasm runtimes compile the module at start, hence the generous memory limit.
-    pub fn server_default() -> Resources {
-        Resources {
-            cpu_request: "500m".into(),
-            cpu_limit: "1".into(),
-            memory_request: "64Mi".into(),
-            memory_limit: "256Mi".into(),
-        }
+/// Defaults for one load pod: more CPU than the server so the generator is not the limit.
+pub fn load_resources_default() -> PodResources {
+    PodResources {
+        cpu_request: "1".into(),
+        cpu_limit: "2".into(),
+        memory_request: "128Mi".into(),
+        memory_limit: "512Mi".into(),
     }
+}
 
-    /// Defaults for one load pod: more CPU than the server so the generator is not the limit.
-    pub fn load_default() -> Resources {
-        Resources {
-            cpu_request: "1".into(),
-            cpu_limit: "2".into(),
-            memory_request: "128Mi".into(),
-            memory_limit: "512Mi".into(),
-        }
+fn resources_to_k8s(r: &PodResources) -> ResourceRequirements {
+    let q = |cpu: &str, mem: &str| {
+        BTreeMap::from([
+            ("cpu".to_owned(), Quantity(cpu.to_owned())),
+            ("memory".to_owned(), Quantity(mem.to_owned())),
+        ])
+    };
+    ResourceRequirements {
+        requests: Some(q(&r.cpu_request, &r.memory_request)),
+        limits: Some(q(&r.cpu_limit, &r.memory_limit)),
+        ..Default::default()
     }
+}
 
-    fn to_k8s(&self) -> ResourceRequirements {
-        let q = |cpu: &str, mem: &str| {
-            BTreeMap::from([
-                ("cpu".to_owned(), Quantity(cpu.to_owned())),
-                ("memory".to_owned(), Quantity(mem.to_owned())),
-            ])
-        };
-        ResourceRequirements {
-            requests: Some(q(&self.cpu_request, &self.memory_request)),
-            limits: Some(q(&self.cpu_limit, &self.memory_limit)),
-            ..Default::default()
+fn validate_resources(r: &PodResources, what: &str) -> Result<(), Error> {
+    for (name, v) in [
+        ("cpu request", &r.cpu_request),
+        ("cpu limit", &r.cpu_limit),
+        ("memory request", &r.memory_request),
+        ("memory limit", &r.memory_limit),
+    ] {
+        let ok = !v.is_empty()
+            && v.chars().next().is_some_and(|c| c.is_ascii_digit())
+            && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '.');
+        if !ok {
+            return Err(Error::InvalidPlan(format!(
+                "{what} {name} `{v}` is not a Kubernetes quantity: use e.g. 500m, 1, 128Mi"
+            )));
         }
     }
-
-    fn validate(&self, what: &str) -> Result<(), Error> {
-        for (name, v) in [
-            ("cpu request", &self.cpu_request),
-            ("cpu limit", &self.cpu_limit),
-            ("memory request", &self.memory_request),
-            ("memory limit", &self.memory_limit),
-        ] {
-            let ok = !v.is_empty()
-                && v.chars().next().is_some_and(|c| c.is_ascii_digit())
-                && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '.');
-            if !ok {
-                return Err(Error::InvalidPlan(format!(
-                    "{what} {name} `{v}` is not a Kubernetes quantity: use e.g. 500m, 1, 128Mi"
-                )));
-            }
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 /// Image references for the run.
@@ -147,7 +134,7 @@ pub struct LoadPlan {
     /// How long each load pod runs.
     #[serde(with = "duration_ms")]
     pub duration: Duration,
-    /// Number of load pods (Job `parallelism` and `completions`).
+    /// Number of load pods (Job `parallelism` and `completions`), each on its own node.
     pub parallelism: u32,
     /// Extra arguments appended to `wasmbench load`.
     pub extra_args: Vec<String>,
@@ -193,6 +180,14 @@ impl LoadPlan {
         Ok(self.vus / self.parallelism)
     }
 
+    /// The most load pods `nodes` nodes can take, one per node, with the VUs split evenly.
+    pub fn pods_for_nodes(&self, nodes: u32) -> u32 {
+        (1..=nodes.max(1))
+            .rev()
+            .find(|n| self.vus.is_multiple_of(*n))
+            .unwrap_or(1)
+    }
+
     fn duration_arg(&self) -> String {
         let ms = self.duration.as_millis();
         if ms.is_multiple_of(1000) {
@@ -215,13 +210,13 @@ pub struct RunSpec {
     /// Image references.
     pub images: Images,
     /// Requests/limits of each echo pod.
-    pub server_resources: Resources,
+    pub server_resources: PodResources,
     /// Requests/limits of each load pod.
-    pub load_resources: Resources,
+    pub load_resources: PodResources,
     /// The load plan.
     pub load: LoadPlan,
-    /// Keep load pods off the nodes running echo servers (set when the cluster has more than
-    /// one schedulable node).
+    /// Keep each variant's load pods off the node running its echo server (set when the
+    /// other schedulable nodes can take every load pod).
     pub separate_load: bool,
 }
 
@@ -246,8 +241,8 @@ impl RunSpec {
             namespace: format!("wasmbench-{run_id}"),
             variants,
             images: Images::default(),
-            server_resources: Resources::server_default(),
-            load_resources: Resources::load_default(),
+            server_resources: server_resources_default(),
+            load_resources: load_resources_default(),
             load: LoadPlan::default(),
             separate_load: false,
         }
@@ -292,8 +287,8 @@ impl RunSpec {
         if self.load.duration.is_zero() {
             return Err(Error::InvalidPlan("--duration must be above 0".to_owned()));
         }
-        self.server_resources.validate("server")?;
-        self.load_resources.validate("load")?;
+        validate_resources(&self.server_resources, "server")?;
+        validate_resources(&self.load_resources, "load")?;
         self.load.vus_per_pod()?;
         Ok(())
     }
@@ -321,8 +316,18 @@ impl RunSpec {
         format!("load-{}", v.name())
     }
 
-    /// In-cluster URL of `v`'s Service.
+    /// In-cluster URL of `v`'s Service, as the load pods' arguments carry it.
     pub fn service_url(&self, v: Variant) -> String {
+        // The kubelet expands `$(NAME_SERVICE_HOST)` in a container's arguments from the
+        // Service's environment variables, so the load pods need no cluster DNS (many small
+        // clusters have none) and spend no lookup time inside `http_req_blocked`.
+        let env = Self::server_name(v).to_uppercase().replace('-', "_");
+        format!("http://$({env}_SERVICE_HOST):$({env}_SERVICE_PORT)/")
+    }
+
+    /// `service_url` with the Service's DNS name and port in place of the variables, for
+    /// checking the load pods' arguments before anything is deployed.
+    pub fn service_dns_url(&self, v: Variant) -> String {
         format!(
             "http://{}.{}.svc:{}/",
             Self::server_name(v),
@@ -456,7 +461,7 @@ pub fn deployment(spec: &RunSpec, v: Variant) -> Deployment {
             failure_threshold: Some(3),
             ..Default::default()
         }),
-        resources: Some(spec.server_resources.to_k8s()),
+        resources: Some(resources_to_k8s(&spec.server_resources)),
         security_context: Some(restricted_container_security()),
         ..Default::default()
     };
@@ -536,33 +541,45 @@ pub fn load_args(spec: &RunSpec, v: Variant) -> Result<Vec<String>, Error> {
         spec.load.duration_arg(),
         "--json".to_owned(),
         "/dev/stdout".to_owned(),
+        // A new Service answers on a node only once its kube-proxy has caught up.
+        "--wait-ready".to_owned(),
+        "30s".to_owned(),
     ];
     args.extend(spec.load.extra_args.iter().cloned());
     Ok(args)
 }
 
-/// The load Job of `v`: `parallelism` = `completions` = N pods, each running
-/// `wasmbench load <service-url> --vus VUS/N --duration D --json /dev/stdout`. The driver reads
-/// each pod's summary back from its log and merges them.
+/// The load Job of `v`: `parallelism` = `completions` = N pods on N different nodes, each
+/// running `wasmbench load <service-url> --vus VUS/N --duration D --json /dev/stdout`. The
+/// driver reads each pod's summary back from its log and merges them.
 pub fn load_job(spec: &RunSpec, v: Variant) -> Result<Job, Error> {
     let n = i32::try_from(spec.load.parallelism)
         .map_err(|_| Error::InvalidPlan("--parallelism is too large".to_owned()))?;
     let labels = labels(spec, v, "load");
-    let affinity = spec.separate_load.then(|| Affinity {
-        // Required, not preferred: a load generator next to the server steals its CPU and
-        // skews the comparison. Only set when another node exists to take the load.
+    let on_other_node = |role: &str| PodAffinityTerm {
+        label_selector: Some(LabelSelector {
+            match_labels: Some(BTreeMap::from([
+                (LABEL_RUN.to_owned(), spec.run_id.clone()),
+                (LABEL_VARIANT.to_owned(), v.name().to_owned()),
+                (LABEL_ROLE.to_owned(), role.to_owned()),
+            ])),
+            ..Default::default()
+        }),
+        topology_key: "kubernetes.io/hostname".to_owned(),
+        ..Default::default()
+    };
+    // Required, not preferred. One load pod per node, so N pods are N machines' worth of
+    // client and their placement is known. Off the node of the server they load (only when
+    // another node exists): a load generator next to the server steals its CPU and skews the
+    // comparison. The other variants' servers sit idle while this one is loaded, so they may
+    // share a node with its load pods.
+    let mut terms = vec![on_other_node("load")];
+    if spec.separate_load {
+        terms.push(on_other_node("server"));
+    }
+    let affinity = Some(Affinity {
         pod_anti_affinity: Some(PodAntiAffinity {
-            required_during_scheduling_ignored_during_execution: Some(vec![PodAffinityTerm {
-                label_selector: Some(LabelSelector {
-                    match_labels: Some(BTreeMap::from([
-                        (LABEL_RUN.to_owned(), spec.run_id.clone()),
-                        (LABEL_ROLE.to_owned(), "server".to_owned()),
-                    ])),
-                    ..Default::default()
-                }),
-                topology_key: "kubernetes.io/hostname".to_owned(),
-                ..Default::default()
-            }]),
+            required_during_scheduling_ignored_during_execution: Some(terms),
             ..Default::default()
         }),
         ..Default::default()
@@ -590,7 +607,8 @@ pub fn load_job(spec: &RunSpec, v: Variant) -> Result<Job, Error> {
                 spec: Some(PodSpec {
                     restart_policy: Some("Never".to_owned()),
                     automount_service_account_token: Some(false),
-                    enable_service_links: Some(false),
+                    // The Service's address reaches the load arguments through these variables.
+                    enable_service_links: Some(true),
                     security_context: Some(restricted_pod_security()),
                     affinity,
                     containers: vec![Container {
@@ -598,7 +616,7 @@ pub fn load_job(spec: &RunSpec, v: Variant) -> Result<Job, Error> {
                         image: Some(spec.images.reference(ImageKind::Wasmbench)),
                         image_pull_policy: Some("IfNotPresent".to_owned()),
                         args: Some(load_args(spec, v)?),
-                        resources: Some(spec.load_resources.to_k8s()),
+                        resources: Some(resources_to_k8s(&spec.load_resources)),
                         security_context: Some(restricted_container_security()),
                         ..Default::default()
                     }],

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+use wasmbench_vocab::{ExecMode, Target};
+
 use crate::Error;
 
 /// Which image a variant runs.
@@ -49,18 +51,31 @@ pub enum Variant {
     Wasmer,
     /// SpinKube `containerd-shim-spin-v2` (needs a Spin application image).
     Spin,
+    /// This project's `containerd-shim-wasmbench-v1` (crates/shim): the embedded Wasmtime
+    /// configuration of the local runs, inside the pod.
+    Shim,
 }
 
 impl Variant {
     /// Every variant, in report order.
-    pub const ALL: [Variant; 6] = [
+    pub const ALL: [Variant; 7] = [
         Variant::Native,
         Variant::CrunWasmedge,
         Variant::Wasmtime,
         Variant::Wasmedge,
         Variant::Wasmer,
         Variant::Spin,
+        Variant::Shim,
     ];
+
+    /// Every variant wasmbench has an image for: all of them, spin only when a Spin
+    /// application image is given.
+    pub fn deployable(spin_image: bool) -> Vec<Variant> {
+        Variant::ALL
+            .into_iter()
+            .filter(|v| *v != Variant::Spin || spin_image)
+            .collect()
+    }
 
     /// The name used on the command line, in object names and in reports.
     pub fn name(self) -> &'static str {
@@ -71,6 +86,7 @@ impl Variant {
             Variant::Wasmedge => "wasmedge",
             Variant::Wasmer => "wasmer",
             Variant::Spin => "spin",
+            Variant::Shim => "wasmbench-shim",
         }
     }
 
@@ -83,6 +99,7 @@ impl Variant {
             Variant::Wasmedge => Some("wasmedge"),
             Variant::Wasmer => Some("wasmer"),
             Variant::Spin => Some("wasmtime-spin-v2"),
+            Variant::Shim => Some("wasmbench"),
         }
     }
 
@@ -96,6 +113,7 @@ impl Variant {
             Variant::Wasmedge => Some("io.containerd.wasmedge.v1"),
             Variant::Wasmer => Some("io.containerd.wasmer.v1"),
             Variant::Spin => Some("io.containerd.spin.v2"),
+            Variant::Shim => Some("io.containerd.wasmbench.v1"),
         }
     }
 
@@ -121,8 +139,33 @@ impl Variant {
             Variant::CrunWasmedge | Variant::Wasmedge => ImageKind::WasmEdge,
             // Wasmtime serves wasip2 std::net listeners; wasmer's WASIX sockets are closest to
             // the wasip2 build too (unverified, see docs/kubernetes.md).
-            Variant::Wasmtime | Variant::Wasmer => ImageKind::Wasm,
+            Variant::Wasmtime | Variant::Wasmer | Variant::Shim => ImageKind::Wasm,
             Variant::Spin => ImageKind::Spin,
+        }
+    }
+
+    /// What the variant's image is built for.
+    pub fn target(self) -> Target {
+        match self.image_kind() {
+            ImageKind::Native | ImageKind::Wasmbench => Target::Native,
+            ImageKind::Wasm => Target::Wasip2,
+            ImageKind::WasmEdge => Target::Wasip1,
+            // Spin 2+ applications are wasi:http components.
+            ImageKind::Spin => Target::Wasip2,
+        }
+    }
+
+    /// How the handler is known to run the module. Nothing on a node reports it, so this is
+    /// the variant's declaration (docs/kubernetes.md), recorded as such in reports.
+    pub fn exec_mode(self) -> ExecMode {
+        match self {
+            Variant::Native => ExecMode::Native,
+            // Our images carry plain .wasm, not WasmEdge's AOT form, so WasmEdge interprets it.
+            Variant::CrunWasmedge | Variant::Wasmedge => ExecMode::Interpreter,
+            // runwasi's wasmtime and wasmer shims, Spin's shim and ours compile with Cranelift.
+            Variant::Wasmtime | Variant::Wasmer | Variant::Spin | Variant::Shim => {
+                ExecMode::CraneliftJit
+            }
         }
     }
 
@@ -178,6 +221,7 @@ impl FromStr for Variant {
                 // Accepted aliases: the RuntimeClass names.
                 "crun" => Some(Variant::CrunWasmedge),
                 "wasmtime-spin-v2" => Some(Variant::Spin),
+                "wasmbench" => Some(Variant::Shim),
                 _ => None,
             })
             .ok_or_else(|| Error::UnknownVariant(s.to_owned()))
@@ -203,7 +247,10 @@ mod tests {
             Variant::parse_list("native, wasmtime,native").unwrap(),
             vec![Variant::Native, Variant::Wasmtime]
         );
-        assert_eq!(Variant::parse_list("all").unwrap().len(), 6);
+        assert_eq!(
+            Variant::parse_list("all").unwrap().len(),
+            Variant::ALL.len()
+        );
         assert!(Variant::parse_list(" , ").is_err());
         let err = Variant::parse_list("native,podman")
             .unwrap_err()

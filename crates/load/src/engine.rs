@@ -35,6 +35,34 @@ pub struct RunOptions {
     pub cancel: CancellationToken,
     /// Receives a [`Progress`] snapshot every second (also the source of the NDJSON series).
     pub progress: Option<mpsc::UnboundedSender<Progress>>,
+    /// Before the clock starts, wait up to this long for the target to accept a TCP
+    /// connection. A new Kubernetes Service answers on each node only once that node's
+    /// kube-proxy has programmed it; without the wait those first refusals would count as
+    /// failed requests of the service.
+    pub wait_ready: Option<Duration>,
+}
+
+/// Waits until `addr` accepts a TCP connection, at most `limit`.
+async fn wait_reachable(addr: std::net::SocketAddr, limit: Duration) -> Result<(), LoadError> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let attempt = tokio::time::timeout(
+            left.min(Duration::from_secs(1)),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await;
+        match attempt {
+            Ok(Ok(_)) => return Ok(()),
+            _ if Instant::now() >= deadline => {
+                return Err(LoadError::Unreachable {
+                    addr: addr.to_string(),
+                    waited: limit,
+                });
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
 }
 
 /// Immutable state every VU reads.
@@ -493,6 +521,9 @@ fn point(t_s: u64, m: &Metrics, dropped: u64, vus: u64, vus_max: u64) -> TimePoi
 pub async fn run(plan: &Plan, opts: RunOptions) -> Result<Summary, LoadError> {
     plan.validate()?;
     let (target, bytes) = Target::prepare(plan).await?;
+    if let Some(limit) = opts.wait_ready {
+        wait_reachable(target.addr, limit).await?;
+    }
     let target_addr = target.addr.to_string();
     let exec = plan.executor.clone();
     let max_vus = exec.max_vus();

@@ -66,6 +66,14 @@ pub enum LoadError {
         /// Decoder or merge error.
         reason: String,
     },
+    /// The target did not accept a connection within the readiness wait.
+    #[error("{addr} accepted no connection within {}s (--wait-ready)", waited.as_secs())]
+    Unreachable {
+        /// The target address.
+        addr: String,
+        /// How long the run waited.
+        waited: std::time::Duration,
+    },
     /// A worker thread could not be started.
     #[error("cannot start load worker thread: {0}")]
     Worker(std::io::Error),

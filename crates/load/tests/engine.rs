@@ -273,6 +273,7 @@ fn cancellation_returns_partial_results_promptly() {
         let opts = RunOptions {
             cancel: cancel.clone(),
             progress: Some(tx),
+            ..RunOptions::default()
         };
         let h = tokio::spawn({
             let p = p.clone();

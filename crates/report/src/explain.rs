@@ -1,9 +1,11 @@
 //! Facts that explain a gap between variants, derived from the measured data only.
 
 use crate::model::{
-    Comparison, ConnectionMode, ExecMode, Figure, PHASES, VariantResult, VariantStatus,
+    Comparison, ConnectionMode, ExecMode, Figure, KubernetesEnv, PHASES, VariantResult,
+    VariantStatus,
 };
 use crate::stats::CV_WARN_THRESHOLD;
+use crate::table::{pods_per_node, runtime_label};
 use crate::units::{fmt_bytes, fmt_ms, fmt_ratio, fmt_value};
 
 /// Two p95 values within this factor of each other count as "the same".
@@ -14,35 +16,28 @@ const NEGLIGIBLE_MS: f64 = 0.02;
 
 fn mode_sentence(v: &VariantResult) -> String {
     let rt = &v.runtime;
+    let who = runtime_label(rt);
     let how = match rt.mode {
         ExecMode::Native => {
             "runs as a native executable: no runtime, no sandbox boundary".to_string()
         }
         ExecMode::CraneliftJit => format!(
-            "runs under {} {} with Cranelift compiling the module to machine code at start-up \
-             (optimised code; the compile time lands in cold start, not in the load run)",
-            rt.name, rt.version
+            "runs under {who} with Cranelift compiling the module to machine code at start-up \
+             (optimised code; the compile time lands in cold start, not in the load run)"
         ),
-        ExecMode::Precompiled => format!(
-            "runs under {} {} from precompiled machine code (no compilation at start-up)",
-            rt.name, rt.version
-        ),
+        ExecMode::Precompiled => {
+            format!("runs under {who} from precompiled machine code (no compilation at start-up)")
+        }
         ExecMode::Winch => format!(
-            "runs under {} {} with Winch, a fast baseline compiler whose code is slower than Cranelift's",
-            rt.name, rt.version
+            "runs under {who} with Winch, a fast baseline compiler whose code is slower than Cranelift's"
         ),
         ExecMode::Pulley => format!(
-            "runs under {} {} on Pulley, wasmtime's portable bytecode interpreter (expect several times slower code)",
-            rt.name, rt.version
+            "runs under {who} on Pulley, wasmtime's portable bytecode interpreter (expect several times slower code)"
         ),
-        ExecMode::Interpreter => format!(
-            "runs under {} {} in an interpreter (expect several times slower code)",
-            rt.name, rt.version
-        ),
-        ExecMode::Aot => format!(
-            "runs under {} {} from ahead-of-time compiled code",
-            rt.name, rt.version
-        ),
+        ExecMode::Interpreter => {
+            format!("runs under {who} in an interpreter (expect several times slower code)")
+        }
+        ExecMode::Aot => format!("runs under {who} from ahead-of-time compiled code"),
     };
     let mut s = if v.is_wasm() {
         format!("{} ({}) {how}", v.name, v.runtime.target.as_str())
@@ -146,20 +141,80 @@ fn where_time_went(c: &Comparison, base: &VariantResult, v: &VariantResult) -> O
     Some(s)
 }
 
+/// The cluster and the nodes the servers ran on, from what the Kubernetes API reported.
+fn kubernetes_sentence(k: &KubernetesEnv, wasmbench: &str) -> String {
+    let mut servers: Vec<&str> = k
+        .variants
+        .values()
+        .flat_map(|p| p.server_nodes.iter().map(String::as_str))
+        .collect();
+    servers.sort_unstable();
+    servers.dedup();
+    let nodes: Vec<String> = servers
+        .iter()
+        .filter_map(|name| k.nodes.iter().find(|n| n.name == *name))
+        .map(|n| {
+            format!(
+                "{} (kubelet {}, {}, kernel {}, {} CPUs, {} memory)",
+                n.name,
+                n.kubelet_version,
+                n.container_runtime_version,
+                n.kernel_version,
+                n.cpu_capacity,
+                fmt_bytes(n.memory_capacity_bytes as f64)
+            )
+        })
+        .collect();
+    format!(
+        "Environment: Kubernetes {}, {} node(s); the echo servers ran on {}; wasmbench {wasmbench}.",
+        k.server_version,
+        k.nodes.len(),
+        if nodes.is_empty() {
+            "no node that reported itself".to_string()
+        } else {
+            nodes.join(", ")
+        }
+    )
+}
+
+/// Where each variant's server and load pods ran.
+fn placement_sentence(k: &KubernetesEnv) -> Option<String> {
+    let parts: Vec<String> = k
+        .variants
+        .iter()
+        .map(|(name, p)| {
+            format!(
+                "{name}: server on {}, load pods on {}",
+                p.server_nodes.join(", "),
+                pods_per_node(p)
+            )
+        })
+        .collect();
+    (!parts.is_empty()).then(|| {
+        format!(
+            "Pod placement (one load pod per node, each loading the variant's Service from inside the cluster): {}.",
+            parts.join("; ")
+        )
+    })
+}
+
 /// Derives the explanation facts from the data in `c` (stored ratios included).
 pub fn explain(c: &Comparison) -> Vec<String> {
     let mut out = Vec::new();
     let env = &c.meta.environment;
-    out.push(format!(
-        "Environment: {} ({} logical CPUs), {} memory, {} kernel {}, artifacts built with {}; wasmbench {}.",
-        env.cpu_model,
-        env.cpu_count,
-        fmt_bytes(env.memory_bytes as f64),
-        env.os,
-        env.kernel,
-        env.rustc_version,
-        c.meta.wasmbench_version
-    ));
+    match &env.kubernetes {
+        None => out.push(format!(
+            "Environment: {} ({} logical CPUs), {} memory, {} kernel {}, artifacts built with {}; wasmbench {}.",
+            env.cpu_model,
+            env.cpu_count,
+            fmt_bytes(env.memory_bytes as f64),
+            env.os,
+            env.kernel,
+            env.rustc_version,
+            c.meta.wasmbench_version
+        )),
+        Some(k) => out.push(kubernetes_sentence(k, &c.meta.wasmbench_version)),
+    }
     out.push(match c.plan.connection_mode {
         ConnectionMode::KeepAlive => "Connection mode: keep-alive. Connections are opened once \
             and reused, so http_req_blocked and http_req_connecting stay near zero and any server \
@@ -170,12 +225,13 @@ pub fn explain(c: &Comparison) -> Vec<String> {
             server's accept path is part of what is measured."
             .to_string(),
     });
-    match &c.plan.cpu_pinning {
-        Some(p) => out.push(format!(
+    match (&c.plan.cpu_pinning, &env.kubernetes) {
+        (_, Some(k)) => out.extend(placement_sentence(k)),
+        (Some(p), None) => out.push(format!(
             "CPU pinning: server on CPUs {:?}, load generator on CPUs {:?}, so they do not compete for the same cores.",
             p.server_cpus, p.load_cpus
         )),
-        None => out.push(format!(
+        (None, None) => out.push(format!(
             "No CPU pinning: server and load generator share the {} CPUs, so the load generator's own CPU use competes with the server.",
             env.cpu_count
         )),
@@ -251,11 +307,16 @@ pub fn derive_warnings(c: &Comparison) -> Vec<String> {
     if c.meta.partial {
         out.push("The run was interrupted: some variants or repeats are missing.".to_string());
     }
+    let kubernetes = c.meta.environment.kubernetes.as_ref();
     if c.plan.repeats <= 1 {
-        out.push(
-            "Only one repeat per variant: no confidence interval; use --repeats 3 or more."
+        out.push(match kubernetes {
+            None => "Only one repeat per variant: no confidence interval; use --repeats 3 or more."
                 .to_string(),
-        );
+            Some(_) => "One load run per variant (k8s run does not repeat): no confidence interval; run it again to see the spread.".to_string(),
+        });
+    }
+    if let Some(k) = kubernetes {
+        out.extend(kubernetes_warnings(c, k));
     }
     for v in &c.variants {
         match v.status {
@@ -359,6 +420,52 @@ pub fn derive_warnings(c: &Comparison) -> Vec<String> {
                 }
             }
         }
+    }
+    out
+}
+
+/// Placement facts that weaken a cluster comparison.
+fn kubernetes_warnings(c: &Comparison, k: &KubernetesEnv) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, p) in &k.variants {
+        let shared: Vec<&str> = p
+            .load_pods_per_node
+            .keys()
+            .filter(|n| p.server_nodes.contains(n))
+            .map(String::as_str)
+            .collect();
+        if !shared.is_empty() {
+            out.push(format!(
+                "{name}: load pods ran on {}, the node of its server, so load generator and server competed for its CPUs; add a schedulable node to keep them apart.",
+                shared.join(", ")
+            ));
+        }
+    }
+    let ran: Vec<(&str, &[String])> = c
+        .variants
+        .iter()
+        .filter(|v| v.status == VariantStatus::Ok)
+        .filter_map(|v| {
+            k.variants
+                .get(&v.name)
+                .map(|p| (v.name.as_str(), p.server_nodes.as_slice()))
+        })
+        .collect();
+    if ran.windows(2).any(|w| w[0].1 != w[1].1) {
+        let parts: Vec<String> = ran
+            .iter()
+            .map(|(v, nodes)| format!("{v} on {}", nodes.join(", ")))
+            .collect();
+        out.push(format!(
+            "The servers ran on different nodes ({}): the variants were not measured on the same machine.",
+            parts.join(", ")
+        ));
+    }
+    if !k.cleaned_up {
+        out.push(format!(
+            "The run's objects were left in namespace {} (kept on request or cleanup failed): delete them with kubectl when done.",
+            k.namespace
+        ));
     }
     out
 }

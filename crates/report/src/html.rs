@@ -558,6 +558,7 @@ pub(crate) fn render(c: &Comparison) -> Result<String, ReportError> {
             .map(|f| ("fairness".to_string(), f.clone())),
     );
     rows.extend(env.details.iter().map(|(k, v)| (k.clone(), v.clone())));
+    rows.extend(crate::table::kubernetes_rows(c));
     for (k, v) in rows {
         let _ = writeln!(
             out,

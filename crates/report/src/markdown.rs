@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 
 use crate::model::{Comparison, Figure, PHASES, VariantStatus};
 use crate::table::{
-    cell, description, median_cell, plan_line, present, ratio_cell, runtime_line, status_line,
-    table_figures,
+    cell, description, kubernetes_rows, median_cell, plan_line, present, ratio_cell, runtime_line,
+    status_line, table_figures,
 };
 use crate::units::fmt_bytes;
 
@@ -153,6 +153,9 @@ pub(crate) fn render(c: &Comparison) -> String {
     }
     for (k, v) in &env.details {
         let _ = writeln!(out, "- {k}: {v}");
+    }
+    for (k, v) in kubernetes_rows(c) {
+        let _ = writeln!(out, "- {k}: {}", esc(&v));
     }
     let _ = writeln!(
         out,

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::stats::Stat;
 
-pub use wasmbench_vocab::{ConnectionMode, ExecMode, Platform, RuntimeInfo, Target};
+pub use wasmbench_vocab::{
+    ConnectionMode, ExecMode, Platform, PodResources, RuntimeInfo, Target, UNKNOWN,
+};
 
 /// Version of the JSON shape written by this crate; bump it on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -87,9 +89,72 @@ pub struct Environment {
     pub rustc_version: String,
     /// Total memory of the machine.
     pub memory_bytes: u64,
-    /// Anything else worth recording (cluster version, node name, governor...).
+    /// Anything else worth recording (governor, the node the figures above describe...).
     #[serde(default)]
     pub details: BTreeMap<String, String>,
+    /// The cluster, when the platform is Kubernetes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<KubernetesEnv>,
+}
+
+/// The Kubernetes cluster a comparison ran on, as its API reported it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesEnv {
+    /// The API server's version (`/version` `gitVersion`).
+    pub server_version: String,
+    /// Namespace of the run's objects.
+    pub namespace: String,
+    /// Every node at the start of the run.
+    pub nodes: Vec<NodeInfo>,
+    /// Requests and limits of every echo pod.
+    pub server_resources: PodResources,
+    /// Requests and limits of every load pod.
+    pub load_resources: PodResources,
+    /// Per variant name: its RuntimeClass and where its pods ran.
+    pub variants: BTreeMap<String, Placement>,
+    /// Whether the run's objects were deleted afterwards.
+    pub cleaned_up: bool,
+}
+
+/// One node, from its `status.nodeInfo` and `status.capacity`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeInfo {
+    /// Node name.
+    pub name: String,
+    /// Whether ordinary pods may run there (not cordoned, no `NoSchedule`/`NoExecute` taint).
+    pub schedulable: bool,
+    /// `kubeletVersion`.
+    pub kubelet_version: String,
+    /// `containerRuntimeVersion`, e.g. `containerd://1.7.24`.
+    pub container_runtime_version: String,
+    /// `kernelVersion`.
+    pub kernel_version: String,
+    /// `osImage`.
+    pub os_image: String,
+    /// `architecture`.
+    pub architecture: String,
+    /// CPU capacity as the node reports it (a quantity, e.g. `4`).
+    pub cpu_capacity: String,
+    /// Memory capacity.
+    pub memory_capacity_bytes: u64,
+}
+
+/// Where one variant's pods ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Placement {
+    /// The pods' `runtimeClassName`; `None` runs under the node's default runtime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_class: Option<String>,
+    /// The RuntimeClass's handler as the cluster has it, when it was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handler: Option<String>,
+    /// Nodes of the echo server pods.
+    pub server_nodes: Vec<String>,
+    /// Node name → number of load pods that ran there.
+    pub load_pods_per_node: BTreeMap<String, u32>,
 }
 
 /// The request each iteration sends.

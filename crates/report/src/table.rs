@@ -1,6 +1,8 @@
 //! Cell formatting shared by the text, Markdown and HTML tables.
 
-use crate::model::{Comparison, Figure, VariantResult, VariantStatus};
+use crate::model::{
+    Comparison, Figure, Placement, RuntimeInfo, UNKNOWN, VariantResult, VariantStatus,
+};
 use crate::units::{fmt_bytes, fmt_ratio, fmt_stat, fmt_value};
 
 /// Rows of the headline table, in order: every figure but `iteration_duration`, which in the
@@ -102,13 +104,21 @@ pub(crate) fn plan_line(c: &Comparison) -> String {
     )
 }
 
+/// `wasmtime 48.0.8`, or `wasmtime (version unknown)` when the run could not observe it.
+pub(crate) fn runtime_label(r: &RuntimeInfo) -> String {
+    if r.version == UNKNOWN {
+        format!("{} (version unknown)", r.name)
+    } else {
+        format!("{} {}", r.name, r.version)
+    }
+}
+
 /// Runtime summary of a variant, e.g. `wasmtime 48.0.8, cranelift-jit, wasip2, pooling`.
 pub(crate) fn runtime_line(v: &VariantResult) -> String {
     let r = &v.runtime;
     let mut s = format!(
-        "{} {}, {}, {}",
-        r.name,
-        r.version,
+        "{}, {}, {}",
+        runtime_label(r),
         r.mode.as_str(),
         r.target.as_str()
     );
@@ -132,4 +142,89 @@ pub(crate) fn status_line(v: &VariantResult) -> String {
         Some(r) => format!("{s}: {r}"),
         None => s,
     }
+}
+
+/// `node-b ×2, node-c ×1`.
+pub(crate) fn pods_per_node(p: &Placement) -> String {
+    if p.load_pods_per_node.is_empty() {
+        return "none".into();
+    }
+    p.load_pods_per_node
+        .iter()
+        .map(|(node, n)| format!("{node} ×{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Label/value rows of the cluster a Kubernetes comparison ran on (none for a local one), for
+/// every renderer's environment section.
+pub(crate) fn kubernetes_rows(c: &Comparison) -> Vec<(String, String)> {
+    let Some(k) = &c.meta.environment.kubernetes else {
+        return Vec::new();
+    };
+    let mut rows = vec![(
+        "cluster".to_string(),
+        format!(
+            "Kubernetes {}, namespace {} ({})",
+            k.server_version,
+            k.namespace,
+            if k.cleaned_up {
+                "deleted after the run"
+            } else {
+                "kept"
+            }
+        ),
+    )];
+    for n in &k.nodes {
+        rows.push((
+            format!("node {}", n.name),
+            format!(
+                "kubelet {}, {}, kernel {}, {}, {}, {} CPUs, {}{}",
+                n.kubelet_version,
+                n.container_runtime_version,
+                n.kernel_version,
+                n.os_image,
+                n.architecture,
+                n.cpu_capacity,
+                fmt_bytes(n.memory_capacity_bytes as f64),
+                if n.schedulable {
+                    ""
+                } else {
+                    ", not schedulable"
+                }
+            ),
+        ));
+    }
+    for (what, r) in [
+        ("echo pod resources", &k.server_resources),
+        ("load pod resources", &k.load_resources),
+    ] {
+        rows.push((
+            what.to_string(),
+            format!(
+                "CPU {} request / {} limit, memory {} request / {} limit",
+                r.cpu_request, r.cpu_limit, r.memory_request, r.memory_limit
+            ),
+        ));
+    }
+    for (name, p) in &k.variants {
+        let class = match (&p.runtime_class, &p.handler) {
+            (None, _) => "no RuntimeClass (the node's default runtime)".to_string(),
+            (Some(rc), Some(h)) => format!("RuntimeClass {rc} (handler {h})"),
+            (Some(rc), None) => format!("RuntimeClass {rc} (not found on the cluster)"),
+        };
+        rows.push((
+            format!("pods of {name}"),
+            format!(
+                "{class}; server on {}; load pods: {}",
+                if p.server_nodes.is_empty() {
+                    "no node".to_string()
+                } else {
+                    p.server_nodes.join(", ")
+                },
+                pods_per_node(p)
+            ),
+        ));
+    }
+    rows
 }

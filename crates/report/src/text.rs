@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use crate::model::Comparison;
 use crate::table::{
-    cell, plan_line, present, ratio_cell, runtime_line, status_line, table_figures,
+    cell, kubernetes_rows, plan_line, present, ratio_cell, runtime_line, status_line, table_figures,
 };
 
 /// Pads every column to its widest cell (counted in chars: `µ` and `±` are one column wide).
@@ -107,6 +107,14 @@ pub(crate) fn render(c: &Comparison) -> String {
         .collect();
     for l in aligned(&vrows, &[false, false, false]) {
         let _ = writeln!(out, "{}", l.trim_end());
+    }
+
+    let cluster = kubernetes_rows(c);
+    if !cluster.is_empty() {
+        out.push_str("\nkubernetes\n");
+        for (k, v) in cluster {
+            let _ = writeln!(out, "  {k}: {v}");
+        }
     }
 
     if !c.explanation.is_empty() {

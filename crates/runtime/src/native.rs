@@ -24,7 +24,7 @@ pub fn rustc_version() -> String {
             .ok()
             .filter(|o| o.status.success())
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_else(|| "unknown".into())
+            .unwrap_or_else(|| wasmbench_vocab::UNKNOWN.into())
     })
     .clone()
 }

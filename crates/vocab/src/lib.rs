@@ -1,6 +1,6 @@
 //! The shared vocabulary of wasmbench: how the workload's code runs ([`ExecMode`]), what it is
-//! built for ([`Target`]), how the load generator uses connections ([`ConnectionMode`]) and where
-//! a comparison ran ([`Platform`]).
+//! built for ([`Target`]), how the load generator uses connections ([`ConnectionMode`]), where
+//! a comparison ran ([`Platform`]) and what a pod may use ([`PodResources`]).
 //!
 //! Each concept is declared here once; the runtime, load engine, report model, comparison loop,
 //! Kubernetes driver and CLI all use these types, so adding a case is a compile error wherever it
@@ -188,13 +188,17 @@ pub mod demo {
     pub const DURATION: Duration = Duration::from_secs(30);
 }
 
+/// What a result records for a fact the run could not observe (a version no API reports, a
+/// CPU model a cluster does not tell), instead of a guess.
+pub const UNKNOWN: &str = "unknown";
+
 /// What ran a variant's workload; recorded in every result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuntimeInfo {
     /// Runtime name (`native`, `wasmtime`, `wasmtime-cli`, ...).
     pub name: String,
-    /// Runtime version (for native: the rustc version).
+    /// Runtime version (for native: the rustc version); [`UNKNOWN`] when not observed.
     pub version: String,
     /// Execution mode.
     pub mode: ExecMode,
@@ -207,6 +211,21 @@ pub struct RuntimeInfo {
     /// reuse, ...).
     #[serde(default)]
     pub details: BTreeMap<String, String>,
+}
+
+/// CPU and memory requests and limits of a pod's container, as Kubernetes quantities (`500m`,
+/// `1`, `128Mi`): what the Kubernetes manifests set and what a Kubernetes report records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PodResources {
+    /// CPU request.
+    pub cpu_request: String,
+    /// CPU limit.
+    pub cpu_limit: String,
+    /// Memory request.
+    pub memory_request: String,
+    /// Memory limit.
+    pub memory_limit: String,
 }
 
 /// `--executor constant-vus|ramping-vus|constant-arrival-rate|ramping-arrival-rate`.

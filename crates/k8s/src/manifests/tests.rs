@@ -215,18 +215,46 @@ fn load_job_splits_vus_and_spreads_when_asked() {
     assert_eq!(js.backoff_limit, Some(0));
     let pod = js.template.spec.as_ref().unwrap();
     assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
-    assert!(pod.affinity.is_none(), "single node: no anti-affinity");
+    // One load pod per node, always; a single node gets no rule against the server's node.
+    let terms = |pod: &PodSpec| -> Vec<(String, String)> {
+        pod.affinity
+            .as_ref()
+            .unwrap()
+            .pod_anti_affinity
+            .as_ref()
+            .unwrap()
+            .required_during_scheduling_ignored_during_execution
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                assert_eq!(t.topology_key, "kubernetes.io/hostname");
+                let sel = t
+                    .label_selector
+                    .as_ref()
+                    .unwrap()
+                    .match_labels
+                    .as_ref()
+                    .unwrap();
+                assert_eq!(sel[LABEL_RUN], "t1");
+                (sel[LABEL_ROLE].clone(), sel[LABEL_VARIANT].clone())
+            })
+            .collect()
+    };
+    assert_eq!(terms(pod), [("load".to_owned(), "wasmtime".to_owned())]);
     assert_eq!(
         pod.containers[0].args.as_ref().unwrap(),
         &[
             "load",
-            "http://echo-wasmtime.wasmbench-t1.svc:8080/",
+            "http://$(ECHO_WASMTIME_SERVICE_HOST):$(ECHO_WASMTIME_SERVICE_PORT)/",
             "--vus",
             "30",
             "--duration",
             "20s",
             "--json",
-            "/dev/stdout"
+            "/dev/stdout",
+            "--wait-ready",
+            "30s"
         ]
     );
     assert_eq!(
@@ -236,22 +264,18 @@ fn load_job_splits_vus_and_spreads_when_asked() {
 
     spec.separate_load = true;
     let j = load_job(&spec, Variant::Wasmtime).unwrap();
-    let aff = j.spec.unwrap().template.spec.unwrap().affinity.unwrap();
-    let term = &aff
-        .pod_anti_affinity
-        .unwrap()
-        .required_during_scheduling_ignored_during_execution
-        .unwrap()[0];
-    assert_eq!(term.topology_key, "kubernetes.io/hostname");
-    let sel = term
-        .label_selector
-        .as_ref()
-        .unwrap()
-        .match_labels
-        .as_ref()
-        .unwrap();
-    assert_eq!(sel[LABEL_ROLE], "server");
-    assert_eq!(sel[LABEL_RUN], "t1");
+    let pod = j.spec.unwrap().template.spec.unwrap();
+    // Off the node of the server it loads; the other variants' idle servers do not matter.
+    assert_eq!(
+        terms(&pod),
+        [
+            ("load".to_owned(), "wasmtime".to_owned()),
+            ("server".to_owned(), "wasmtime".to_owned())
+        ]
+    );
+    assert_eq!(spec.load.pods_for_nodes(2), 2);
+    assert_eq!(spec.load.pods_for_nodes(4), 3, "90 VUs split over 3, not 4");
+    assert_eq!(spec.load.pods_for_nodes(0), 1);
 
     spec.load.vus = 10;
     let err = load_job(&spec, Variant::Native).unwrap_err().to_string();

@@ -1,6 +1,8 @@
 //! A small in-memory Kubernetes API server speaking real HTTP/JSON on 127.0.0.1, with just the
 //! endpoints the driver uses. It plays the controllers too: Deployments become ready (unless
-//! told otherwise) and Jobs complete with pods whose logs hold a recorded summary.
+//! told otherwise) on the first schedulable node, and Jobs complete with one pod per other
+//! schedulable node (the placement the load Job's anti-affinity asks for) whose logs hold a
+//! recorded summary.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
@@ -24,6 +26,8 @@ pub struct State {
     pub never_ready: BTreeSet<String>,
     /// Log text served for every load pod; `{pod}` is replaced by the pod name.
     pub load_log: String,
+    /// Log text for the load pods whose name starts with a key, instead of `load_log`.
+    pub load_logs: BTreeMap<String, String>,
     /// Every request as `METHOD path?query`.
     pub requests: Vec<String>,
     counter: u64,
@@ -53,9 +57,14 @@ impl FakeApi {
         {
             let mut s = state.lock().unwrap();
             let nodes = s.objects.entry("/api/v1/nodes".to_owned()).or_default();
-            nodes.insert("control-plane".into(), node("control-plane", true));
-            nodes.insert("node-a".into(), node("node-a", false));
-            nodes.insert("node-b".into(), node("node-b", false));
+            for (name, tainted) in [
+                ("control-plane", true),
+                ("node-a", false),
+                ("node-b", false),
+                ("node-c", false),
+            ] {
+                nodes.insert(name.into(), node(name, tainted));
+            }
         }
         let st = state.clone();
         let task = tokio::spawn(async move {
@@ -107,6 +116,16 @@ impl FakeApi {
         s.objects.get(collection).and_then(|c| c.get(name)).cloned()
     }
 
+    /// Replaces the cluster's nodes: (name, tainted `NoSchedule`).
+    pub fn set_nodes(&self, nodes: &[(&str, bool)]) {
+        let mut s = self.state.lock().unwrap();
+        let all = s.objects.entry("/api/v1/nodes".to_owned()).or_default();
+        all.clear();
+        for (name, tainted) in nodes {
+            all.insert((*name).to_owned(), node(name, *tainted));
+        }
+    }
+
     pub fn insert(&self, collection: &str, name: &str, obj: Value) {
         let mut s = self.state.lock().unwrap();
         s.objects
@@ -121,7 +140,28 @@ fn node(name: &str, tainted: bool) -> Value {
     if tainted {
         spec = json!({"taints": [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]});
     }
-    json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}, "spec": spec})
+    json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}, "spec": spec,
+        "status": {
+            "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+            "nodeInfo": {
+                "architecture": "amd64", "bootID": "b", "containerRuntimeVersion": "containerd://1.7.24",
+                "kernelVersion": "6.1.0-fake", "kubeProxyVersion": "v1.33.0-fake",
+                "kubeletVersion": "v1.33.0-fake", "machineID": "m", "operatingSystem": "linux",
+                "osImage": "Debian GNU/Linux 12 (bookworm)", "systemUUID": "u"}}})
+}
+
+/// Schedulable nodes (no `NoSchedule` taint), sorted by name.
+fn schedulable(s: &State) -> Vec<String> {
+    s.objects
+        .get("/api/v1/nodes")
+        .map(|nodes| {
+            nodes
+                .iter()
+                .filter(|(_, n)| n["spec"]["taints"].as_array().is_none_or(|t| t.is_empty()))
+                .map(|(name, _)| name.clone())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 type Resp = Response<Full<Bytes>>;
@@ -282,11 +322,18 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp
     Ok(match (method, &t.name, &t.sub) {
         (Method::GET, Some(name), Some(sub)) if sub == "log" && t.resource == "pods" => {
             match s.objects.get(&t.collection).and_then(|c| c.get(name)) {
-                Some(_) => Response::builder()
-                    .status(StatusCode::OK)
-                    .header("content-type", "text/plain")
-                    .body(Full::new(Bytes::from(s.load_log.replace("{pod}", name))))
-                    .unwrap(),
+                Some(_) => {
+                    let log = s
+                        .load_logs
+                        .iter()
+                        .find(|(prefix, _)| name.starts_with(prefix.as_str()))
+                        .map_or(&s.load_log, |(_, log)| log);
+                    Response::builder()
+                        .status(StatusCode::OK)
+                        .header("content-type", "text/plain")
+                        .body(Full::new(Bytes::from(log.replace("{pod}", name))))
+                        .unwrap()
+                }
                 None => status(
                     StatusCode::NOT_FOUND,
                     "NotFound",
@@ -456,6 +503,7 @@ fn play_deployment(s: &mut State, ns: &str, name: &str, obj: &mut Value) {
     let replicas = obj["spec"]["replicas"].as_i64().unwrap_or(1);
     let pod_name = format!("{name}-5d8f7-x2k4p");
     let labels = template_labels(obj);
+    let server_node = schedulable(s).first().cloned().unwrap_or_default();
     if s.never_ready.contains(name) {
         obj["status"] =
             json!({"replicas": replicas, "readyReplicas": 0, "unavailableReplicas": replicas});
@@ -468,7 +516,7 @@ fn play_deployment(s: &mut State, ns: &str, name: &str, obj: &mut Value) {
             ns,
             &pod_name,
             labels,
-            "node-a",
+            &server_node,
             json!({
             "phase": "Pending",
             "conditions": [{"type": "Ready", "status": "False"}],
@@ -496,14 +544,18 @@ fn play_deployment(s: &mut State, ns: &str, name: &str, obj: &mut Value) {
     } else {
         obj["status"] =
             json!({"replicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas});
+        let image = obj["spec"]["template"]["spec"]["containers"][0]["image"].clone();
         add_pod(
             s,
             ns,
             &pod_name,
             labels,
-            "node-a",
+            &server_node,
             json!({
-            "phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}),
+            "phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+            "containerStatuses": [{"name": "echo", "ready": true, "restartCount": 0, "image": image,
+                "imageID": format!("{}@sha256:{}", image.as_str().unwrap_or(""), "ab".repeat(32)),
+                "state": {"running": {}}}]}),
         );
     }
 }
@@ -512,13 +564,29 @@ fn play_job(s: &mut State, ns: &str, name: &str, obj: &mut Value) {
     let n = obj["spec"]["parallelism"].as_i64().unwrap_or(1);
     let mut labels = template_labels(obj);
     labels["job-name"] = json!(name);
+    // The scheduler's part: honour "not on the server's node" when the Job asks for it, and
+    // spread the pods one per node.
+    let nodes = schedulable(s);
+    let terms = obj["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+        ["requiredDuringSchedulingIgnoredDuringExecution"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let off_server = terms
+        .iter()
+        .any(|t| t["labelSelector"]["matchLabels"]["wasmbench.dev/role"] == "server");
+    let candidates: Vec<&String> = nodes
+        .iter()
+        .skip(usize::from(off_server && nodes.len() > 1))
+        .collect();
     for i in 0..n {
+        let node = candidates[i as usize % candidates.len()].clone();
         add_pod(
             s,
             ns,
             &format!("{name}-{i}-q7w9z"),
             labels.clone(),
-            "node-b",
+            &node,
             json!({"phase": "Succeeded"}),
         );
     }

@@ -18,6 +18,7 @@ fn env() -> Environment {
         rustc_version: "rustc 1.95.0 (fixture)".into(),
         memory_bytes: 8_000_000_000,
         details: BTreeMap::from([("governor".to_string(), "performance".to_string())]),
+        kubernetes: None,
     }
 }
 

@@ -1,0 +1,276 @@
+//! The one way measured runs become a [`Comparison`], whatever started and loaded the variants:
+//! the local loop ([`crate::run`]) and the Kubernetes driver (`wasmbench-k8s`) both hand their
+//! load summaries and facts to these functions, so a figure, a statistic, an explanation or a
+//! warning added here shows up in both.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use wasmbench_load::{Executor, Summary};
+use wasmbench_report as r;
+
+/// One measured load run of one variant, as a run loop observed it.
+#[derive(Debug, Clone)]
+pub struct MeasuredRun<'a> {
+    /// Repeat index, from 0.
+    pub repeat: u32,
+    /// The load engine's summary (on Kubernetes: every load pod's, merged).
+    pub summary: &'a Summary,
+    /// Cold-start samples of this repeat (none when not measured).
+    pub cold_start_ms: Vec<f64>,
+    /// CPU and memory of the server process, when sampled.
+    pub server: Option<r::ServerUsage>,
+    /// CPU and memory of the load generator, when sampled.
+    pub loadgen: Option<r::LoadgenUsage>,
+    /// File under the output directory's `runs/` holding the raw summary, when written.
+    pub raw_summary_file: Option<String>,
+}
+
+/// How the run loop drove the load plan, for [`plan`].
+#[derive(Debug, Clone)]
+pub struct PlanContext {
+    /// Workload name (`echo`, `mix`, ...).
+    pub workload: String,
+    /// Processes that each ran the load plan at the same time (Kubernetes load pods); 1 locally.
+    pub load_generators: u32,
+    /// Measured repeats per variant.
+    pub repeats: u32,
+    /// Warm-up before each measured run.
+    pub warmup: Duration,
+    /// Cold starts measured per repeat.
+    pub cold_start_samples: u32,
+    /// CPU affinity of server and load generator, when pinned.
+    pub cpu_pinning: Option<r::CpuPinning>,
+    /// Conditions kept equal across variants, in words.
+    pub fairness: Vec<String>,
+}
+
+/// Everything a run loop hands over once its variants are done.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    /// Start of the comparison.
+    pub started_at: DateTime<Utc>,
+    /// End of the comparison.
+    pub ended_at: DateTime<Utc>,
+    /// The command line, one argument per element.
+    pub command_line: Vec<String>,
+    /// True when the run was interrupted.
+    pub partial: bool,
+    /// Where the variants ran.
+    pub environment: r::Environment,
+    /// The plan, from [`plan`].
+    pub plan: r::Plan,
+    /// Every variant, baseline first, with its runs from [`run_result`].
+    pub variants: Vec<r::VariantResult>,
+    /// Warnings only the run loop knows about.
+    pub warnings: Vec<String>,
+}
+
+/// The comparison: the first variant is the baseline; aggregates, ratios, the explanation and
+/// the derived warnings are computed by [`r::Comparison::finalize`].
+pub fn comparison(m: Measured) -> r::Comparison {
+    let meta = r::Meta {
+        wasmbench_version: env!("CARGO_PKG_VERSION").to_string(),
+        started_at: m.started_at.to_rfc3339(),
+        ended_at: m.ended_at.to_rfc3339(),
+        command_line: m.command_line,
+        partial: m.partial,
+        environment: m.environment,
+    };
+    let baseline = m
+        .variants
+        .first()
+        .map(|v| v.name.clone())
+        .unwrap_or_default();
+    let mut c = r::Comparison::new(meta, m.plan, baseline);
+    c.variants = m.variants;
+    c.warnings = m.warnings;
+    c.finalize();
+    c
+}
+
+/// `constant-vus 100 VUs for 30s`, `constant-arrival-rate 500 iterations/1s for 30s, up to 100
+/// VUs`: what one load generator ran.
+fn executor_line(e: &Executor) -> String {
+    let d = humantime::format_duration(e.duration());
+    match e {
+        Executor::ConstantVus { vus, .. } => format!("constant-vus {vus} VUs for {d}"),
+        Executor::RampingVus { .. } => format!("ramping-vus up to {} VUs over {d}", e.max_vus()),
+        Executor::ConstantArrivalRate {
+            rate, time_unit, ..
+        } => format!(
+            "constant-arrival-rate {rate} iterations/{} for {d}, up to {} VUs",
+            humantime::format_duration(*time_unit),
+            e.max_vus()
+        ),
+        Executor::RampingArrivalRate { .. } => {
+            format!("ramping-arrival-rate over {d}, up to {} VUs", e.max_vus())
+        }
+    }
+}
+
+/// Path and query of a URL (`/` when it has none).
+fn url_path(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.find('/')
+        .map_or_else(|| "/".to_string(), |i| rest[i..].to_string())
+}
+
+/// The report's plan from the load plan every load generator ran.
+pub fn plan(load: &wasmbench_load::Plan, how: &PlanContext) -> r::Plan {
+    let n = how.load_generators.max(1);
+    let executor = match n {
+        1 => executor_line(&load.executor),
+        n => format!("{n} load pods × {}", executor_line(&load.executor)),
+    };
+    r::Plan {
+        workload: how.workload.clone(),
+        request: r::RequestSpec {
+            method: load.request.method.clone(),
+            path: url_path(&load.request.url),
+            body_bytes: load.request.body.len() as u64,
+        },
+        executor,
+        vus: u32::try_from(load.executor.max_vus() * u64::from(n)).unwrap_or(u32::MAX),
+        duration_s: load.executor.duration().as_secs_f64(),
+        connection_mode: load.connection_mode,
+        checks: load.checks.iter().map(|c| c.name.clone()).collect(),
+        thresholds: load.thresholds.iter().map(threshold_text).collect(),
+        repeats: how.repeats,
+        warmup_s: how.warmup.as_secs_f64(),
+        cold_start_samples: how.cold_start_samples,
+        cpu_pinning: how.cpu_pinning.clone(),
+        fairness: how.fairness.clone(),
+        mix: load
+            .mix
+            .iter()
+            .map(|m| r::MixEntry {
+                name: m.name.clone(),
+                weight: m.weight,
+                method: m.method.clone(),
+                path: m.path.clone(),
+                body_bytes: m.body.len() as u64,
+            })
+            .collect(),
+    }
+}
+
+fn threshold_text(t: &wasmbench_load::Threshold) -> String {
+    format!("{}: {}", t.metric, t.expr)
+}
+
+/// One run of the report from its load summary.
+pub fn run_result(m: &MeasuredRun<'_>) -> r::RunResult {
+    let s = m.summary;
+    let mut phases = BTreeMap::new();
+    // Every trend of the load engine except tagged sub-metrics (`…{expected_response:true}`).
+    for name in wasmbench_load::TREND_METRICS
+        .into_iter()
+        .filter(|n| !n.contains('{'))
+    {
+        if let Some(t) = s.trend(name) {
+            phases.insert(name.to_string(), trend_stats(t));
+        }
+    }
+    let (passes, fails) = s.checks_total();
+    r::RunResult {
+        repeat: m.repeat,
+        duration_s: s.duration_s,
+        cold_start_ms: m.cold_start_ms.clone(),
+        throughput_rps: s.http_reqs_per_s(),
+        http_reqs: s.counters.http_reqs,
+        http_req_failed_rate: s.http_req_failed_rate(),
+        errors: s.counters.errors.clone(),
+        checks: r::Checks { passes, fails },
+        thresholds: s
+            .thresholds
+            .iter()
+            .map(|t| r::ThresholdOutcome {
+                expression: format!("{}: {}", t.metric, t.expr),
+                passed: t.ok,
+            })
+            .collect(),
+        data_sent_bytes: s.counters.data_sent_bytes,
+        data_received_bytes: s.counters.data_received_bytes,
+        phases,
+        latency_curve: s
+            .percentile_curve("http_req_duration")
+            .into_iter()
+            .map(|(percentile, value_ms)| r::CurvePoint {
+                percentile,
+                value_ms,
+            })
+            .collect(),
+        server: m.server,
+        loadgen: m.loadgen,
+        raw_summary_file: m.raw_summary_file.clone(),
+        by_request: s
+            .by_name
+            .iter()
+            .filter_map(|(name, n)| {
+                let (dur, wait) = wasmbench_load::named_trend_names(name);
+                Some((
+                    name.clone(),
+                    r::RequestBreakdown {
+                        http_reqs: n.http_reqs,
+                        throughput_rps: if s.duration_s > 0.0 {
+                            n.http_reqs as f64 / s.duration_s
+                        } else {
+                            0.0
+                        },
+                        http_req_failed_rate: if n.http_reqs > 0 {
+                            n.http_req_failed as f64 / n.http_reqs as f64
+                        } else {
+                            0.0
+                        },
+                        waiting: trend_stats(s.trend(&wait)?),
+                        duration: trend_stats(s.trend(&dur)?),
+                    },
+                ))
+            })
+            .collect(),
+    }
+}
+
+fn trend_stats(t: wasmbench_load::TrendStats) -> r::TrendStats {
+    r::TrendStats {
+        avg_ms: t.avg,
+        min_ms: t.min,
+        med_ms: t.med,
+        max_ms: t.max,
+        p90_ms: t.p90,
+        p95_ms: t.p95,
+        p99_ms: t.p99,
+        count: t.count,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_states_what_every_load_generator_ran() {
+        let mut load = wasmbench_load::Plan::default();
+        load.request.url = "http://echo-native.ns.svc:8080/api?x=1".into();
+        load.executor = Executor::ConstantVus {
+            vus: 2,
+            duration: Duration::from_secs(30),
+        };
+        let how = PlanContext {
+            workload: "echo".into(),
+            load_generators: 3,
+            repeats: 1,
+            warmup: Duration::ZERO,
+            cold_start_samples: 0,
+            cpu_pinning: None,
+            fairness: Vec::new(),
+        };
+        let p = plan(&load, &how);
+        assert_eq!(p.vus, 6);
+        assert_eq!(p.executor, "3 load pods × constant-vus 2 VUs for 30s");
+        assert_eq!(p.request.path, "/api?x=1");
+        assert_eq!(url_path("http://127.0.0.1:9"), "/");
+    }
+}

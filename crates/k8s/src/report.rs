@@ -1,0 +1,298 @@
+//! A cluster run as the same [`Comparison`] a local run produces: what the driver observed is
+//! handed to `wasmbench_compare::assemble`, the one path both platforms share, so figures,
+//! statistics, explanation and warnings are computed once for both.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use wasmbench_compare::assemble::{self, Measured, MeasuredRun, PlanContext};
+use wasmbench_report::{
+    self as r, Comparison, Environment, KubernetesEnv, Placement, Platform, RuntimeInfo, UNKNOWN,
+    VariantStatus,
+};
+
+use crate::Error;
+use crate::driver::{RunOutcome, SkippedVariant, VariantOutcome};
+use crate::manifests::RunSpec;
+use crate::variant::Variant;
+
+/// What the report needs besides the driver's outcome.
+#[derive(Debug, Clone)]
+pub struct ReportOptions<'a> {
+    /// The load plan every load pod ran (the one `wasmbench load` builds from the pod's
+    /// arguments); the report states it even when no variant got to its load.
+    pub load_plan: &'a wasmbench_load::Plan,
+    /// The command line, one argument per element.
+    pub command_line: Vec<String>,
+    /// Variants not run, and why.
+    pub skipped: &'a [SkippedVariant],
+    /// When set, every run's merged summary is written there as `<variant>-r1.json` and each
+    /// load pod's summary, as it printed it, as `pods/<pod>.json`.
+    pub raw_dir: Option<&'a Path>,
+}
+
+/// Fairness conditions of a cluster run, in words; the resources are added from the spec.
+const FAIRNESS: [&str; 3] = [
+    "same workload source (crates/echo) in every image, built by `wasmbench image build`",
+    "one echo pod per variant, all deployed before the first load; variants loaded one after another by the same load Job, from inside the cluster through the variant's Service",
+    "load pods one per node, kept off the node of the server they load when the other nodes can take them all",
+];
+
+/// The comparison of a cluster run. Writes the raw summaries when asked.
+pub fn comparison(o: &RunOutcome, opts: &ReportOptions<'_>) -> Result<Comparison, Error> {
+    let spec = &o.spec;
+    if let Some(dir) = opts.raw_dir {
+        write_raw(o, dir)?;
+    }
+    let mut fairness: Vec<String> = FAIRNESS.iter().map(|s| s.to_string()).collect();
+    fairness.push(format!(
+        "every echo pod: {}; every load pod: {}",
+        resources_text(&spec.server_resources),
+        resources_text(&spec.load_resources)
+    ));
+    let how = PlanContext {
+        workload: "echo".into(),
+        load_generators: spec.load.parallelism,
+        repeats: 1,
+        warmup: Duration::ZERO,
+        cold_start_samples: 0,
+        cpu_pinning: None,
+        fairness,
+    };
+
+    let mut variants: Vec<(Variant, r::VariantResult)> = Vec::new();
+    for v in &o.variants {
+        variants.push((v.variant, ran(o, v, opts.raw_dir.is_some())));
+    }
+    for &v in &spec.variants {
+        if !o.variants.iter().any(|x| x.variant == v) {
+            variants.push((
+                v,
+                not_run(v, spec, "not run: the run was interrupted before its load"),
+            ));
+        }
+    }
+    for s in opts.skipped {
+        variants.push((s.variant, not_run(s.variant, spec, &s.reason)));
+    }
+    // Report order is the variants' declared order, native (the baseline) first.
+    variants.sort_by_key(|(v, _)| *v);
+
+    let ours = env!("CARGO_PKG_VERSION");
+    let mut warnings = Vec::new();
+    for v in &o.variants {
+        for p in &v.load_pods {
+            if p.summary.wasmbench_version != ours {
+                warnings.push(format!(
+                    "{}: load pod {} ran wasmbench {} while this is {ours}; use --image-tag {ours} for identical load generators",
+                    v.variant, p.pod, p.summary.wasmbench_version
+                ));
+            }
+        }
+    }
+
+    Ok(assemble::comparison(Measured {
+        started_at: o.started_at,
+        ended_at: o.ended_at,
+        command_line: opts.command_line.clone(),
+        partial: o.partial,
+        environment: environment(o),
+        plan: assemble::plan(opts.load_plan, &how),
+        variants: variants.into_iter().map(|(_, v)| v).collect(),
+        warnings,
+    }))
+}
+
+fn resources_text(r: &r::PodResources) -> String {
+    format!(
+        "CPU request {} / limit {}, memory request {} / limit {}",
+        r.cpu_request, r.cpu_limit, r.memory_request, r.memory_limit
+    )
+}
+
+/// What is known of the runtime of `v` without having run it: the RuntimeClass handler it
+/// would use and the mode the variant declares.
+fn runtime(v: Variant, handler: Option<&str>) -> RuntimeInfo {
+    let mut details = BTreeMap::new();
+    let name = match v.runtime_class() {
+        None => {
+            details.insert(
+                "runtime_class".into(),
+                "none (the node's default runtime)".into(),
+            );
+            "native".to_owned()
+        }
+        Some(rc) => {
+            details.insert("runtime_class".into(), rc.to_owned());
+            details.insert(
+                "mode".into(),
+                "declared by the variant; the node does not report it".into(),
+            );
+            handler.unwrap_or(rc).to_owned()
+        }
+    };
+    RuntimeInfo {
+        name,
+        // No Kubernetes API reports a handler's (or the image's compiler's) version.
+        version: UNKNOWN.into(),
+        mode: v.exec_mode(),
+        target: v.target(),
+        pooling: None,
+        details,
+    }
+}
+
+fn not_run(v: Variant, spec: &RunSpec, reason: &str) -> r::VariantResult {
+    let mut runtime = runtime(v, None);
+    runtime
+        .details
+        .insert("image".into(), spec.images.reference(v.image_kind()));
+    r::VariantResult {
+        name: v.name().to_owned(),
+        runtime,
+        workload_mode: "concurrent".into(),
+        artifact: None,
+        status: VariantStatus::Skipped,
+        reason: Some(reason.to_owned()),
+        runs: Vec::new(),
+        aggregate: r::Aggregate::default(),
+    }
+}
+
+fn raw_name(v: Variant) -> String {
+    format!("{}-r1.json", v.name())
+}
+
+fn ran(o: &RunOutcome, v: &VariantOutcome, raw: bool) -> r::VariantResult {
+    let mut runtime = runtime(v.variant, v.handler.as_deref());
+    let server = v.server_pods.first();
+    if let Some(image) = server.and_then(|p| p.image.clone()) {
+        runtime.details.insert("image".into(), image);
+    }
+    if let Some(id) = server.and_then(|p| p.image_id.clone()) {
+        runtime.details.insert("image_id".into(), id);
+    }
+    if let Some(node) = server
+        .and_then(|p| p.node.as_deref())
+        .and_then(|n| o.nodes.iter().find(|x| x.name == n))
+    {
+        runtime.details.insert(
+            "container_runtime".into(),
+            node.container_runtime_version.clone(),
+        );
+    }
+    let (status, reason, runs) = match &v.summary {
+        Ok(summary) => (
+            VariantStatus::Ok,
+            None,
+            vec![assemble::run_result(&MeasuredRun {
+                repeat: 0,
+                summary,
+                // Not observable through the API: no cold starts, no server /proc samples.
+                cold_start_ms: Vec::new(),
+                server: None,
+                loadgen: None,
+                raw_summary_file: raw.then(|| raw_name(v.variant)),
+            })],
+        ),
+        Err(why) => (VariantStatus::Failed, Some(why.clone()), Vec::new()),
+    };
+    r::VariantResult {
+        name: v.variant.name().to_owned(),
+        runtime,
+        // The Deployment sets no ECHO_MODE: the echo's default.
+        workload_mode: "concurrent".into(),
+        artifact: None,
+        status,
+        reason,
+        runs,
+        aggregate: r::Aggregate::default(),
+    }
+}
+
+/// The node the environment's machine fields describe: the baseline's server node, else the
+/// first schedulable one.
+fn environment(o: &RunOutcome) -> Environment {
+    let server_node = o
+        .variants
+        .iter()
+        .flat_map(|v| &v.server_pods)
+        .find_map(|p| p.node.clone());
+    let node = server_node
+        .as_deref()
+        .and_then(|n| o.nodes.iter().find(|x| x.name == n))
+        .or_else(|| o.nodes.iter().find(|n| n.schedulable))
+        .or(o.nodes.first());
+    let placements = o
+        .variants
+        .iter()
+        .map(|v| {
+            let mut load_pods_per_node = BTreeMap::new();
+            for p in &v.load_pods {
+                let node = p.node.clone().unwrap_or_else(|| UNKNOWN.into());
+                *load_pods_per_node.entry(node).or_insert(0u32) += 1;
+            }
+            (
+                v.variant.name().to_owned(),
+                Placement {
+                    runtime_class: v.runtime_class.clone(),
+                    handler: v.handler.clone(),
+                    server_nodes: v
+                        .server_pods
+                        .iter()
+                        .filter_map(|p| p.node.clone())
+                        .collect(),
+                    load_pods_per_node,
+                },
+            )
+        })
+        .collect();
+    let mut details = BTreeMap::new();
+    if let Some(n) = node {
+        details.insert("node".into(), n.name.clone());
+    }
+    Environment {
+        platform: Platform::Kubernetes,
+        cpu_model: UNKNOWN.into(),
+        cpu_count: node.map_or(1, |n| crate::driver::quantity_cpus(&n.cpu_capacity)),
+        kernel: node.map_or_else(|| UNKNOWN.into(), |n| n.kernel_version.clone()),
+        os: node.map_or_else(|| UNKNOWN.into(), |n| n.os_image.clone()),
+        hostname: None,
+        rustc_version: UNKNOWN.into(),
+        memory_bytes: node.map_or(0, |n| n.memory_capacity_bytes),
+        details,
+        kubernetes: Some(KubernetesEnv {
+            server_version: o.server_version.clone(),
+            namespace: o.spec.namespace.clone(),
+            nodes: o.nodes.clone(),
+            server_resources: o.spec.server_resources.clone(),
+            load_resources: o.spec.load_resources.clone(),
+            variants: placements,
+            cleaned_up: o.cleaned_up,
+        }),
+    }
+}
+
+/// `<variant>-r1.json` (the merged summary) and `pods/<pod>.json` (each pod's, as printed).
+fn write_raw(o: &RunOutcome, dir: &Path) -> Result<(), Error> {
+    let pods = dir.join("pods");
+    std::fs::create_dir_all(&pods).map_err(|e| Error::io(&pods, e))?;
+    for v in &o.variants {
+        if let Ok(s) = &v.summary {
+            write_json(&dir.join(raw_name(v.variant)), s)?;
+        }
+        for p in &v.load_pods {
+            write_json(&pods.join(format!("{}.json", p.pod)), &p.raw)?;
+        }
+    }
+    Ok(())
+}
+
+fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), Error> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Serialize {
+        what: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    std::fs::write(path, text).map_err(|e| Error::io(path, e))
+}
