@@ -168,8 +168,7 @@ pub struct EmbeddedHost {
     report: Mutex<HostReport>,
     listening: Arc<(Mutex<Option<SocketAddr>>, Condvar)>,
     announce: bool,
-    ticker_stop: Arc<AtomicBool>,
-    ticker: Option<JoinHandle<()>>,
+    _ticker: EpochTicker,
 }
 
 impl EmbeddedHost {
@@ -202,21 +201,7 @@ impl EmbeddedHost {
             WasiService::Command(_) => {}
         }
 
-        let ticker_stop = Arc::new(AtomicBool::new(false));
-        let ticker = {
-            let engine = engine.clone();
-            let stop = Arc::clone(&ticker_stop);
-            let tick = cfg.epoch_deadline.max(Duration::from_millis(1));
-            std::thread::Builder::new()
-                .name("wasmbench-epoch".into())
-                .spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(tick);
-                        engine.increment_epoch();
-                    }
-                })
-                .map_err(|e| RuntimeError::io("starting the epoch thread", e))?
-        };
+        let ticker = EpochTicker::start(&engine, cfg.epoch_deadline)?;
         Ok(EmbeddedHost {
             cfg,
             engine,
@@ -224,8 +209,7 @@ impl EmbeddedHost {
             report: Mutex::new(report),
             listening: Arc::new((Mutex::new(None), Condvar::new())),
             announce: false,
-            ticker_stop,
-            ticker: Some(ticker),
+            _ticker: ticker,
         })
     }
 
@@ -289,11 +273,7 @@ impl EmbeddedHost {
     }
 
     fn limits(&self) -> StoreLimits {
-        StoreLimitsBuilder::new()
-            .memory_size(self.cfg.max_memory_bytes)
-            // A clear trap names the limit; a failed grow would surface as an opaque abort.
-            .trap_on_grow_failure(true)
-            .build()
+        store_limits(self.cfg.max_memory_bytes)
     }
 
     fn serve_p2(
@@ -301,19 +281,6 @@ impl EmbeddedHost {
         component: &Component,
         shutdown: &Arc<AtomicBool>,
     ) -> Result<(), RuntimeError> {
-        let mut linker = ::wasmtime::component::Linker::<P2State>::new(&self.engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|e| RuntimeError::wasmtime("linking WASI 0.2", e))?;
-        let pre = linker
-            .instantiate_pre(component)
-            .and_then(wasmtime_wasi::p2::bindings::CommandPre::new)
-            .map_err(|e| {
-                RuntimeError::wasmtime(
-                    "the component is not a WASI command (build it for wasm32-wasip2 as a binary)",
-                    e,
-                )
-            })?;
-
         let (host, port) = (self.cfg.host, self.cfg.port);
         let listening = Arc::clone(&self.listening);
         let mut b = WasiCtx::builder();
@@ -331,49 +298,15 @@ impl EmbeddedHost {
                 }
                 Box::pin(async move { ok })
             });
-        let state = P2State {
-            ctx: b.build(),
-            table: ResourceTable::new(),
-            limits: self.limits(),
-        };
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| RuntimeError::io("starting the async runtime", e))?;
-        rt.block_on(async {
-            let mut store = Store::new(&self.engine, state);
-            store.limiter(|s| &mut s.limits);
-            arm_epoch(&mut store, shutdown);
-            let t = Instant::now();
-            let cmd = pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(|e| RuntimeError::wasmtime("instantiating the component", e))?;
-            self.instantiated(t.elapsed());
-            let flag = Arc::clone(shutdown);
-            let stopped = async move {
-                // The guest may wait in `poll` indefinitely; check the flag at a steady pace
-                // and drop the guest's future when it is set.
-                while !flag.load(Ordering::Relaxed) {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            };
-            // Opt out of tokio's cooperative budget (128 resource polls per task tick): the
-            // guest is one task that polls every connection in each `poll` call, so with the
-            // budget, connections past the 128th would never be reported ready while earlier
-            // ones keep the guest busy.
-            let run = tokio::task::unconstrained(cmd.wasi_cli_run().call_run(&mut store));
-            tokio::select! {
-                r = run => match r {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(())) => Err(RuntimeError::Wasmtime(
-                        "the guest exited with an error status; its stderr says why".into(),
-                    )),
-                    Err(e) => guest_error(e, shutdown),
-                },
-                () = stopped => Ok(()),
-            }
-        })
+        let exit = run_command(
+            &self.engine,
+            component,
+            b.build(),
+            self.cfg.max_memory_bytes,
+            shutdown,
+            |took| self.instantiated(took),
+        )?;
+        exit_result(exit)
     }
 
     fn serve_p1(&self, module: &Module, shutdown: &Arc<AtomicBool>) -> Result<(), RuntimeError> {
@@ -447,13 +380,135 @@ impl std::fmt::Debug for EmbeddedHost {
     }
 }
 
-impl Drop for EmbeddedHost {
+/// The thread that advances an engine's epoch at a steady pace, so the epoch deadline set by
+/// [`run_command`] (and the wasip1 host) interrupts running guest code regularly; an engine
+/// from [`build_engine`] has epoch interruption on and needs one. Stops when dropped.
+#[derive(Debug)]
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    /// Starts incrementing `engine`'s epoch every `tick` (at least 1 ms).
+    pub fn start(engine: &Engine, tick: Duration) -> Result<EpochTicker, RuntimeError> {
+        let engine = engine.clone();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let tick = tick.max(Duration::from_millis(1));
+        let thread = std::thread::Builder::new()
+            .name("wasmbench-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(tick);
+                    engine.increment_epoch();
+                }
+            })
+            .map_err(|e| RuntimeError::io("starting the epoch thread", e))?;
+        Ok(EpochTicker {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for EpochTicker {
     fn drop(&mut self) {
-        self.ticker_stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.ticker.take() {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
     }
+}
+
+/// The store limits of every embedded guest: linear memory capped at `max_memory_bytes`.
+pub fn store_limits(max_memory_bytes: usize) -> StoreLimits {
+    StoreLimitsBuilder::new()
+        .memory_size(max_memory_bytes)
+        // A clear trap names the limit; a failed grow would surface as an opaque abort.
+        .trap_on_grow_failure(true)
+        .build()
+}
+
+/// How a `wasi:cli/run` guest run by [`run_command`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestExit {
+    /// `run` returned `ok` (status 0), or the guest called `exit` with this status.
+    Status(i32),
+    /// `run` returned `err` (what `wasmtime run` reports as status 1).
+    ErrorResult,
+    /// The host set the shutdown flag and the guest was dropped.
+    Stopped,
+}
+
+/// Instantiates a `wasi:cli/run` component with `wasi` and runs it on the calling thread until
+/// it returns or `shutdown` is set: the one way wasmbench runs a wasip2 command, used by
+/// [`EmbeddedHost`] and by the containerd shim (`crates/shim`), so both run guests alike (a
+/// current-thread async runtime, store limits from [`store_limits`], epoch checks every tick of
+/// an [`EpochTicker`], no cooperative budget). `engine` must come from [`build_engine`] and have
+/// a running [`EpochTicker`]. `instantiated` is called with the instantiation time. Must not be
+/// called from inside an async runtime (it starts its own).
+pub fn run_command(
+    engine: &Engine,
+    component: &Component,
+    wasi: WasiCtx,
+    max_memory_bytes: usize,
+    shutdown: &Arc<AtomicBool>,
+    instantiated: impl FnOnce(Duration),
+) -> Result<GuestExit, RuntimeError> {
+    let mut linker = ::wasmtime::component::Linker::<P2State>::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+        .map_err(|e| RuntimeError::wasmtime("linking WASI 0.2", e))?;
+    let pre = linker
+        .instantiate_pre(component)
+        .and_then(wasmtime_wasi::p2::bindings::CommandPre::new)
+        .map_err(|e| {
+            RuntimeError::wasmtime(
+                "the component is not a WASI command (build it for wasm32-wasip2 as a binary)",
+                e,
+            )
+        })?;
+    let state = P2State {
+        ctx: wasi,
+        table: ResourceTable::new(),
+        limits: store_limits(max_memory_bytes),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| RuntimeError::io("starting the async runtime", e))?;
+    rt.block_on(async {
+        let mut store = Store::new(engine, state);
+        store.limiter(|s| &mut s.limits);
+        arm_epoch(&mut store, shutdown);
+        let t = Instant::now();
+        let cmd = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| RuntimeError::wasmtime("instantiating the component", e))?;
+        instantiated(t.elapsed());
+        let flag = Arc::clone(shutdown);
+        let stopped = async move {
+            // The guest may wait in `poll` indefinitely; check the flag at a steady pace
+            // and drop the guest's future when it is set.
+            while !flag.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        // Opt out of tokio's cooperative budget (128 resource polls per task tick): the
+        // guest is one task that polls every connection in each `poll` call, so with the
+        // budget, connections past the 128th would never be reported ready while earlier
+        // ones keep the guest busy.
+        let run = tokio::task::unconstrained(cmd.wasi_cli_run().call_run(&mut store));
+        tokio::select! {
+            r = run => match r {
+                Ok(Ok(())) => Ok(GuestExit::Status(0)),
+                Ok(Err(())) => Ok(GuestExit::ErrorResult),
+                Err(e) => guest_exit(e, shutdown),
+            },
+            () = stopped => Ok(GuestExit::Stopped),
+        }
+    })
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -601,21 +656,33 @@ fn arm_epoch<T: 'static>(store: &mut Store<T>, shutdown: &Arc<AtomicBool>) {
     });
 }
 
-fn guest_error(e: ::wasmtime::Error, shutdown: &AtomicBool) -> Result<(), RuntimeError> {
+/// A guest's trap or `exit` call as a [`GuestExit`].
+fn guest_exit(e: ::wasmtime::Error, shutdown: &AtomicBool) -> Result<GuestExit, RuntimeError> {
     if shutdown.load(Ordering::Relaxed) {
-        return Ok(());
+        return Ok(GuestExit::Stopped);
     }
-    if let Some(exit) = e.downcast_ref::<I32Exit>() {
-        return if exit.0 == 0 {
-            Ok(())
-        } else {
-            Err(RuntimeError::Wasmtime(format!(
-                "the guest exited with status {}; its stderr says why",
-                exit.0
-            )))
-        };
+    match e.downcast_ref::<I32Exit>() {
+        Some(exit) => Ok(GuestExit::Status(exit.0)),
+        None => Err(RuntimeError::wasmtime("the guest trapped", e)),
     }
-    Err(RuntimeError::wasmtime("the guest trapped", e))
+}
+
+/// A guest's trap or `exit` call as the embedded host's result: stopping and `exit(0)` are
+/// success, any other status an error.
+fn guest_error(e: ::wasmtime::Error, shutdown: &AtomicBool) -> Result<(), RuntimeError> {
+    exit_result(guest_exit(e, shutdown)?)
+}
+
+fn exit_result(exit: GuestExit) -> Result<(), RuntimeError> {
+    match exit {
+        GuestExit::Status(0) | GuestExit::Stopped => Ok(()),
+        GuestExit::Status(n) => Err(RuntimeError::Wasmtime(format!(
+            "the guest exited with status {n}; its stderr says why"
+        ))),
+        GuestExit::ErrorResult => Err(RuntimeError::Wasmtime(
+            "the guest exited with an error status; its stderr says why".into(),
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -703,7 +770,11 @@ impl WasiView for P2State {
     }
 }
 
-fn build_engine(cfg: &EmbeddedConfig) -> Result<Engine, RuntimeError> {
+/// The Wasmtime engine of every embedded run (pooling allocator sized by `cfg`, epoch
+/// interruption), also used by the containerd shim (`crates/shim`) so a pod runs guests with
+/// the same configuration as a local run. Code compiled by one engine from this function loads
+/// into another built from an equal `cfg`.
+pub fn build_engine(cfg: &EmbeddedConfig) -> Result<Engine, RuntimeError> {
     let mut c = Config::new();
     c.epoch_interruption(true);
     if cfg.pooling {
