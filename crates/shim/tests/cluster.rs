@@ -1,0 +1,506 @@
+//! The demo's run on a real cluster: `scripts/cluster/up.sh` starts a control plane and two
+//! nodes (kube-apiserver, controller-manager, scheduler, etcd, and per node a kubelet,
+//! containerd and kube-proxy) in network namespaces of their own, with this crate's shim
+//! installed as RuntimeClass `wasmbench`; `wasmbench k8s run` loads the native echo and the
+//! wasip2 echo under the shim from two load pods, one per node; the report, the cleanup and
+//! the faults a cluster user meets are checked against the real API; `down.sh` removes it all.
+//!
+//! Needs root, Go (the components are built from the Go module proxy by the script, cached by
+//! content), containerd, runc, iptables and the CNI plugins (`scripts/setup.sh --test`). Skips
+//! with a message when they are missing; with `CI=true` it fails instead.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+#[path = "../../cli/src/exit.rs"]
+#[allow(dead_code)]
+mod exit;
+use exit::Exit;
+use wasmbench_k8s::build;
+use wasmbench_k8s::image::{self, ImageSpec};
+use wasmbench_k8s::manifests::{LABEL_MANAGED_BY, LABEL_ROLE};
+use wasmbench_k8s::variant::ImageKind;
+
+/// The cluster of this test: its own directory, namespace prefix and node network, so that it
+/// never touches a cluster a user started with the defaults.
+const PREFIX: &str = "wbt";
+const NET: &str = "10.202.0";
+const TAG: &str = "0.0.0-cluster-test";
+const SHIM_VARIANT: &str = "wasmbench-shim";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn cluster_dir() -> PathBuf {
+    PathBuf::from("/var/tmp/wasmbench-cluster-test")
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool} >/dev/null")])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Whether the machine can run the cluster; with `CI=true` a missing piece fails the test.
+fn environment_ready() -> bool {
+    let required = std::env::var("CI").is_ok_and(|v| v == "true");
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let mut missing: Vec<String> = ["go", "containerd", "ctr", "runc", "iptables", "openssl"]
+        .into_iter()
+        .filter(|t| !have(t))
+        .map(str::to_owned)
+        .collect();
+    if !Path::new("/usr/lib/cni/bridge").exists() {
+        missing.push("/usr/lib/cni/bridge (containernetworking-plugins)".into());
+    }
+    if !is_root {
+        missing.push("root".into());
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    let msg = format!(
+        "the real-cluster test needs {} (scripts/setup.sh --test installs the packages)",
+        missing.join(", ")
+    );
+    assert!(!required, "{msg}");
+    eprintln!("SKIP: {msg}");
+    false
+}
+
+fn script(name: &str) -> Command {
+    let mut cmd = Command::new(repo_root().join("scripts/cluster").join(name));
+    cmd.env("WBC_DIR", cluster_dir())
+        .env("WBC_PREFIX", PREFIX)
+        .env("WBC_NET", NET);
+    cmd
+}
+
+fn output_text(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A running cluster; `down.sh` on drop, also when the test panics.
+struct Cluster {
+    kubeconfig: PathBuf,
+}
+
+impl Cluster {
+    fn up(images: &Path, shim: &Path) -> Cluster {
+        let started = Instant::now();
+        let out = script("up.sh")
+            .arg("--images")
+            .arg(images)
+            .env("WBC_SHIM", shim)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run scripts/cluster/up.sh");
+        let text = output_text(&out);
+        assert!(out.status.success(), "cluster bring-up failed: {text}");
+        let kubeconfig = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("KUBECONFIG=").map(PathBuf::from))
+            .unwrap_or_else(|| panic!("up.sh printed no KUBECONFIG= line: {text}"));
+        eprintln!(
+            "cluster up in {:.1} s (including the Go build when not cached)",
+            started.elapsed().as_secs_f64()
+        );
+        Cluster { kubeconfig }
+    }
+
+    fn kubectl(&self, args: &[&str]) -> Output {
+        Command::new(cluster_dir().join("bin/kube"))
+            .arg("kubectl")
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .output()
+            .expect("run kubectl")
+    }
+
+    fn kubectl_ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            output_text(&out)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Resident memory of every process of the cluster (control plane, nodes, shims, pods), in
+    /// MiB: the components and shims name the cluster's directory in their arguments.
+    fn rss_mib(&self) -> f64 {
+        let mut kib = 0u64;
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+                continue;
+            };
+            let in_cluster = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.contains(cluster_dir().to_str().unwrap()) || is_pod(pid));
+            if !in_cluster {
+                continue;
+            }
+            kib += status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+        kib as f64 / 1024.0
+    }
+}
+
+/// A pod's processes sit in the kubelets' cgroups (`cgroupRoot` `/<prefix>-n<i>`).
+fn is_pod(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .is_ok_and(|c| c.contains(&format!(":/{PREFIX}-n")))
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let out = script("down.sh")
+            .output()
+            .expect("run scripts/cluster/down.sh");
+        if !out.status.success() {
+            eprintln!("cluster teardown failed: {}", output_text(&out));
+        }
+    }
+}
+
+/// Separate target dir, shared with `crates/k8s/tests/containerd.rs`: the same static builds.
+fn image_target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"))
+        .join("k8s-images")
+}
+
+/// Builds the images the run needs into `dir` and returns the static wasmbench, which is also
+/// the CLI that runs `k8s run` here (one static build for both).
+fn build_images(dir: &Path) -> PathBuf {
+    let root = repo_root();
+    let target = image_target_dir();
+    let native = build::build_native_echo(&root, &target).expect("build static echo");
+    let wasm = build::build_wasm_echo(&root, &target, "wasm32-wasip2").expect("build wasip2 echo");
+    let wasmbench = build::build_wasmbench(&root, &target).expect("build static wasmbench");
+    for (kind, binary) in [
+        (ImageKind::Native, &native),
+        (ImageKind::Wasm, &wasm),
+        (ImageKind::Wasmbench, &wasmbench),
+    ] {
+        let reference = image::reference("localhost/wasmbench", kind, TAG);
+        image::write_archive(
+            &ImageSpec::for_kind(kind, binary, &reference),
+            &dir.join(format!("{}.tar", kind.repository())),
+        )
+        .unwrap();
+    }
+    wasmbench
+}
+
+struct Wasmbench {
+    binary: PathBuf,
+    kubeconfig: PathBuf,
+}
+
+impl Wasmbench {
+    fn command(&self, kubeconfig: &Path, extra: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.binary);
+        cmd.args(["k8s", "run", "--image-tag", TAG, "--kubeconfig"])
+            .arg(kubeconfig)
+            .args(extra)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn k8s_run(&self, extra: &[&str]) -> Output {
+        self.command(&self.kubeconfig, extra)
+            .output()
+            .expect("run wasmbench k8s run")
+    }
+
+    /// Runs `k8s run` with `extra` and asserts its exit code and that it said why in one line.
+    fn expect_failure(&self, kubeconfig: &Path, extra: &[&str], code: Exit, says: &[&str]) {
+        let out = self
+            .command(kubeconfig, extra)
+            .output()
+            .expect("run wasmbench k8s run");
+        let text = output_text(&out);
+        assert_eq!(out.status.code(), Some(code as i32), "{extra:?}: {text}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with("wasmbench:"))
+            .unwrap_or_else(|| panic!("{extra:?}: no `wasmbench: ...` line: {text}"));
+        for word in says {
+            assert!(
+                line.to_lowercase().contains(&word.to_lowercase()),
+                "{extra:?}: the error line does not say {word:?}: {line}"
+            );
+        }
+        eprintln!("{extra:?} -> exit {}: {line}", code as i32);
+    }
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())),
+    )
+    .unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
+}
+
+/// Nothing of any run is left: no run namespace, no object labelled by wasmbench.
+fn assert_nothing_left(cluster: &Cluster) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let ours = format!("{LABEL_MANAGED_BY}=wasmbench");
+    loop {
+        let namespaces = cluster.kubectl_ok(&["get", "namespaces", "-l", &ours, "-o", "name"]);
+        let objects = cluster.kubectl_ok(&[
+            "get",
+            "deployments,services,jobs,pods,runtimeclasses",
+            "--all-namespaces",
+            "-l",
+            &ours,
+            "-o",
+            "name",
+        ]);
+        if namespaces.trim().is_empty() && objects.trim().is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "left in the cluster after the run:\n{namespaces}{objects}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+#[test]
+fn demo_runs_on_a_real_two_node_cluster() {
+    if !environment_ready() {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let images = work.path().join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    let wasmbench = build_images(&images);
+    let shim = PathBuf::from(env!("CARGO_BIN_EXE_containerd-shim-wasmbench-v1"));
+    let cluster = Cluster::up(&images, &shim);
+    eprintln!("cluster RSS after bring-up: {:.0} MiB", cluster.rss_mib());
+    let nodes = cluster.kubectl_ok(&["get", "nodes", "-o", "name"]);
+    assert_eq!(nodes.lines().count(), 2, "{nodes}");
+    let wb = Wasmbench {
+        binary: wasmbench,
+        kubeconfig: cluster.kubeconfig.clone(),
+    };
+
+    // The demo's comparison, short: native and the shim's Wasm pods, two load pods each.
+    let out_dir = work.path().join("run");
+    let variants = format!("native,{SHIM_VARIANT}");
+    let run = wb.k8s_run(&[
+        "--variants",
+        &variants,
+        "--vus",
+        "10",
+        "--duration",
+        "5s",
+        "--parallelism",
+        "2",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(
+        run.status.success(),
+        "k8s run failed: {}",
+        output_text(&run)
+    );
+    eprintln!(
+        "cluster RSS at the end of the run: {:.0} MiB",
+        cluster.rss_mib()
+    );
+    let report = read_json(&out_dir.join("comparison.json"));
+    let env = &report["meta"]["environment"];
+    assert_eq!(env["platform"], "kubernetes", "{env}");
+    let k8s = &env["kubernetes"];
+    assert!(
+        k8s["server_version"].as_str().unwrap().starts_with("v1.33"),
+        "{k8s}"
+    );
+    assert_eq!(k8s["nodes"].as_array().unwrap().len(), 2, "{k8s}");
+    assert_eq!(k8s["cleaned_up"], true, "{k8s}");
+    for v in report["variants"].as_array().unwrap() {
+        let name = v["name"].as_str().unwrap();
+        assert_eq!(v["status"], "ok", "{name}: {v}");
+        let run = &v["runs"][0];
+        assert!(run["http_reqs"].as_u64().unwrap() > 0, "{name}: {run}");
+        for phase in ["blocked", "connecting", "sending", "waiting", "receiving"] {
+            let phase = format!("http_req_{phase}");
+            assert!(
+                run["phases"][&phase].is_object(),
+                "{name}: phase {phase} missing: {run}"
+            );
+        }
+        let placement = &k8s["variants"][name]["load_pods_per_node"];
+        assert_eq!(
+            placement.as_object().map(|m| m.len()),
+            Some(2),
+            "{name}: load pods not on both nodes: {placement}"
+        );
+    }
+    let markdown = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    assert!(markdown.contains("http_req_waiting"), "{markdown}");
+    assert!(markdown.contains("/native"), "no ratio column:\n{markdown}");
+    let rerender = Command::new(&wb.binary)
+        .arg("report")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert!(rerender.status.success(), "{}", output_text(&rerender));
+    assert_nothing_left(&cluster);
+
+    faults(&cluster, &wb, work.path());
+}
+
+/// The faults a cluster user meets, each on the real cluster: one line, the documented exit
+/// code, and nothing left behind.
+fn faults(cluster: &Cluster, wb: &Wasmbench, work: &Path) {
+    let short = [
+        "--vus",
+        "2",
+        "--duration",
+        "2s",
+        "--parallelism",
+        "1",
+        "--timeout",
+        "40s",
+    ];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> {
+        short.iter().chain(extra).copied().collect()
+    };
+
+    // An API server that does not answer: a closed port inside the control plane's namespace.
+    let kubeconfig = std::fs::read_to_string(&cluster.kubeconfig).unwrap();
+    let unreachable = work.join("unreachable.kubeconfig");
+    std::fs::write(
+        &unreachable,
+        kubeconfig.replace(
+            &format!("https://{NET}.1:6443"),
+            &format!("https://{NET}.1:1"),
+        ),
+    )
+    .unwrap();
+    wb.expect_failure(
+        &unreachable,
+        &with(&["--variants", "native"]),
+        Exit::Cluster,
+        &[],
+    );
+
+    // Credentials the API server does not accept: a token instead of the client certificate.
+    let users = kubeconfig.find("users:").unwrap();
+    let contexts = kubeconfig.find("contexts:").unwrap();
+    let wrong = work.join("wrong-credentials.kubeconfig");
+    std::fs::write(
+        &wrong,
+        format!(
+            "{}users:\n- name: admin\n  user:\n    token: not-a-valid-token\n{}",
+            &kubeconfig[..users],
+            &kubeconfig[contexts..]
+        ),
+    )
+    .unwrap();
+    wb.expect_failure(
+        &wrong,
+        &with(&["--variants", "native"]),
+        Exit::Cluster,
+        &["401"],
+    );
+
+    // A RuntimeClass whose handler no node has: runwasi's wasmtime shim is not installed.
+    wb.expect_failure(
+        &cluster.kubeconfig,
+        &with(&["--variants", "wasmtime"]),
+        Exit::VariantFailed,
+        &["wasmtime"],
+    );
+    assert_nothing_left(cluster);
+
+    // An image no node has and no registry serves (the kubelet's pull goes to the node's own
+    // loopback and is refused).
+    wb.expect_failure(
+        &cluster.kubeconfig,
+        &with(&["--variants", "native", "--image-prefix", "localhost/absent"]),
+        Exit::VariantFailed,
+        &["localhost/absent/echo-native", "ErrImagePull"],
+    );
+    assert_nothing_left(cluster);
+
+    // Ctrl-C while the load runs: exit 105, the partial report written, everything deleted.
+    let out_dir = work.join("interrupted");
+    let mut child = wb
+        .command(
+            &cluster.kubeconfig,
+            &[
+                "--variants",
+                "native",
+                "--vus",
+                "2",
+                "--duration",
+                "60s",
+                "--out",
+                out_dir.to_str().unwrap(),
+            ],
+        )
+        .stderr(std::fs::File::create(work.join("interrupted.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let load_pods = format!("{LABEL_ROLE}=load");
+    loop {
+        let jobs = cluster.kubectl_ok(&[
+            "get",
+            "pods",
+            "--all-namespaces",
+            "-l",
+            &load_pods,
+            "--field-selector",
+            "status.phase=Running",
+            "-o",
+            "name",
+        ]);
+        if !jobs.trim().is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the load pod never ran");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    let log = std::fs::read_to_string(work.join("interrupted.log")).unwrap();
+    assert_eq!(status.code(), Some(Exit::Interrupted as i32), "{log}");
+    let partial = read_json(&out_dir.join("comparison.json"));
+    assert_eq!(partial["meta"]["partial"], true, "{partial}");
+    assert_nothing_left(cluster);
+}
