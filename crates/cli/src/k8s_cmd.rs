@@ -20,7 +20,7 @@ pub(crate) fn failure(e: Error) -> anyhow::Error {
     let exit = match &e {
         e if e.is_cluster_unreachable() => Exit::Cluster,
         Error::InvalidPlan(_) | Error::UnknownVariant(_) => Exit::InvalidConfig,
-        Error::NotReady { .. } => Exit::ServerStart,
+        Error::NotReady { .. } | Error::CannotStart { .. } => Exit::ServerStart,
         Error::JobFailed { .. } | Error::NoSummary { .. } | Error::BadSummary { .. } => {
             Exit::VariantFailed
         }

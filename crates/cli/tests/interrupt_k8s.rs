@@ -138,13 +138,8 @@ fn k8s_run_writes_the_comparison_and_report_re_renders_it() {
         "{stdout}"
     );
 
-    let mut files: Vec<String> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    files.sort();
     assert_eq!(
-        files,
+        sorted_entries(&out),
         [
             "comparison.json",
             "report.html",
@@ -330,13 +325,8 @@ fn interrupt_k8s_run(signal: i32, name: &str) {
     }
     // Nothing else in the output directory (no load finished, so no raw summaries beyond the
     // empty runs/), and no process left behind.
-    let mut files: Vec<String> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    files.sort();
     assert_eq!(
-        files,
+        sorted_entries(&out),
         [
             "comparison.json",
             "report.html",
@@ -362,4 +352,14 @@ fn sigint_during_k8s_run_cleans_up_and_writes_a_partial_report() {
 #[test]
 fn sigterm_during_k8s_run_cleans_up_and_writes_a_partial_report() {
     interrupt_k8s_run(libc::SIGTERM, "sigterm");
+}
+
+/// The names in `dir`, sorted.
+fn sorted_entries(dir: &std::path::Path) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    files
 }

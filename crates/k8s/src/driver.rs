@@ -234,6 +234,9 @@ pub struct ServerPod {
     pub image: Option<String>,
     /// The image's digest as the container runtime resolved it (`imageID`).
     pub image_id: Option<String>,
+    /// The host report the runtime printed in the pod's log (the project's shim does: how it
+    /// compiled and loaded the module), if any.
+    pub host_report: Option<serde_json::Value>,
 }
 
 /// A variant that was not run, and why.
@@ -598,9 +601,14 @@ impl Driver {
             .map_err(api_err("list server pods"))?
             .items;
         list.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        let mut reports = Vec::new();
+        for p in &list {
+            reports.push(self.host_report(&pods, p).await);
+        }
         Ok(list
             .into_iter()
-            .map(|p| {
+            .zip(reports)
+            .map(|(p, host_report)| {
                 let status = p
                     .status
                     .as_ref()
@@ -616,9 +624,25 @@ impl Driver {
                         .and_then(|s| s.containers.first())
                         .and_then(|c| c.image.clone()),
                     image_id: status.and_then(|c| nonempty(&c.image_id)),
+                    host_report,
                 }
             })
             .collect())
+    }
+
+    /// The runtime's host report from the start of `pod`'s log; `None` when the runtime
+    /// prints none (runc, other shims) or the log cannot be read.
+    async fn host_report(&self, pods: &Api<Pod>, pod: &Pod) -> Option<serde_json::Value> {
+        let name = pod.metadata.name.as_deref()?;
+        let params = LogParams {
+            // The report is printed once the module is instantiated, before any request.
+            limit_bytes: Some(64 * 1024),
+            ..Default::default()
+        };
+        let log = pods.logs(name, &params).await.ok()?;
+        log.lines()
+            .find_map(|l| l.strip_prefix(wasmbench_vocab::HOST_REPORT_PREFIX))
+            .and_then(|json| serde_json::from_str(json).ok())
     }
 
     /// Waits until every Deployment is ready or the timeout has passed; returns the variants
@@ -631,6 +655,7 @@ impl Driver {
         let deployments: Api<Deployment> = Api::namespaced(self.client(), &spec.namespace);
         let deadline = Instant::now() + self.opts.ready_timeout;
         let mut pending: Vec<Variant> = spec.variants.clone();
+        let mut not_ready = BTreeMap::new();
         while !pending.is_empty() {
             let mut still = Vec::new();
             for v in pending {
@@ -647,6 +672,14 @@ impl Driver {
                     .unwrap_or(0);
                 if ready >= want {
                     progress(Progress::Ready(v));
+                } else if let Some(why) = self.cannot_start(spec, v).await {
+                    not_ready.insert(
+                        v,
+                        Error::CannotStart {
+                            deployment: name,
+                            diagnosis: format!("{why}; {}", self.diagnose(spec, v, "server").await),
+                        },
+                    );
                 } else {
                     still.push(v);
                 }
@@ -656,7 +689,6 @@ impl Driver {
                 break;
             }
             if Instant::now() >= deadline {
-                let mut not_ready = BTreeMap::new();
                 for v in pending {
                     not_ready.insert(
                         v,
@@ -671,7 +703,56 @@ impl Driver {
             }
             tokio::time::sleep(self.opts.poll_interval).await;
         }
-        Ok(BTreeMap::new())
+        Ok(not_ready)
+    }
+
+    /// Why `v`'s server pods can never become ready, if they met such a condition: a container
+    /// waiting for a reason the kubelet does not retry, or a sandbox whose RuntimeClass handler
+    /// the node's container runtime does not have.
+    async fn cannot_start(&self, spec: &RunSpec, v: Variant) -> Option<String> {
+        const FATAL_WAITING: [&str; 3] = [
+            "ErrImageNeverPull",
+            "InvalidImageName",
+            "CreateContainerConfigError",
+        ];
+        let pods: Api<Pod> = Api::namespaced(self.client(), &spec.namespace);
+        let list = pods
+            .list(&ListParams::default().labels(&Self::selector(spec, v, "server")))
+            .await
+            .ok()?
+            .items;
+        for p in &list {
+            let statuses = p
+                .status
+                .as_ref()
+                .and_then(|s| s.container_statuses.as_ref());
+            for cs in statuses.into_iter().flatten() {
+                let reason = cs
+                    .state
+                    .as_ref()
+                    .and_then(|s| s.waiting.as_ref())
+                    .and_then(|w| w.reason.as_deref());
+                if let Some(r) = reason.filter(|r| FATAL_WAITING.contains(r)) {
+                    return Some(format!("container {} is waiting with {r}", cs.name));
+                }
+            }
+            let name = p.metadata.name.as_deref()?;
+            let events: Api<Event> = Api::namespaced(self.client(), &spec.namespace);
+            let lp = ListParams::default().fields(&format!("involvedObject.name={name}"));
+            let handler_missing = events.list(&lp).await.ok()?.items.into_iter().any(|e| {
+                e.reason.as_deref() == Some("FailedCreatePodSandBox")
+                    && e.message
+                        .as_deref()
+                        .is_some_and(|m| m.contains("no runtime for"))
+            });
+            if handler_missing {
+                return Some(format!(
+                    "the node has no container runtime handler for RuntimeClass {} (install it on the nodes, see docs/kubernetes.md)",
+                    v.runtime_class().unwrap_or("-")
+                ));
+            }
+        }
+        None
     }
 
     fn selector(spec: &RunSpec, v: Variant, role: &str) -> String {

@@ -54,6 +54,15 @@ pub enum Error {
         /// The server's message.
         reason: String,
     },
+    /// A server pod met a condition that waiting cannot cure (its RuntimeClass handler is not
+    /// configured on the node, its image may not be pulled, its spec is invalid).
+    #[error("deployment {deployment} cannot start: {diagnosis}")]
+    CannotStart {
+        /// The Deployment's name.
+        deployment: String,
+        /// What the pod's status and events say.
+        diagnosis: String,
+    },
     /// A Deployment did not become ready in time.
     #[error("deployment {deployment} not ready after {}s: {diagnosis}", timeout.as_secs())]
     NotReady {

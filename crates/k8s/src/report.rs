@@ -143,6 +143,30 @@ fn runtime(v: Variant, handler: Option<&str>) -> RuntimeInfo {
     }
 }
 
+/// What the server pod's runtime reported about itself replaces what the variant declares.
+fn observed_runtime(runtime: &mut RuntimeInfo, report: &serde_json::Value) {
+    let text = |k: &str| report.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    if let Some(version) = text("wasmtime_version") {
+        runtime.version = format!("wasmtime {version}");
+    }
+    if let Some(mode) = report
+        .get("mode")
+        .and_then(|m| serde_json::from_value(m.clone()).ok())
+    {
+        runtime.mode = mode;
+    }
+    runtime.pooling = report.get("pooling").and_then(serde_json::Value::as_bool);
+    runtime.details.insert(
+        "mode".into(),
+        "observed: the runtime's host report in the server pod's log".into(),
+    );
+    for key in ["compile_ms", "load_ms", "instantiate_ms"] {
+        if let Some(ms) = report.get(key).and_then(serde_json::Value::as_f64) {
+            runtime.details.insert(key.into(), format!("{ms:.1}"));
+        }
+    }
+}
+
 fn not_run(v: Variant, spec: &RunSpec, reason: &str) -> r::VariantResult {
     let mut runtime = runtime(v, None);
     runtime
@@ -167,6 +191,9 @@ fn raw_name(v: Variant) -> String {
 fn ran(o: &RunOutcome, v: &VariantOutcome, raw: bool) -> r::VariantResult {
     let mut runtime = runtime(v.variant, v.handler.as_deref());
     let server = v.server_pods.first();
+    if let Some(report) = server.and_then(|p| p.host_report.as_ref()) {
+        observed_runtime(&mut runtime, report);
+    }
     if let Some(image) = server.and_then(|p| p.image.clone()) {
         runtime.details.insert("image".into(), image);
     }

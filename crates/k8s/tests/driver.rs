@@ -270,7 +270,9 @@ async fn apply_wait_collect_cleanup() {
     // Jobs ran one after another: each Job was created after the previous one's pods were read.
     let order: Vec<&String> = reqs
         .iter()
-        .filter(|r| r.starts_with("POST /apis/batch") || r.contains("/log?"))
+        .filter(|r| {
+            r.starts_with("POST /apis/batch") || r.contains("/pods/load-") && r.contains("/log?")
+        })
         .collect();
     assert!(
         order[0].starts_with("POST")
@@ -385,7 +387,8 @@ async fn without_variants_only_existing_runtime_classes_run() {
             Variant::CrunWasmedge,
             Variant::Wasmedge,
             Variant::Wasmer,
-            Variant::Spin
+            Variant::Spin,
+            Variant::Shim,
         ]
     );
     assert!(
@@ -421,6 +424,7 @@ async fn without_variants_only_existing_runtime_classes_run() {
             ("wasmedge", VariantStatus::Skipped),
             ("wasmer", VariantStatus::Skipped),
             ("spin", VariantStatus::Skipped),
+            ("wasmbench-shim", VariantStatus::Skipped),
         ]
     );
     // The handler as the cluster has it names the runtime.

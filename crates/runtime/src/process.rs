@@ -20,8 +20,7 @@ use crate::runtime::RuntimeInfo;
 /// Lines of the child's stderr kept for error messages.
 const STDERR_TAIL_LINES: usize = 40;
 
-/// Prefix of the one-line JSON report an embedded host writes on stderr.
-pub const HOST_REPORT_PREFIX: &str = "wasmbench-host: ";
+pub use wasmbench_vocab::HOST_REPORT_PREFIX;
 
 /// Gap between two readiness probes.
 const PROBE_INTERVAL: Duration = Duration::from_millis(5);

@@ -151,6 +151,27 @@ pub struct HostReport {
     pub wasm_sha256: String,
 }
 
+impl HostReport {
+    /// The report of code this process compiles with Cranelift; the caller fills in the
+    /// timings, the cache fields and the hash as it goes.
+    pub fn jit(target: Target, pooling: bool, max_memory_bytes: usize) -> HostReport {
+        HostReport {
+            wasmtime_version: WASMTIME_VERSION.into(),
+            target,
+            mode: ExecMode::CraneliftJit,
+            pooling,
+            cache_hit: false,
+            cwasm_path: None,
+            cwasm_size_bytes: None,
+            compile_ms: None,
+            load_ms: 0.0,
+            instantiate_ms: None,
+            max_memory_bytes,
+            wasm_sha256: String::new(),
+        }
+    }
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -810,20 +831,7 @@ fn load_code(
     wasm: &Path,
 ) -> Result<(Code, HostReport), RuntimeError> {
     let is_component = cfg.target == Target::Wasip2;
-    let mut report = HostReport {
-        wasmtime_version: WASMTIME_VERSION.into(),
-        target: cfg.target,
-        mode: ExecMode::CraneliftJit,
-        pooling: cfg.pooling,
-        cache_hit: false,
-        cwasm_path: None,
-        cwasm_size_bytes: None,
-        compile_ms: None,
-        load_ms: 0.0,
-        instantiate_ms: None,
-        max_memory_bytes: cfg.max_memory_bytes,
-        wasm_sha256: String::new(),
-    };
+    let mut report = HostReport::jit(cfg.target, cfg.pooling, cfg.max_memory_bytes);
     let bytes = std::fs::read(wasm)
         .map_err(|e| RuntimeError::io(format!("reading {}", wasm.display()), e))?;
     let compile_err = |e: ::wasmtime::Error| RuntimeError::InvalidArtifact {

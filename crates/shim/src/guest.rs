@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use wasmbench_runtime::HostReport;
 use wasmbench_runtime::process::HOST_REPORT_PREFIX;
 use wasmbench_runtime::wasmtime::{
-    EmbeddedConfig, EpochTicker, GuestExit, WASMTIME_VERSION, build_engine, run_command,
+    EmbeddedConfig, EpochTicker, GuestExit, build_engine, run_command,
 };
 use wasmbench_vocab::{ExecMode, Target};
 use wasmtime::Engine;
@@ -75,20 +75,8 @@ impl Guest {
     pub fn load(wasm: &[u8], precompiled: bool) -> Result<Guest, ShimError> {
         let engine = engine()?;
         let cfg = engine_config();
-        let mut report = HostReport {
-            wasmtime_version: WASMTIME_VERSION.into(),
-            target: Target::Wasip2,
-            mode: ExecMode::CraneliftJit,
-            pooling: cfg.pooling,
-            cache_hit: false,
-            cwasm_path: None,
-            cwasm_size_bytes: None,
-            compile_ms: None,
-            load_ms: 0.0,
-            instantiate_ms: None,
-            max_memory_bytes: cfg.max_memory_bytes,
-            wasm_sha256: hex::encode(Sha256::digest(wasm)),
-        };
+        let mut report = HostReport::jit(Target::Wasip2, cfg.pooling, cfg.max_memory_bytes);
+        report.wasm_sha256 = hex::encode(Sha256::digest(wasm));
         let t = Instant::now();
         let component = if precompiled {
             // SAFETY: deserializing trusts the bytes to be Wasmtime output. containerd-shim-wasm

@@ -360,6 +360,17 @@ fn demo_runs_on_a_real_two_node_cluster() {
                 "{name}: phase {phase} missing: {run}"
             );
         }
+        if name == SHIM_VARIANT {
+            // Observed, not declared: the shim's host report from the server pod's log.
+            let runtime = &v["runtime"];
+            assert!(
+                runtime["version"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("wasmtime 48.")),
+                "{runtime}"
+            );
+            assert_eq!(runtime["mode"], "cranelift-jit", "{runtime}");
+        }
         let placement = &k8s["variants"][name]["load_pods_per_node"];
         assert_eq!(
             placement.as_object().map(|m| m.len()),

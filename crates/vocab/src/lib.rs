@@ -192,6 +192,10 @@ pub mod demo {
 /// CPU model a cluster does not tell), instead of a guess.
 pub const UNKNOWN: &str = "unknown";
 
+/// Prefix of the one-line JSON report an embedded Wasmtime host (the local host, the
+/// project's containerd shim) writes on stderr: how the code was compiled and loaded.
+pub const HOST_REPORT_PREFIX: &str = "wasmbench-host: ";
+
 /// What ran a variant's workload; recorded in every result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
