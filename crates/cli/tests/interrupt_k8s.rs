@@ -138,16 +138,7 @@ fn k8s_run_writes_the_comparison_and_report_re_renders_it() {
         "{stdout}"
     );
 
-    assert_eq!(
-        sorted_entries(&out),
-        [
-            "comparison.json",
-            "report.html",
-            "report.md",
-            "report.txt",
-            "runs"
-        ]
-    );
+    assert_eq!(sorted_entries(&out), REPORT_ENTRIES);
     assert!(out.join("runs/native-r1.json").is_file());
     assert!(out.join("runs/pods/load-wasmtime-1-q7w9z.json").is_file());
     let c: serde_json::Value =
@@ -325,17 +316,7 @@ fn interrupt_k8s_run(signal: i32, name: &str) {
     }
     // Nothing else in the output directory (no load finished, so no raw summaries beyond the
     // empty runs/), and no process left behind.
-    assert_eq!(
-        sorted_entries(&out),
-        [
-            "comparison.json",
-            "report.html",
-            "report.md",
-            "report.txt",
-            "runs"
-        ],
-        "{name}"
-    );
+    assert_eq!(sorted_entries(&out), REPORT_ENTRIES, "{name}");
     assert!(
         processes_tagged(&tag, 0).is_empty(),
         "{name}: processes left behind"
@@ -353,6 +334,15 @@ fn sigint_during_k8s_run_cleans_up_and_writes_a_partial_report() {
 fn sigterm_during_k8s_run_cleans_up_and_writes_a_partial_report() {
     interrupt_k8s_run(libc::SIGTERM, "sigterm");
 }
+
+/// What `--out DIR` holds after a run, complete or interrupted.
+const REPORT_ENTRIES: [&str; 5] = [
+    "comparison.json",
+    "report.html",
+    "report.md",
+    "report.txt",
+    "runs",
+];
 
 /// The names in `dir`, sorted.
 fn sorted_entries(dir: &std::path::Path) -> Vec<String> {
