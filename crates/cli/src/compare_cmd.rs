@@ -15,6 +15,7 @@ use wasmbench_report::Format;
 
 use crate::exit::{Exit, fail};
 use crate::load_flags::LoadFlags;
+use crate::sandbox_flags::SandboxFlags;
 
 /// Arguments of `wasmbench compare`. Flags override `--config`, which overrides the defaults
 /// (the demo's plan: 100 VUs, 30 s, checks `status == 200` and `duration < 200`).
@@ -85,6 +86,9 @@ pub struct CompareArgs {
     /// Where the workload sources are (default: this checkout).
     #[arg(long, hide = true)]
     pub workspace: Option<PathBuf>,
+    /// What guests of the embedded wasi:http host may reach (the other variants ignore it).
+    #[command(flatten)]
+    pub sandbox: SandboxFlags,
 }
 
 /// `--profile` values.
@@ -229,6 +233,7 @@ fn pin_self(cpus: &[usize]) -> anyhow::Result<()> {
 /// `wasmbench compare`.
 pub fn run(a: CompareArgs) -> anyhow::Result<i32> {
     let cfg = config_from_args(&a)?;
+    let allow_outbound = a.sandbox.allow_list()?;
     // A `.wasm` no host can run (no `_start`/`wasi:cli/run`/incoming handler, truncated) is
     // reported before anything is measured, not as a failed variant after the native runs.
     if let Some(wasm) = &a.wasm {
@@ -276,6 +281,7 @@ pub fn run(a: CompareArgs) -> anyhow::Result<i32> {
         command_line: std::env::args().collect::<Vec<_>>().join(" "),
         on_event,
         raw_dir: a.out.as_ref().map(|d| d.join("runs")),
+        allow_outbound,
     };
     let comparison = rt.block_on(async {
         crate::signals::install(cancel.clone());

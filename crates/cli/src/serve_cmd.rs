@@ -15,6 +15,7 @@ use wasmbench_runtime::{
 };
 
 use crate::exit::{Exit, fail};
+use crate::sandbox_flags::SandboxFlags;
 
 /// Arguments of `wasmbench serve`.
 #[derive(Debug, Args)]
@@ -64,6 +65,9 @@ pub struct ServeArgs {
     /// wasi-http: threads of the HTTP server (0 = one per CPU).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// What the guest may reach beyond its own listener.
+    #[command(flatten)]
+    pub sandbox: SandboxFlags,
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {
@@ -93,6 +97,8 @@ fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
 }
 
 fn serve_native(a: ServeArgs) -> anyhow::Result<i32> {
+    a.sandbox
+        .only_for_wasi_http("a native process has no sandbox to widen")?;
     let artifact = match &a.binary {
         Some(p) => Artifact::from_path(Target::Native, p)?,
         None => wasmbench_runtime::build_echo(Target::Native, &BuildOptions::default())?,
@@ -123,6 +129,8 @@ fn serve_native(a: ServeArgs) -> anyhow::Result<i32> {
 }
 
 fn serve_wasi_http(a: ServeArgs) -> anyhow::Result<i32> {
+    // Before any build, so a bad value is reported at once.
+    let allow_outbound = a.sandbox.allow_list()?;
     let wasm = match &a.wasm {
         Some(p) => p.clone(),
         None => wasmbench_runtime::wasi_http::build_echo_http(&BuildOptions::default())?.path,
@@ -144,6 +152,7 @@ fn serve_wasi_http(a: ServeArgs) -> anyhow::Result<i32> {
     };
     cfg.instance_reuse = a.instance_reuse;
     cfg.worker_threads = a.threads;
+    cfg.allow_outbound = allow_outbound;
     if let Some(n) = a.max_concurrent_requests {
         cfg.max_concurrent_requests = n;
     }
@@ -162,6 +171,9 @@ fn serve_wasmtime(a: ServeArgs) -> anyhow::Result<i32> {
     if a.target == "wasi-http" {
         return serve_wasi_http(a);
     }
+    a.sandbox.only_for_wasi_http(
+        "socket guests (wasip1, wasip2) may listen on their own address but never connect",
+    )?;
     let target: Target = a.target.parse().map_err(|e: String| fail(Exit::Usage, e))?;
     if !target.is_wasm() {
         return Err(fail(

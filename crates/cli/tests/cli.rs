@@ -68,7 +68,7 @@ fn quick_compare_writes_a_consistent_report() {
     assert_eq!(code(&o), 0, "stderr:\n{}", stderr(&o));
     let md = String::from_utf8_lossy(&o.stdout);
     assert!(
-        md.contains("| Metric Name | Description | Rust | Wasm |"),
+        md.contains("| Metric Name | Description | native | Wasm |"),
         "{md}"
     );
     assert!(md.contains("Wasm/native"), "{md}");
@@ -224,6 +224,30 @@ fn bad_input_gives_one_line_and_a_documented_code() {
         file.join("x").to_str().unwrap(),
     ]);
     assert_eq!(code(&o), 13, "{}", stderr(&o));
+    // k6 runs the demo's script in one load pod: a split or another load flag is refused
+    // before anything is deployed.
+    let manifests = tmp.path().join("manifests");
+    for extra in [["--parallelism", "2"], ["--connection", "close"]] {
+        let mut args = vec!["k8s", "manifests", "--load-engine", "k6", "--out"];
+        args.push(manifests.to_str().unwrap());
+        args.extend(extra);
+        let o = run(&args);
+        assert_eq!(code(&o), 104, "{extra:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("--load-engine k6"), "{}", stderr(&o));
+    }
+    // The k6 image runs FROM scratch: a file that is not an executable is refused.
+    let o = run(&[
+        "image",
+        "build",
+        "--which",
+        "k6",
+        "--k6-bin",
+        bad.to_str().unwrap(),
+        "--out",
+        tmp.path().join("images").to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 104, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--k6-bin"), "{}", stderr(&o));
     // Re-rendering a directory without a result.
     let o = run(&["report", tmp.path().to_str().unwrap()]);
     assert_eq!(code(&o), 13, "{}", stderr(&o));
@@ -268,6 +292,24 @@ fn serve_reports_a_port_in_use() {
     assert_ne!(code(&o), 0, "{}", stderr(&o));
 }
 
+/// The address `wasmbench serve` printed (`listening on ADDR`) on its stdout. The pipe is
+/// handed back to the child, so that later output does not meet a closed pipe.
+fn listening_addr(child: &mut Child) -> std::net::SocketAddr {
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let addr = loop {
+        let mut line = String::new();
+        let n = reader.read_line(&mut line).unwrap();
+        assert!(n > 0, "serve printed nothing");
+        if let Some(a) = line.strip_prefix("listening on ")
+            && let Ok(addr) = a.trim().parse::<std::net::SocketAddr>()
+        {
+            break addr;
+        }
+    };
+    child.stdout = Some(reader.into_inner());
+    addr
+}
+
 fn serve_and_echo(target: &str) {
     let tag = format!("WASMBENCH_TEST_TAG=serve-{target}-{}", std::process::id());
     let (k, v) = tag.split_once('=').unwrap();
@@ -288,15 +330,7 @@ fn serve_and_echo(target: &str) {
             .spawn()
             .unwrap(),
     );
-    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("serve printed nothing").unwrap();
-        if let Some(a) = line.strip_prefix("listening on ")
-            && let Ok(addr) = a.trim().parse::<std::net::SocketAddr>()
-        {
-            break addr;
-        }
-    };
+    let addr = listening_addr(&mut child.0);
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.write_all(
@@ -318,6 +352,142 @@ fn serve_and_echo(target: &str) {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(processes_tagged(&tag, 0).is_empty());
+}
+
+/// A loopback listener the `fetch-probe` guest is pointed at; `answer_one` serves it.
+fn upstream() -> TcpListener {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.set_nonblocking(true).unwrap();
+    l
+}
+
+/// Waits up to `within` for one connection; answers `200 upstream says hi` and returns the
+/// request line. `None`: nobody connected.
+fn answer_one(listener: &TcpListener, within: Duration) -> Option<String> {
+    let deadline = Instant::now() + within;
+    let s = loop {
+        match listener.accept() {
+            Ok((s, _)) => break s,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            Err(_) => return None,
+        }
+    };
+    s.set_nonblocking(false).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut reader = BufReader::new(s);
+    let mut request_line = String::new();
+    let _ = reader.read_line(&mut request_line);
+    let mut line = String::new();
+    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+        line.clear();
+    }
+    let _ = reader.get_mut().write_all(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 16\r\nConnection: close\r\n\r\nupstream says hi",
+    );
+    Some(request_line)
+}
+
+/// `GET <path>` on `addr`; status and body (the probe answers with a `content-length` and the
+/// request asks it to close).
+fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    let status = reply.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_string())
+}
+
+#[test]
+fn serve_wasi_http_lets_guests_reach_only_the_allowed_outbound_addresses() {
+    // The runtime crate's wasi:http test guest, built the way its own sandbox test builds it.
+    let probe = wasmbench_runtime::cli::build_workload(
+        "wasmbench-fetch-probe",
+        None,
+        "wasmbench_fetch_probe.wasm",
+        wasmbench_runtime::Target::Wasip2,
+        &wasmbench_runtime::BuildOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("building the fetch probe: {e}"));
+    let allowed = upstream();
+    let other = upstream();
+    let allowed_addr = allowed.local_addr().unwrap();
+    let other_addr = other.local_addr().unwrap();
+    let mut child = Guard(
+        wasmbench()
+            .args(["serve", "--runtime", "wasmtime", "--target", "wasi-http"])
+            .arg("--wasm")
+            .arg(&probe.path)
+            .args(["--port", "0", "--threads", "1"])
+            .args(["--allow-outbound", &allowed_addr.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let addr = listening_addr(&mut child.0);
+
+    let (request_line, (status, body)) = std::thread::scope(|scope| {
+        let upstream = scope.spawn(|| answer_one(&allowed, Duration::from_secs(60)));
+        let answer = get(addr, &format!("/fetch?url=http://{allowed_addr}/allowed"));
+        (upstream.join().unwrap(), answer)
+    });
+    assert_eq!((status, body.as_str()), (200, "upstream says hi"));
+    assert_eq!(
+        request_line.as_deref(),
+        Some("GET /allowed HTTP/1.1\r\n"),
+        "the allowed listener saw another request"
+    );
+
+    // A port the flag did not name: refused by the host, and nothing reaches it.
+    let (status, body) = get(addr, &format!("/fetch?url=http://{other_addr}/"));
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("HttpRequestDenied"), "{body}");
+    assert!(
+        answer_one(&other, Duration::from_secs(2)).is_none(),
+        "a request to an address off the list got through"
+    );
+}
+
+#[test]
+fn allow_outbound_takes_addresses_only_and_only_where_it_applies() {
+    for args in [
+        &["serve", "--runtime", "wasmtime", "--target", "wasi-http"][..],
+        &["compare", "--quick"][..],
+    ] {
+        let o = wasmbench()
+            .args(args)
+            .args(["--allow-outbound", "localhost:8080"])
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(code(&o), 104, "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.contains("localhost:8080") && err.contains("host names"),
+            "{args:?}: {err}"
+        );
+    }
+    for target in [
+        &["--runtime", "native"][..],
+        &["--runtime", "wasmtime", "--target", "wasip2"],
+    ] {
+        let o = wasmbench()
+            .arg("serve")
+            .args(target)
+            .args(["--allow-outbound", "127.0.0.1:8080"])
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(code(&o), 104, "{target:?}: {err}");
+        assert!(err.contains("wasi-http"), "{target:?}: {err}");
+    }
 }
 
 #[test]

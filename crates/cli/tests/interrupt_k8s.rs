@@ -126,11 +126,11 @@ fn k8s_run_writes_the_comparison_and_report_re_renders_it() {
     );
     // The demo's table with the ratio column, on stdout as asked.
     assert!(
-        stdout.contains("| Metric Name | Description | Rust | Wasm | Wasm/native |"),
+        stdout.contains("| Metric Name | Description | native | Wasm | Wasm/native |"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("Rust = `native`, Wasm = `wasmtime`"),
+        stdout.contains("native = `native`, Wasm = `wasmtime`"),
         "{stdout}"
     );
     assert!(

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use wasmbench_load::{Executor, Summary};
+use wasmbench_load::{Executor, LoadFigures};
 use wasmbench_report as r;
 
 /// One measured load run of one variant, as a run loop observed it.
@@ -15,8 +15,9 @@ use wasmbench_report as r;
 pub struct MeasuredRun<'a> {
     /// Repeat index, from 0.
     pub repeat: u32,
-    /// The load engine's summary (on Kubernetes: every load pod's, merged).
-    pub summary: &'a Summary,
+    /// The load figures: this engine's summary (on Kubernetes: every load pod's, merged) or
+    /// k6's export.
+    pub summary: &'a dyn LoadFigures,
     /// Cold-start samples of this repeat (none when not measured).
     pub cold_start_ms: Vec<f64>,
     /// CPU and memory of the server process, when sampled.
@@ -34,6 +35,8 @@ pub struct PlanContext {
     pub workload: String,
     /// Processes that each ran the load plan at the same time (Kubernetes load pods); 1 locally.
     pub load_generators: u32,
+    /// The program those processes ran.
+    pub load_engine: wasmbench_vocab::LoadEngine,
     /// Measured repeats per variant.
     pub repeats: u32,
     /// Warm-up before each measured run.
@@ -132,6 +135,7 @@ pub fn plan(load: &wasmbench_load::Plan, how: &PlanContext) -> r::Plan {
             body_bytes: load.request.body.len() as u64,
         },
         executor,
+        load_engine: how.load_engine,
         vus: u32::try_from(load.executor.max_vus() * u64::from(n)).unwrap_or(u32::MAX),
         duration_s: load.executor.duration().as_secs_f64(),
         connection_mode: load.connection_mode,
@@ -160,7 +164,7 @@ fn threshold_text(t: &wasmbench_load::Threshold) -> String {
     format!("{}: {}", t.metric, t.expr)
 }
 
-/// One run of the report from its load summary.
+/// One run of the report from its load figures (this engine's summary or k6's export).
 pub fn run_result(m: &MeasuredRun<'_>) -> r::RunResult {
     let s = m.summary;
     let mut phases = BTreeMap::new();
@@ -174,25 +178,24 @@ pub fn run_result(m: &MeasuredRun<'_>) -> r::RunResult {
         }
     }
     let (passes, fails) = s.checks_total();
+    let (data_sent_bytes, data_received_bytes) = s.data_bytes();
+    let duration_s = s.duration_s();
     r::RunResult {
         repeat: m.repeat,
-        duration_s: s.duration_s,
+        duration_s,
         cold_start_ms: m.cold_start_ms.clone(),
         throughput_rps: s.http_reqs_per_s(),
-        http_reqs: s.counters.http_reqs,
+        http_reqs: s.http_reqs(),
         http_req_failed_rate: s.http_req_failed_rate(),
-        errors: s.counters.errors.clone(),
+        errors: s.errors(),
         checks: r::Checks { passes, fails },
         thresholds: s
-            .thresholds
-            .iter()
-            .map(|t| r::ThresholdOutcome {
-                expression: format!("{}: {}", t.metric, t.expr),
-                passed: t.ok,
-            })
+            .thresholds()
+            .into_iter()
+            .map(|(expression, passed)| r::ThresholdOutcome { expression, passed })
             .collect(),
-        data_sent_bytes: s.counters.data_sent_bytes,
-        data_received_bytes: s.counters.data_received_bytes,
+        data_sent_bytes,
+        data_received_bytes,
         phases,
         latency_curve: s
             .percentile_curve("http_req_duration")
@@ -206,28 +209,30 @@ pub fn run_result(m: &MeasuredRun<'_>) -> r::RunResult {
         loadgen: m.loadgen,
         raw_summary_file: m.raw_summary_file.clone(),
         by_request: s
-            .by_name
-            .iter()
-            .filter_map(|(name, n)| {
-                let (dur, wait) = wasmbench_load::named_trend_names(name);
-                Some((
-                    name.clone(),
+            .by_request()
+            .into_iter()
+            .map(|(name, n)| {
+                let share = |count: u64, of: u64| {
+                    if of > 0 {
+                        count as f64 / of as f64
+                    } else {
+                        0.0
+                    }
+                };
+                (
+                    name,
                     r::RequestBreakdown {
-                        http_reqs: n.http_reqs,
-                        throughput_rps: if s.duration_s > 0.0 {
-                            n.http_reqs as f64 / s.duration_s
+                        http_reqs: n.counts.http_reqs,
+                        throughput_rps: if duration_s > 0.0 {
+                            n.counts.http_reqs as f64 / duration_s
                         } else {
                             0.0
                         },
-                        http_req_failed_rate: if n.http_reqs > 0 {
-                            n.http_req_failed as f64 / n.http_reqs as f64
-                        } else {
-                            0.0
-                        },
-                        waiting: trend_stats(s.trend(&wait)?),
-                        duration: trend_stats(s.trend(&dur)?),
+                        http_req_failed_rate: share(n.counts.http_req_failed, n.counts.http_reqs),
+                        waiting: trend_stats(n.waiting),
+                        duration: trend_stats(n.duration),
                     },
-                ))
+                )
             })
             .collect(),
     }
@@ -261,6 +266,7 @@ mod tests {
         let how = PlanContext {
             workload: "echo".into(),
             load_generators: 3,
+            load_engine: wasmbench_vocab::LoadEngine::Wasmbench,
             repeats: 1,
             warmup: Duration::ZERO,
             cold_start_samples: 0,

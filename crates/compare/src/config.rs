@@ -62,15 +62,15 @@ impl Default for LoadSettings {
     fn default() -> Self {
         LoadSettings {
             executor: "constant-vus".into(),
-            vus: 100,
+            vus: wasmbench_vocab::demo::VUS,
             rate: None,
-            duration: Duration::from_secs(30),
+            duration: wasmbench_vocab::demo::DURATION,
             connection: ConnectionMode::KeepAlive,
             method: "GET".into(),
             path: "/".into(),
             body: String::new(),
             headers: Vec::new(),
-            checks: vec!["status == 200".into(), "duration < 200".into()],
+            checks: wasmbench_vocab::demo::CHECKS.map(String::from).to_vec(),
             thresholds: Vec::new(),
             timeout: Duration::from_secs(60),
             mix: Vec::new(),

@@ -22,6 +22,7 @@ pub(crate) fn build(cfg: &CompareConfig, opts: &Options, o: Outcome) -> r::Compa
     let how = assemble::PlanContext {
         workload: cfg.workload.clone(),
         load_generators: 1,
+        load_engine: wasmbench_vocab::LoadEngine::Wasmbench,
         repeats: cfg.repeats,
         warmup: cfg.warmup,
         cold_start_samples: cfg.cold_starts,

@@ -1,6 +1,7 @@
 //! The comparison loop.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,6 +82,9 @@ pub struct Options {
     pub on_event: Arc<dyn Fn(Event) + Send + Sync>,
     /// When set, each run's full load summary is written there as JSON.
     pub raw_dir: Option<PathBuf>,
+    /// Authorities the embedded `wasi:http` host lets guests send requests to
+    /// (`--allow-outbound`); empty, the default, refuses every outgoing request.
+    pub allow_outbound: Vec<SocketAddr>,
 }
 
 impl std::fmt::Debug for Options {
@@ -89,6 +93,7 @@ impl std::fmt::Debug for Options {
             .field("host_exe", &self.host_exe)
             .field("build", &self.build)
             .field("raw_dir", &self.raw_dir)
+            .field("allow_outbound", &self.allow_outbound)
             .finish_non_exhaustive()
     }
 }
@@ -350,6 +355,7 @@ fn launch_spec(
     spec.ready_path = cfg.effective_ready_path();
     spec.startup_timeout = cfg.startup_timeout;
     spec.host_exe = Some(opts.host_exe.clone());
+    spec.allow_outbound = opts.allow_outbound.clone();
     spec
 }
 

@@ -7,18 +7,18 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Event, Namespace, Node, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Node, Pod, Service};
 use k8s_openapi::api::node::v1::RuntimeClass;
 use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use tokio_util::sync::CancellationToken;
-use wasmbench_load::Summary;
+use wasmbench_load::{K6Summary, LoadFigures, Summary};
 use wasmbench_report::NodeInfo;
 
 use crate::error::one_line;
 use crate::manifests::{
-    self, LABEL_ROLE, LABEL_RUN, LABEL_VARIANT, RunSpec, SUMMARY_BEGIN, SUMMARY_END,
+    self, LABEL_ROLE, LABEL_RUN, LABEL_VARIANT, LoadEngine, RunSpec, SUMMARY_BEGIN, SUMMARY_END,
 };
 use crate::{Error, Variant};
 
@@ -217,10 +217,49 @@ pub struct LoadPodResult {
     pub pod: String,
     /// Node it ran on.
     pub node: Option<String>,
-    /// The summary printed by `wasmbench load --json`, as printed.
+    /// The summary the pod printed (`wasmbench load --json`, or k6's `--summary-export`), as
+    /// printed.
     pub raw: serde_json::Value,
-    /// The same, read as the load engine's summary.
-    pub summary: Summary,
+    /// The same, read.
+    pub summary: LoadSummary,
+}
+
+/// A load pod's summary, or a variant's total, by the engine that measured it.
+#[derive(Debug, Clone)]
+pub enum LoadSummary {
+    /// `wasmbench load`'s summary, with HDR histograms.
+    Wasmbench(Box<Summary>),
+    /// k6's `--summary-export` (statistics only).
+    K6(K6Summary),
+}
+
+impl LoadSummary {
+    /// The figures a report reads.
+    pub fn figures(&self) -> &dyn LoadFigures {
+        match self {
+            LoadSummary::Wasmbench(s) => s.as_ref(),
+            LoadSummary::K6(s) => s,
+        }
+    }
+
+    /// The wasmbench version of the load generator (`None` for k6).
+    pub fn wasmbench_version(&self) -> Option<&str> {
+        match self {
+            LoadSummary::Wasmbench(s) => Some(&s.wasmbench_version),
+            LoadSummary::K6(_) => None,
+        }
+    }
+
+    fn read(engine: LoadEngine, raw: &serde_json::Value) -> Result<LoadSummary, String> {
+        match engine {
+            LoadEngine::Wasmbench => serde_json::from_value::<Summary>(raw.clone())
+                .map(|s| LoadSummary::Wasmbench(Box::new(s)))
+                .map_err(|e| e.to_string()),
+            LoadEngine::K6 => K6Summary::parse(raw)
+                .map(LoadSummary::K6)
+                .map_err(|e| e.to_string()),
+        }
+    }
 }
 
 /// One echo server pod, as its status reported it.
@@ -262,8 +301,8 @@ pub struct VariantOutcome {
     /// One entry per load pod, in pod-name order.
     pub load_pods: Vec<LoadPodResult>,
     /// Every load pod's summary merged exactly (HDR histograms and counters added, rates over
-    /// the union of their time spans), or why the variant failed.
-    pub summary: Result<Summary, String>,
+    /// the union of their time spans; k6 runs one pod), or why the variant failed.
+    pub summary: Result<LoadSummary, String>,
 }
 
 /// Everything a run produced.
@@ -537,6 +576,14 @@ impl Driver {
         let deployments: Api<Deployment> = Api::namespaced(client.clone(), &spec.namespace);
         let services: Api<Service> = Api::namespaced(client.clone(), &spec.namespace);
         created.objects = true;
+        let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &spec.namespace);
+        for cm in &objects.config_maps {
+            let name = cm.metadata.name.clone().unwrap_or_default();
+            config_maps
+                .create(&pp, cm)
+                .await
+                .map_err(api_err(format!("create ConfigMap {name}")))?;
+        }
         for (v, d, s, _) in &objects.variants {
             deployments.create(&pp, d).await.map_err(api_err(format!(
                 "create Deployment {}",
@@ -559,9 +606,14 @@ impl Driver {
             let (load_pods, summary) = match not_ready.get(&v) {
                 Some(e) => (Vec::new(), Err(e.to_string())),
                 None => {
+                    let before = self.server_identity(spec, v).await?;
                     progress(Progress::LoadStarted(v));
                     match self.run_load(spec, v, job, &pp).await {
-                        Ok((pods, merged)) => (pods, Ok(merged)),
+                        // The load pods' summaries are kept (and written) either way.
+                        Ok((pods, merged)) => match self.server_change(spec, v, &before).await? {
+                            None => (pods, Ok(merged)),
+                            Some(what) => (pods, Err(Error::ServerDisrupted { what }.to_string())),
+                        },
                         // The variant's own failure: recorded, and the next variant runs.
                         Err(
                             e @ (Error::JobFailed { .. }
@@ -591,6 +643,62 @@ impl Driver {
             });
         }
         Ok(())
+    }
+
+    /// The variant's server pods by UID, with their containers' restart counts.
+    async fn server_identity(
+        &self,
+        spec: &RunSpec,
+        v: Variant,
+    ) -> Result<BTreeMap<String, (String, i32)>, Error> {
+        let pods: Api<Pod> = Api::namespaced(self.client(), &spec.namespace);
+        let list = pods
+            .list(&ListParams::default().labels(&Self::selector(spec, v, "server")))
+            .await
+            .map_err(api_err(format!("list server pods of {v}")))?;
+        Ok(list
+            .items
+            .iter()
+            // A pod being deleted is gone for the load, though the API still lists it.
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .map(|p| {
+                let restarts = p
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.container_statuses.as_ref())
+                    .map_or(0, |cs| cs.iter().map(|c| c.restart_count).sum());
+                (
+                    p.metadata.uid.clone().unwrap_or_default(),
+                    (p.metadata.name.clone().unwrap_or_default(), restarts),
+                )
+            })
+            .collect())
+    }
+
+    /// What happened to the server pods since `before`, in words; `None` when nothing did.
+    async fn server_change(
+        &self,
+        spec: &RunSpec,
+        v: Variant,
+        before: &BTreeMap<String, (String, i32)>,
+    ) -> Result<Option<String>, Error> {
+        let after = self.server_identity(spec, v).await?;
+        let mut what = Vec::new();
+        for (uid, (name, restarts)) in before {
+            match after.get(uid) {
+                None => what.push(format!("pod {name} was deleted")),
+                Some((_, now)) if now > restarts => {
+                    what.push(format!("pod {name} restarted {} time(s)", now - restarts));
+                }
+                Some(_) => {}
+            }
+        }
+        for (uid, (name, _)) in &after {
+            if !before.contains_key(uid) {
+                what.push(format!("pod {name} was started"));
+            }
+        }
+        Ok((!what.is_empty()).then(|| what.join(", ")))
     }
 
     async fn server_pods(&self, spec: &RunSpec, v: Variant) -> Result<Vec<ServerPod>, Error> {
@@ -721,6 +829,13 @@ impl Driver {
             .await
             .ok()?
             .items;
+        if list.is_empty() {
+            let prefix = format!("{}-", RunSpec::server_name(v));
+            return self
+                .failed_create(spec, "ReplicaSet", &prefix)
+                .await
+                .map(|m| format!("its pod cannot be created: {m}"));
+        }
         for p in &list {
             let statuses = p
                 .status
@@ -753,6 +868,30 @@ impl Driver {
             }
         }
         None
+    }
+
+    /// The message of a `FailedCreate` event of a controller (ReplicaSet, Job) whose name
+    /// starts with `prefix`: admission refused its pod (PodSecurity, a quota, a webhook), which
+    /// no amount of waiting fixes.
+    async fn failed_create(&self, spec: &RunSpec, kind: &str, prefix: &str) -> Option<String> {
+        let events: Api<Event> = Api::namespaced(self.client(), &spec.namespace);
+        let lp = ListParams::default()
+            .fields(&format!("involvedObject.kind={kind},reason=FailedCreate"));
+        events
+            .list(&lp)
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .filter(|e| {
+                e.reason.as_deref() == Some("FailedCreate")
+                    && e.involved_object.kind.as_deref() == Some(kind)
+                    && e.involved_object
+                        .name
+                        .as_deref()
+                        .is_some_and(|n| n.starts_with(prefix))
+            })
+            .find_map(|e| e.message.map(one_line))
     }
 
     fn selector(spec: &RunSpec, v: Variant, role: &str) -> String {
@@ -840,7 +979,7 @@ impl Driver {
         v: Variant,
         job: &Job,
         pp: &PostParams,
-    ) -> Result<(Vec<LoadPodResult>, Summary), Error> {
+    ) -> Result<(Vec<LoadPodResult>, LoadSummary), Error> {
         let jobs: Api<Job> = Api::namespaced(self.client(), &spec.namespace);
         let pods: Api<Pod> = Api::namespaced(self.client(), &spec.namespace);
         let name = RunSpec::job_name(v);
@@ -868,6 +1007,14 @@ impl Driver {
                 return Err(Error::JobFailed {
                     job: name,
                     diagnosis: self.diagnose_job(spec, v).await,
+                });
+            }
+            if status.active.unwrap_or(0) == 0
+                && let Some(m) = self.failed_create(spec, "Job", &name).await
+            {
+                return Err(Error::JobFailed {
+                    job: name,
+                    diagnosis: format!("its pods cannot be created: {m}"),
                 });
             }
             if Instant::now() >= deadline {
@@ -900,6 +1047,14 @@ impl Driver {
                 .await
                 .map_err(api_err(format!("read log of pod {pod_name}")))?;
             let raw = extract_summary(&log).ok_or_else(|| Error::NoSummary {
+                hint: match spec.load.engine {
+                    LoadEngine::Wasmbench => {
+                        "check that the wasmbench image supports `wasmbench load --json`"
+                    }
+                    LoadEngine::K6 => {
+                        "check that the k6 image runs k6 v0.46 or later (`--summary-export`)"
+                    }
+                },
                 pod: pod_name.clone(),
                 last_line: log
                     .lines()
@@ -911,9 +1066,9 @@ impl Driver {
                     .collect(),
             })?;
             let summary =
-                serde_json::from_value::<Summary>(raw.clone()).map_err(|e| Error::BadSummary {
+                LoadSummary::read(spec.load.engine, &raw).map_err(|e| Error::BadSummary {
                     pod: pod_name.clone(),
-                    reason: one_line(e.to_string()),
+                    reason: one_line(e),
                 })?;
             load_pods.push(LoadPodResult {
                 pod: pod_name,
@@ -1021,6 +1176,10 @@ impl Driver {
                 .delete_collection(&dp, &lp)
                 .await
                 .map_err(api_err("delete Pods"))?;
+            Api::<ConfigMap>::namespaced(client.clone(), ns)
+                .delete_collection(&dp, &lp)
+                .await
+                .map_err(api_err("delete ConfigMaps"))?;
         }
         let rcs: Api<RuntimeClass> = Api::all(client);
         for name in &created.runtime_classes {
@@ -1113,15 +1272,31 @@ pub fn extract_summary(log: &str) -> Option<serde_json::Value> {
 }
 
 /// The pods' summaries as one: histograms and counters added exactly, rates over the union
-/// of their time spans, thresholds evaluated again on the total (see `Summary::merge`).
-pub fn merge(pods: &[LoadPodResult]) -> Result<Summary, Error> {
+/// of their time spans, thresholds evaluated again on the total (see `Summary::merge`). k6
+/// summaries have no histograms: only one of them is its own total.
+pub fn merge(pods: &[LoadPodResult]) -> Result<LoadSummary, Error> {
     let (first, rest) = pods.split_first().ok_or_else(|| Error::JobFailed {
         job: String::new(),
         diagnosis: "no load pod results".to_owned(),
     })?;
-    let mut total = first.summary.clone();
+    let mut total = match &first.summary {
+        LoadSummary::Wasmbench(s) => (**s).clone(),
+        LoadSummary::K6(_) if rest.is_empty() => return Ok(first.summary.clone()),
+        LoadSummary::K6(_) => {
+            return Err(Error::BadSummary {
+                pod: first.pod.clone(),
+                reason: "k6 summaries of several pods cannot be merged exactly".to_owned(),
+            });
+        }
+    };
     for p in rest {
-        total.merge(&p.summary).map_err(|e| Error::BadSummary {
+        let LoadSummary::Wasmbench(other) = &p.summary else {
+            return Err(Error::BadSummary {
+                pod: p.pod.clone(),
+                reason: "not a wasmbench summary".to_owned(),
+            });
+        };
+        total.merge(other).map_err(|e| Error::BadSummary {
             pod: p.pod.clone(),
             reason: format!(
                 "cannot merge it with the others: {}",
@@ -1129,7 +1304,7 @@ pub fn merge(pods: &[LoadPodResult]) -> Result<Summary, Error> {
             ),
         })?;
     }
-    Ok(total)
+    Ok(LoadSummary::Wasmbench(Box::new(total)))
 }
 
 fn node_info(n: &Node) -> NodeInfo {

@@ -73,6 +73,15 @@ pub enum Error {
         /// The failing pod, its phase and container state, and its recent events.
         diagnosis: String,
     },
+    /// The server pod was replaced or its container restarted while it was loaded: the
+    /// figures mix two servers and a restart's gap.
+    #[error(
+        "the server pod changed during the load ({what}), so its figures mix two servers: find out why (kubectl describe / events) and run again"
+    )]
+    ServerDisrupted {
+        /// What changed, e.g. `pod echo-native-x replaced by echo-native-y`.
+        what: String,
+    },
     /// A load Job failed or did not finish in time.
     #[error("load job {job} did not succeed: {diagnosis}")]
     JobFailed {
@@ -82,14 +91,14 @@ pub enum Error {
         diagnosis: String,
     },
     /// A load pod's log holds no JSON summary.
-    #[error(
-        "no JSON summary in the log of pod {pod} (last line: {last_line:?}): check that the wasmbench image supports `wasmbench load --json`"
-    )]
+    #[error("no JSON summary in the log of pod {pod} (last line: {last_line:?}): {hint}")]
     NoSummary {
         /// The pod whose log was read.
         pod: String,
         /// The log's last non-empty line, for a hint.
         last_line: String,
+        /// What to check, for the load engine that ran.
+        hint: &'static str,
     },
     /// A load pod's log holds JSON that is not a load summary this wasmbench reads, or
     /// summaries that cannot be merged.

@@ -99,6 +99,7 @@ impl ImageSpec {
         let (platform, file, user, ports) = match kind {
             ImageKind::Native => (ImagePlatform::LinuxAmd64, "/echo", nonroot, vec![8080]),
             ImageKind::Wasmbench => (ImagePlatform::LinuxAmd64, "/wasmbench", nonroot, vec![]),
+            ImageKind::K6 => (ImagePlatform::LinuxAmd64, "/k6", nonroot, vec![]),
             ImageKind::Wasm | ImageKind::WasmEdge | ImageKind::Spin => {
                 (ImagePlatform::WasiWasm, "/echo.wasm", None, vec![8080])
             }
@@ -112,7 +113,7 @@ impl ImageSpec {
                 mode: 0o755,
             }],
             entrypoint: vec![file.to_owned()],
-            env: if kind == ImageKind::Wasmbench {
+            env: if matches!(kind, ImageKind::Wasmbench | ImageKind::K6) {
                 Vec::new()
             } else {
                 vec!["PORT=8080".to_owned(), "ECHO_HOST=0.0.0.0".to_owned()]

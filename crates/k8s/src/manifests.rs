@@ -11,9 +11,10 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Affinity, Capabilities, Container, ContainerPort, EnvVar, HTTPGetAction, Namespace,
-    PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, SeccompProfile, SecurityContext, Service, ServicePort, ServiceSpec,
+    Affinity, Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort,
+    EmptyDirVolumeSource, EnvVar, HTTPGetAction, Namespace, PodAffinityTerm, PodAntiAffinity,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
+    SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::api::node::v1::RuntimeClass;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -38,8 +39,14 @@ pub const SUMMARY_BEGIN: &str = "----- wasmbench summary begin -----";
 pub const SUMMARY_END: &str = "----- wasmbench summary end -----";
 /// The uid/gid every pod runs as.
 pub const RUN_AS: i64 = image::NONROOT_UID as i64;
+/// The demo's k6 script, run by `--load-engine k6` Jobs.
+pub const K6_SCRIPT: &str = include_str!("k6-demo.js");
+/// The ConfigMap holding [`K6_SCRIPT`], and the file name it is mounted as.
+pub const K6_SCRIPT_CONFIG_MAP: &str = "load-k6-script";
+const K6_SCRIPT_FILE: &str = "demo.js";
+const K6_SCRIPT_DIR: &str = "/scripts";
 
-pub use wasmbench_vocab::PodResources;
+pub use wasmbench_vocab::{LoadEngine, PodResources};
 
 /// Defaults for an echo server: one CPU at most, so every variant gets the same budget.
 /// Wasm runtimes compile the module at start, hence the generous memory limit.
@@ -138,6 +145,9 @@ pub struct LoadPlan {
     pub parallelism: u32,
     /// Extra arguments appended to `wasmbench load`.
     pub extra_args: Vec<String>,
+    /// What the load pods run.
+    #[serde(default)]
+    pub engine: LoadEngine,
 }
 
 mod duration_ms {
@@ -159,6 +169,7 @@ impl Default for LoadPlan {
             duration: wasmbench_vocab::demo::DURATION,
             parallelism: 1,
             extra_args: Vec::new(),
+            engine: LoadEngine::default(),
         }
     }
 }
@@ -290,6 +301,21 @@ impl RunSpec {
         validate_resources(&self.server_resources, "server")?;
         validate_resources(&self.load_resources, "load")?;
         self.load.vus_per_pod()?;
+        if self.load.engine == LoadEngine::K6 {
+            // k6's export has no histograms: two pods' percentiles cannot be merged exactly.
+            if self.load.parallelism != 1 {
+                return Err(Error::InvalidPlan(format!(
+                    "--load-engine k6 runs in one load pod (k6's summary has no histograms to merge exactly), not --parallelism {}: use --parallelism 1",
+                    self.load.parallelism
+                )));
+            }
+            if let Some(flag) = self.load.extra_args.iter().find(|a| a.starts_with("--")) {
+                return Err(Error::InvalidPlan(format!(
+                    "--load-engine k6 runs the demo's script (GET /, checks {}): only --vus and --duration apply, drop {flag}",
+                    wasmbench_vocab::demo::CHECKS.join(", ")
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -532,21 +558,110 @@ pub fn service(spec: &RunSpec, v: Variant) -> Service {
 /// The `wasmbench load` arguments of one load pod.
 pub fn load_args(spec: &RunSpec, v: Variant) -> Result<Vec<String>, Error> {
     let per_pod = spec.load.vus_per_pod()?;
-    let mut args = vec![
-        "load".to_owned(),
-        spec.service_url(v),
-        "--vus".to_owned(),
-        per_pod.to_string(),
-        "--duration".to_owned(),
-        spec.load.duration_arg(),
-        "--json".to_owned(),
-        "/dev/stdout".to_owned(),
-        // A new Service answers on a node only once its kube-proxy has caught up.
-        "--wait-ready".to_owned(),
-        "30s".to_owned(),
-    ];
+    let mut args = match spec.load.engine {
+        LoadEngine::Wasmbench => vec![
+            "load".to_owned(),
+            spec.service_url(v),
+            "--vus".to_owned(),
+            per_pod.to_string(),
+            "--duration".to_owned(),
+            spec.load.duration_arg(),
+            "--json".to_owned(),
+            "/dev/stdout".to_owned(),
+            // A new Service answers on a node only once its kube-proxy has caught up.
+            "--wait-ready".to_owned(),
+            "30s".to_owned(),
+        ],
+        LoadEngine::K6 => vec![
+            "run".to_owned(),
+            "--quiet".to_owned(),
+            "--no-color".to_owned(),
+            // Nothing leaves the cluster: no usage report, no REST API listener.
+            "--no-usage-report".to_owned(),
+            "--address".to_owned(),
+            String::new(),
+            // One stream, so the export's lines are never interleaved with log lines.
+            "--log-output".to_owned(),
+            "stdout".to_owned(),
+            "--vus".to_owned(),
+            per_pod.to_string(),
+            "--duration".to_owned(),
+            spec.load.duration_arg(),
+            "--summary-trend-stats".to_owned(),
+            wasmbench_load::k6::K6_TREND_STATS.to_owned(),
+            "--summary-export".to_owned(),
+            "/dev/stdout".to_owned(),
+            "-e".to_owned(),
+            format!("TARGET_URL={}", spec.service_url(v)),
+            format!("{K6_SCRIPT_DIR}/{K6_SCRIPT_FILE}"),
+        ],
+    };
     args.extend(spec.load.extra_args.iter().cloned());
     Ok(args)
+}
+
+/// The ConfigMap with the demo's k6 script, for `--load-engine k6` runs.
+pub fn k6_script_config_map(spec: &RunSpec) -> ConfigMap {
+    ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(K6_SCRIPT_CONFIG_MAP.to_owned()),
+            namespace: Some(spec.namespace.clone()),
+            labels: Some(spec.run_labels()),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([(
+            K6_SCRIPT_FILE.to_owned(),
+            K6_SCRIPT.to_owned(),
+        )])),
+        ..Default::default()
+    }
+}
+
+/// The load container's image and volumes: k6 reads its script from the ConfigMap and
+/// needs a writable home and /tmp (the root filesystem is read-only).
+fn load_volumes(
+    spec: &RunSpec,
+) -> (
+    ImageKind,
+    Vec<Volume>,
+    Vec<VolumeMount>,
+    Option<Vec<EnvVar>>,
+) {
+    match spec.load.engine {
+        LoadEngine::Wasmbench => (ImageKind::Wasmbench, Vec::new(), Vec::new(), None),
+        LoadEngine::K6 => (
+            ImageKind::K6,
+            vec![
+                Volume {
+                    name: "script".to_owned(),
+                    config_map: Some(ConfigMapVolumeSource {
+                        name: K6_SCRIPT_CONFIG_MAP.to_owned(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                Volume {
+                    name: "tmp".to_owned(),
+                    empty_dir: Some(EmptyDirVolumeSource::default()),
+                    ..Default::default()
+                },
+            ],
+            vec![
+                VolumeMount {
+                    name: "script".to_owned(),
+                    mount_path: K6_SCRIPT_DIR.to_owned(),
+                    read_only: Some(true),
+                    ..Default::default()
+                },
+                VolumeMount {
+                    name: "tmp".to_owned(),
+                    mount_path: "/tmp".to_owned(),
+                    ..Default::default()
+                },
+            ],
+            env(&[("HOME", "/tmp".to_owned())]),
+        ),
+    }
 }
 
 /// The load Job of `v`: `parallelism` = `completions` = N pods on N different nodes, each
@@ -585,6 +700,7 @@ pub fn load_job(spec: &RunSpec, v: Variant) -> Result<Job, Error> {
         ..Default::default()
     });
     let deadline = spec.load.duration.as_secs() as i64 + 300;
+    let (image, volumes, mounts, load_env) = load_volumes(spec);
     Ok(Job {
         metadata: ObjectMeta {
             name: Some(RunSpec::job_name(v)),
@@ -611,11 +727,14 @@ pub fn load_job(spec: &RunSpec, v: Variant) -> Result<Job, Error> {
                     enable_service_links: Some(true),
                     security_context: Some(restricted_pod_security()),
                     affinity,
+                    volumes: (!volumes.is_empty()).then_some(volumes),
                     containers: vec![Container {
                         name: "load".to_owned(),
-                        image: Some(spec.images.reference(ImageKind::Wasmbench)),
+                        image: Some(spec.images.reference(image)),
                         image_pull_policy: Some("IfNotPresent".to_owned()),
                         args: Some(load_args(spec, v)?),
+                        env: load_env,
+                        volume_mounts: (!mounts.is_empty()).then_some(mounts),
                         resources: Some(resources_to_k8s(&spec.load_resources)),
                         security_context: Some(restricted_container_security()),
                         ..Default::default()
@@ -638,6 +757,8 @@ pub struct RunObjects {
     pub runtime_classes: Vec<RuntimeClass>,
     /// Per variant: Deployment, Service, load Job.
     pub variants: Vec<(Variant, Deployment, Service, Job)>,
+    /// ConfigMaps the load Jobs mount (the k6 script), in the run namespace.
+    pub config_maps: Vec<ConfigMap>,
 }
 
 /// Builds every object of `spec` after validating it.
@@ -658,6 +779,10 @@ pub fn build(spec: &RunSpec) -> Result<RunObjects, Error> {
         namespace: namespace(spec),
         runtime_classes,
         variants,
+        config_maps: match spec.load.engine {
+            LoadEngine::Wasmbench => Vec::new(),
+            LoadEngine::K6 => vec![k6_script_config_map(spec)],
+        },
     })
 }
 
@@ -712,6 +837,12 @@ pub fn write_dir(spec: &RunSpec, dir: &Path) -> Result<Vec<PathBuf>, Error> {
         files.push((
             "01-runtimeclasses.yaml".to_owned(),
             to_yaml(&objects.runtime_classes)?,
+        ));
+    }
+    if !objects.config_maps.is_empty() {
+        files.push((
+            "05-load-config.yaml".to_owned(),
+            to_yaml(&objects.config_maps)?,
         ));
     }
     for (v, d, s, j) in &objects.variants {

@@ -13,7 +13,7 @@ use wasmbench_report::{
 };
 
 use crate::Error;
-use crate::driver::{RunOutcome, SkippedVariant, VariantOutcome};
+use crate::driver::{LoadSummary, RunOutcome, SkippedVariant, VariantOutcome};
 use crate::manifests::RunSpec;
 use crate::variant::Variant;
 
@@ -54,6 +54,7 @@ pub fn comparison(o: &RunOutcome, opts: &ReportOptions<'_>) -> Result<Comparison
     let how = PlanContext {
         workload: "echo".into(),
         load_generators: spec.load.parallelism,
+        load_engine: spec.load.engine,
         repeats: 1,
         warmup: Duration::ZERO,
         cold_start_samples: 0,
@@ -83,10 +84,10 @@ pub fn comparison(o: &RunOutcome, opts: &ReportOptions<'_>) -> Result<Comparison
     let mut warnings = Vec::new();
     for v in &o.variants {
         for p in &v.load_pods {
-            if p.summary.wasmbench_version != ours {
+            if let Some(theirs) = p.summary.wasmbench_version().filter(|t| *t != ours) {
                 warnings.push(format!(
-                    "{}: load pod {} ran wasmbench {} while this is {ours}; use --image-tag {ours} for identical load generators",
-                    v.variant, p.pod, p.summary.wasmbench_version
+                    "{}: load pod {} ran wasmbench {theirs} while this is {ours}; use --image-tag {ours} for identical load generators",
+                    v.variant, p.pod
                 ));
             }
         }
@@ -215,7 +216,7 @@ fn ran(o: &RunOutcome, v: &VariantOutcome, raw: bool) -> r::VariantResult {
             None,
             vec![assemble::run_result(&MeasuredRun {
                 repeat: 0,
-                summary,
+                summary: summary.figures(),
                 // Not observable through the API: no cold starts, no server /proc samples.
                 cold_start_ms: Vec::new(),
                 server: None,
@@ -301,13 +302,17 @@ fn environment(o: &RunOutcome) -> Environment {
     }
 }
 
-/// `<variant>-r1.json` (the merged summary) and `pods/<pod>.json` (each pod's, as printed).
+/// `<variant>-r1.json` (the merged summary, or the one k6 pod's export) and `pods/<pod>.json` (each pod's, as printed).
 fn write_raw(o: &RunOutcome, dir: &Path) -> Result<(), Error> {
     let pods = dir.join("pods");
     std::fs::create_dir_all(&pods).map_err(|e| Error::io(&pods, e))?;
     for v in &o.variants {
-        if let Ok(s) = &v.summary {
-            write_json(&dir.join(raw_name(v.variant)), s)?;
+        let total = dir.join(raw_name(v.variant));
+        match (&v.summary, v.load_pods.first()) {
+            (Ok(LoadSummary::Wasmbench(s)), _) => write_json(&total, s)?,
+            // One k6 pod: its export is the variant's total.
+            (Ok(LoadSummary::K6(_)), Some(p)) => write_json(&total, &p.raw)?,
+            _ => {}
         }
         for p in &v.load_pods {
             write_json(&pods.join(format!("{}.json", p.pod)), &p.raw)?;

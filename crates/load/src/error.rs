@@ -47,6 +47,9 @@ pub enum LoadError {
         /// Resolver error.
         source: std::io::Error,
     },
+    /// A k6 `--summary-export` document cannot be read as a summary.
+    #[error("k6 summary export: {0}")]
+    K6Export(String),
     /// TLS client configuration failed (unreadable or invalid CA file, bad server name).
     #[error("TLS setup failed: {0}")]
     Tls(String),

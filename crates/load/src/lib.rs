@@ -23,6 +23,8 @@ pub mod checks;
 mod client;
 mod engine;
 mod error;
+pub mod figures;
+pub mod k6;
 mod metrics;
 pub mod ndjson;
 pub mod plan;
@@ -33,6 +35,8 @@ pub use checks::{Check, CheckKind};
 pub use client::ErrorKind;
 pub use engine::{RunOptions, run};
 pub use error::LoadError;
+pub use figures::{LoadFigures, NamedFigures};
+pub use k6::K6Summary;
 pub use metrics::TREND_METRICS;
 pub use ndjson::{NdjsonWriter, Progress, TimePoint};
 pub use plan::{

@@ -29,7 +29,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use wasmbench_echo::config::Mode;
-use wasmbench_load::{Check, ConnectionMode, Executor, RunOptions, Stage, k6_summary_export, run};
+use wasmbench_load::{
+    Check, ConnectionMode, Executor, K6Summary, LoadFigures, RunOptions, Stage, k6_summary_export,
+    run,
+};
 
 /// The plan of the issue: 100 looping VUs.
 const VUS: u64 = 100;
@@ -90,7 +93,7 @@ fn run_k6(dir: &Path, url: &str, mode: ConnectionMode) -> Value {
              import {{ check }} from 'k6';\n\
              export const options = {{\n\
                noConnectionReuse: {reuse},\n\
-               summaryTrendStats: ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)'],\n\
+               summaryTrendStats: ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)'],\n\
                scenarios: {{ main: {{ executor: 'ramping-vus', startVUs: 0, gracefulStop: '30s', gracefulRampDown: '30s',\n\
                  stages: [{{ duration: '{SLEEP_MS}ms', target: {VUS} }}, {{ duration: '{SECONDS}s', target: {VUS} }}] }} }},\n\
              }};\n\
@@ -281,6 +284,19 @@ fn k6_and_wasmbench_agree_on_100_vus_against_a_known_delay() {
         ConnectionMode::NewConnectionPerRequest,
     ] {
         let k6 = run_k6(dir.path(), &url, mode);
+        // The reader `k8s run --load-engine k6` uses gives k6's own figures back.
+        let read = K6Summary::parse(&k6).expect("k6's export reads as load figures");
+        assert_eq!(read.http_reqs() as f64, num(&k6, "http_reqs", "count"));
+        for metric in [
+            "http_req_waiting",
+            "http_req_duration",
+            "iteration_duration",
+        ] {
+            let t = read.trend(metric).expect("trend read");
+            assert_eq!(t.p95, num(&k6, metric, "p(95)"), "{metric}");
+            assert_eq!(t.p99, num(&k6, metric, "p(99)"), "{metric}");
+        }
+        assert_eq!(read.checks_total().0 as f64, num(&k6, "checks", "passes"));
         let ours = run_ours(&url, mode);
         assert_sane("k6", mode, &k6);
         assert_sane("wasmbench", mode, &ours);

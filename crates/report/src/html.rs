@@ -535,7 +535,7 @@ pub(crate) fn render(c: &Comparison) -> Result<String, ReportError> {
             "time".into(),
             format!("{} → {}", c.meta.started_at, c.meta.ended_at),
         ),
-        ("command".into(), c.meta.command_line.join(" ")),
+        ("command".into(), crate::table::command_text(c)),
         ("checks".into(), c.plan.checks.join(", ")),
         ("thresholds".into(), c.plan.thresholds.join(", ")),
         (

@@ -1,4 +1,4 @@
-//! Markdown renderer: the demo's `Metric Name | Description | Rust | Wasm` table plus a
+//! Markdown renderer: the demo's `Metric Name | Description | Rust | Wasm` table (columns named native and Wasm here: both sides are Rust) plus a
 //! `Wasm/native` ratio column, then every variant, the environment and the explanation.
 
 use std::fmt::Write as _;
@@ -16,9 +16,10 @@ fn esc(s: &str) -> String {
 }
 
 /// Rows after the phase rows in the demo-style table.
-const EXTRA_ROWS: [Figure; 8] = [
+const EXTRA_ROWS: [Figure; 9] = [
     Figure::ThroughputRps,
     Figure::HttpReqDurationP50Ms,
+    Figure::HttpReqDurationP95Ms,
     Figure::HttpReqDurationP99Ms,
     Figure::HttpReqFailedRate,
     Figure::ColdStartMs,
@@ -39,13 +40,13 @@ pub(crate) fn render(c: &Comparison) -> String {
     let wasm = c.primary_wasm_variant();
     let _ = writeln!(
         out,
-        "Rust = `{}`, Wasm = `{}`. Values are medians over repeats ± half the 95% confidence interval; phase rows are p95, as in k6's summary. Wasm/native = Wasm median / Rust median.\n",
+        "native = `{}`, Wasm = `{}`. Values are medians over repeats ± half the 95% confidence interval; phase rows are p95, as in k6's summary. Wasm/native = Wasm median / native median.\n",
         base.map_or(c.baseline.as_str(), |b| b.name.as_str()),
         wasm.map_or("none", |w| w.name.as_str())
     );
     let _ = writeln!(
         out,
-        "| Metric Name | Description | Rust | Wasm | Wasm/native |\n|---|---|---|---|---|"
+        "| Metric Name | Description | native | Wasm | Wasm/native |\n|---|---|---|---|---|"
     );
     let phase_rows = PHASES.iter().filter_map(|p| Figure::phase_p95(p));
     for f in phase_rows.chain(EXTRA_ROWS) {
@@ -162,7 +163,7 @@ pub(crate) fn render(c: &Comparison) -> String {
         "- wasmbench {}, {} → {}",
         c.meta.wasmbench_version, c.meta.started_at, c.meta.ended_at
     );
-    let _ = writeln!(out, "- Command: `{}`", c.meta.command_line.join(" "));
+    let _ = writeln!(out, "- Command: `{}`", crate::table::command_text(c));
     let p = &c.plan;
     let _ = writeln!(
         out,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::stats::Stat;
 
 pub use wasmbench_vocab::{
-    ConnectionMode, ExecMode, Platform, PodResources, RuntimeInfo, Target, UNKNOWN,
+    ConnectionMode, ExecMode, LoadEngine, Platform, PodResources, RuntimeInfo, Target, UNKNOWN,
 };
 
 /// Version of the JSON shape written by this crate; bump it on any incompatible change.
@@ -189,6 +189,9 @@ pub struct Plan {
     pub request: RequestSpec,
     /// Human description of the executor, e.g. `constant-vus 100 VUs for 30s`.
     pub executor: String,
+    /// The program that generated the load.
+    #[serde(default)]
+    pub load_engine: LoadEngine,
     /// Virtual users (maximum for ramping or arrival-rate executors).
     pub vus: u32,
     /// Length of one measured load run.

@@ -93,15 +93,23 @@ pub(crate) fn plan_line(c: &Comparison) -> String {
         format!("mix [{}]", names.join(" "))
     };
     format!(
-        "{} {what}, {}, {}, {} repeat{} of {}s after {}s warm-up",
+        "{} {what}, {} by {}, {}, {} repeat{} of {}s after {}s warm-up",
         p.workload,
         p.executor,
+        p.load_engine,
         p.connection_mode.as_str(),
         p.repeats,
         if p.repeats == 1 { "" } else { "s" },
         p.duration_s,
         p.warmup_s
     )
+}
+
+/// The command line as a shell would take it back: each argument quoted where needed.
+pub(crate) fn command_text(c: &Comparison) -> String {
+    shlex::try_join(c.meta.command_line.iter().map(String::as_str))
+        // Only a NUL byte cannot be quoted; no shell takes it, so show it as it came.
+        .unwrap_or_else(|_| c.meta.command_line.join(" "))
 }
 
 /// `wasmtime 48.0.8`, or `wasmtime (version unknown)` when the run could not observe it.

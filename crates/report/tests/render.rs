@@ -98,9 +98,23 @@ fn finalize_recomputes_rather_than_trusting_stored_values() {
 
 #[test]
 fn markdown_has_the_demo_table_with_a_ratio_column() {
-    let c = support::two_variants();
+    let mut c = support::two_variants();
+    c.meta.command_line = [
+        "wasmbench",
+        "compare",
+        "--threshold",
+        "http_req_duration: p(95)<200",
+    ]
+    .map(String::from)
+    .to_vec();
     let md = render(&c, Format::Markdown).unwrap();
-    assert!(md.contains("| Metric Name | Description | Rust | Wasm | Wasm/native |"));
+    assert!(md.contains("| Metric Name | Description | native | Wasm | Wasm/native |"));
+    assert!(md.contains("| http_req_duration p95 | "), "{md}");
+    // The command can be pasted back into a shell.
+    assert!(
+        md.contains("- Command: `wasmbench compare --threshold 'http_req_duration: p(95)<200'`"),
+        "{md}"
+    );
     for p in PHASES {
         assert!(md.contains(&format!("| {p} | ")), "missing phase row {p}");
     }

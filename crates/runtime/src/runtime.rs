@@ -1,7 +1,7 @@
 //! The [`Runtime`] trait and what a runtime reports about itself.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -31,10 +31,15 @@ pub struct LaunchSpec {
     pub startup_timeout: Duration,
     /// The `wasmbench` executable that hosts embedded runtimes in a process of their own.
     pub host_exe: Option<PathBuf>,
+    /// Authorities a `wasi:http` guest of the embedded host may send requests to
+    /// (`--allow-outbound`); empty refuses them all. Other runtimes ignore it: the socket
+    /// hosts never let a guest connect, and native processes have no sandbox.
+    pub allow_outbound: Vec<SocketAddr>,
 }
 
 impl LaunchSpec {
-    /// A spec with the defaults: `127.0.0.1`, port 0, `/healthz`, 30 s, no pinning.
+    /// A spec with the defaults: `127.0.0.1`, port 0, `/healthz`, 30 s, no pinning, no
+    /// outgoing requests.
     pub fn new(artifact: Artifact) -> LaunchSpec {
         LaunchSpec {
             artifact,
@@ -45,6 +50,7 @@ impl LaunchSpec {
             ready_path: "/healthz".into(),
             startup_timeout: Duration::from_secs(30),
             host_exe: None,
+            allow_outbound: Vec::new(),
         }
     }
 }

@@ -11,6 +11,12 @@
 //!
 //! [`EmbeddedWasiHttp`] is the [`Runtime`]: it starts `wasmbench serve --target wasi-http`
 //! (which calls [`WasiHttpHost::serve`]) as a process of its own.
+//!
+//! Sandbox: the guest gets no arguments, environment, files or sockets (WASI's defaults), and
+//! its outgoing HTTP requests (`wasi:http/outgoing-handler`) are refused with
+//! `HTTP-request-denied` unless their authority is an `IP:port` in
+//! [`WasiHttpConfig::allow_outbound`] (`--allow-outbound`), the same deny-by-default rule the
+//! socket hosts apply to `connect`.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -40,7 +46,9 @@ use wasmtime_wasi_http::handler::{
     WorkerStatus,
 };
 use wasmtime_wasi_http::io::TokioIo;
-use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime_wasi_http::{
+    RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
+};
 
 use crate::artifact::{Artifact, BuildOptions, Target};
 use crate::error::RuntimeError;
@@ -89,11 +97,14 @@ pub struct WasiHttpConfig {
     pub max_concurrent_requests: usize,
     /// Threads of the tokio runtime (0: one per CPU).
     pub worker_threads: usize,
+    /// The only authorities the guest's outgoing HTTP requests may go to; empty (the default)
+    /// refuses every outgoing request. See [`outbound_allowed`].
+    pub allow_outbound: Vec<SocketAddr>,
 }
 
 impl WasiHttpConfig {
-    /// Defaults: `127.0.0.1`, port 0, pooling, 64 MiB, Cranelift, an instance per request,
-    /// 1000 concurrent requests, one thread per CPU.
+    /// Defaults: `127.0.0.1`, port 0, pooling, 256 MiB, Cranelift, an instance per request,
+    /// 1000 concurrent requests, one thread per CPU, no outgoing requests.
     pub fn new(wasm: impl Into<PathBuf>) -> WasiHttpConfig {
         WasiHttpConfig {
             wasm: wasm.into(),
@@ -105,6 +116,7 @@ impl WasiHttpConfig {
             instance_reuse: 1,
             max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
             worker_threads: 0,
+            allow_outbound: Vec::new(),
         }
     }
 
@@ -118,6 +130,11 @@ impl WasiHttpConfig {
             return Err(RuntimeError::Config(
                 "max concurrent requests must be at least 1".into(),
             ));
+        }
+        if let Some(a) = self.allow_outbound.iter().find(|a| a.port() == 0) {
+            return Err(RuntimeError::Config(format!(
+                "outbound authority {a} has port 0, which no request can reach"
+            )));
         }
         engine_mode_check(self.mode)
     }
@@ -134,6 +151,66 @@ fn engine_mode_check(mode: ExecMode) -> Result<(), RuntimeError> {
              cranelift-jit, winch or pulley"
         ))),
     }
+}
+
+/// Parses one `--allow-outbound` value: an IP address and port (`127.0.0.1:8080`,
+/// `[::1]:8080`). Host names are refused rather than resolved, so the allow-list means exactly
+/// the addresses it names and allowing a request never sends a DNS query.
+pub fn parse_outbound_authority(s: &str) -> Result<SocketAddr, RuntimeError> {
+    let s = s.trim();
+    let bad = |why: &str| {
+        RuntimeError::Config(format!(
+            "--allow-outbound {s:?}: {why}; give IP:PORT, e.g. 127.0.0.1:8080 or [::1]:8080"
+        ))
+    };
+    match s.parse::<SocketAddr>() {
+        Ok(a) if a.port() == 0 => Err(bad("port 0 is not an address a request can reach")),
+        Ok(a) => Ok(a),
+        Err(_) if s.parse::<IpAddr>().is_ok() => Err(bad("the port is missing")),
+        Err(_) => match s.rsplit_once(':') {
+            Some((host, port))
+                if !host.is_empty()
+                    && host.parse::<IpAddr>().is_err()
+                    && port.parse::<u16>().is_ok() =>
+            {
+                Err(bad(
+                    "host names are not allowed (the host does no DNS lookups for guests)",
+                ))
+            }
+            _ => Err(bad("not an IP address and port")),
+        },
+    }
+}
+
+/// The address an outgoing request's URI names, when it names one literally: `IP` or
+/// `IP:port` (the port defaulting to 80, or 443 for `https`, as the default sender does).
+/// `None` for host names and for authorities with user information, which the default sender
+/// would hand to the resolver.
+pub fn outbound_target(uri: &http::Uri) -> Option<SocketAddr> {
+    let authority = uri.authority()?;
+    if authority.as_str().contains('@') {
+        return None;
+    }
+    let host = authority.host();
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let ip: IpAddr = host.parse().ok()?;
+    let port = authority
+        .port_u16()
+        .unwrap_or(if uri.scheme() == Some(&http::uri::Scheme::HTTPS) {
+            443
+        } else {
+            80
+        });
+    Some(SocketAddr::new(ip, port))
+}
+
+/// Whether the host sends an outgoing request to `uri`: only when it names, literally, one of
+/// the `allowed` addresses.
+pub fn outbound_allowed(allowed: &[SocketAddr], uri: &http::Uri) -> bool {
+    outbound_target(uri).is_some_and(|a| allowed.contains(&a))
 }
 
 /// Sets the code generator for `mode` on an engine configuration: Cranelift (default), Winch
@@ -178,14 +255,50 @@ pub struct WasiHttpReport {
     pub pre_instantiate_ms: f64,
     /// Guest memory limit per instance.
     pub max_memory_bytes: usize,
+    /// Authorities outgoing requests may go to (empty: none).
+    #[serde(default)]
+    pub allow_outbound: Vec<SocketAddr>,
 }
 
-/// Per-store state: WASI, `wasi:http` and the memory limit.
+/// Per-store state: WASI, `wasi:http`, the outbound policy and the memory limit.
 struct HostData {
     table: ResourceTable,
     wasi: WasiCtx,
     http: WasiHttpCtx,
+    hooks: OutboundPolicy,
     limits: StoreLimits,
+}
+
+/// The `wasi:http` hooks of every instance: outgoing requests go through wasmtime-wasi-http's
+/// default sender only when [`outbound_allowed`]; the others fail with `HTTP-request-denied`
+/// before any connection or DNS lookup is attempted.
+struct OutboundPolicy {
+    allow: Arc<[SocketAddr]>,
+}
+
+/// The I/O half of a sent request, as `WasiHttpHooks::send_request` spells it.
+type IoFuture = Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>;
+
+/// What `WasiHttpHooks::send_request` returns.
+type SendFuture = Box<
+    dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), wasmtime_wasi_http::Error>>
+        + Send,
+>;
+
+impl WasiHttpHooks for OutboundPolicy {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: IoFuture,
+    ) -> SendFuture {
+        if outbound_allowed(&self.allow, request.uri()) {
+            return wasmtime_wasi_http::default_hooks().send_request(request, options, fut);
+        }
+        Box::new(std::future::ready(Err(
+            wasmtime_wasi_http::Error::HttpRequestDenied,
+        )))
+    }
 }
 
 impl WasiView for HostData {
@@ -202,7 +315,7 @@ impl WasiHttpView for HostData {
         WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
-            hooks: Default::default(),
+            hooks: &mut self.hooks,
         }
     }
 }
@@ -284,6 +397,7 @@ impl WasiHttpHost {
             compile_ms: compile.as_secs_f64() * 1000.0,
             pre_instantiate_ms: pre_instantiate.as_secs_f64() * 1000.0,
             max_memory_bytes: cfg.max_memory_bytes,
+            allow_outbound: cfg.allow_outbound.clone(),
         };
         Ok(WasiHttpHost {
             cfg,
@@ -352,6 +466,7 @@ impl WasiHttpHost {
                 pre,
                 max_memory_bytes: cfg.max_memory_bytes,
                 instance_reuse: cfg.instance_reuse,
+                allow_outbound: cfg.allow_outbound.into(),
                 requests: Semaphore::new(cfg.max_concurrent_requests),
                 next_instance: AtomicU64::new(0),
             });
@@ -445,6 +560,7 @@ struct Handler {
     pre: ProxyPre<HostData>,
     max_memory_bytes: usize,
     instance_reuse: usize,
+    allow_outbound: Arc<[SocketAddr]>,
     requests: Semaphore,
     next_instance: AtomicU64,
 }
@@ -464,6 +580,9 @@ impl HandlerState for Handler {
             // panics are visible.
             wasi: WasiCtx::builder().inherit_stderr().build(),
             http: WasiHttpCtx::new(),
+            hooks: OutboundPolicy {
+                allow: Arc::clone(&self.allow_outbound),
+            },
             limits: StoreLimitsBuilder::new()
                 .memory_size(self.max_memory_bytes)
                 .build(),
@@ -576,7 +695,7 @@ pub fn build_echo_http(opts: &BuildOptions) -> Result<Artifact, RuntimeError> {
 /// The `wasmbench` arguments that make `serve` run `cfg`:
 /// `serve --runtime wasmtime --target wasi-http --wasm <path> --host <ip> --port <p>
 /// [--mode winch|pulley] [--no-pooling] [--max-memory-bytes <n>] [--instance-reuse <n>]
-/// [--max-concurrent-requests <n>] [--threads <n>]`.
+/// [--max-concurrent-requests <n>] [--threads <n>] [--allow-outbound <ip:port>]...`.
 pub fn wasi_http_serve_args(cfg: &WasiHttpConfig) -> Vec<String> {
     let mut a: Vec<String> = [
         "serve",
@@ -616,6 +735,9 @@ pub fn wasi_http_serve_args(cfg: &WasiHttpConfig) -> Vec<String> {
     if cfg.worker_threads != 0 {
         a.extend(["--threads".into(), cfg.worker_threads.to_string()]);
     }
+    for addr in &cfg.allow_outbound {
+        a.extend(["--allow-outbound".into(), addr.to_string()]);
+    }
     a
 }
 
@@ -654,6 +776,7 @@ impl EmbeddedWasiHttp {
             max_memory_bytes: self.max_memory_bytes,
             mode: self.mode,
             instance_reuse: self.instance_reuse,
+            allow_outbound: spec.allow_outbound.clone(),
             ..WasiHttpConfig::new(spec.artifact.path.clone())
         }
     }
@@ -691,6 +814,11 @@ impl Runtime for EmbeddedWasiHttp {
         let mut info = self.info();
         info.details
             .insert("artifact_sha256".into(), spec.artifact.sha256.clone());
+        if !spec.allow_outbound.is_empty() {
+            // A run whose guests could reach other servers is recorded as such.
+            let list: Vec<String> = spec.allow_outbound.iter().map(|a| a.to_string()).collect();
+            info.details.insert("allow_outbound".into(), list.join(","));
+        }
         let mut server = spawn_server(
             cmd,
             "wasmtime-wasi-http",
@@ -779,12 +907,89 @@ mod tests {
         cfg.instance_reuse = 100;
         cfg.max_concurrent_requests = 10;
         cfg.worker_threads = 2;
+        cfg.allow_outbound = vec![
+            "127.0.0.1:9000".parse().unwrap(),
+            "[::1]:9001".parse().unwrap(),
+        ];
         assert_eq!(
             wasi_http_serve_args(&cfg).join(" "),
             "serve --runtime wasmtime --target wasi-http --wasm /x/h.wasm --host 127.0.0.1 \
              --port 8080 --mode winch --no-pooling --max-memory-bytes 1048576 \
-             --instance-reuse 100 --max-concurrent-requests 10 --threads 2"
+             --instance-reuse 100 --max-concurrent-requests 10 --threads 2 \
+             --allow-outbound 127.0.0.1:9000 --allow-outbound [::1]:9001"
         );
+        // Every value written parses back to the same address.
+        for addr in &cfg.allow_outbound {
+            assert_eq!(parse_outbound_authority(&addr.to_string()).unwrap(), *addr);
+        }
+    }
+
+    #[test]
+    fn the_launcher_hands_the_allow_list_to_the_child() {
+        let artifact = Artifact {
+            target: Target::Wasip2,
+            path: "/x/h.wasm".into(),
+            size_bytes: 0,
+            sha256: String::new(),
+            build_time: Duration::ZERO,
+        };
+        let mut spec = LaunchSpec::new(artifact);
+        let cfg = EmbeddedWasiHttp::default().config(&spec);
+        assert!(cfg.allow_outbound.is_empty());
+        assert!(!wasi_http_serve_args(&cfg).contains(&"--allow-outbound".to_string()));
+        spec.allow_outbound = vec!["127.0.0.1:9000".parse().unwrap()];
+        let args = wasi_http_serve_args(&EmbeddedWasiHttp::default().config(&spec));
+        assert!(
+            args.join(" ").ends_with("--allow-outbound 127.0.0.1:9000"),
+            "{args:?}"
+        );
+    }
+
+    #[test]
+    fn allow_list_values_are_ip_and_port_only() {
+        assert_eq!(
+            parse_outbound_authority(" 10.0.0.1:80 ").unwrap(),
+            "10.0.0.1:80".parse().unwrap()
+        );
+        for (bad, why) in [
+            ("localhost:8080", "host names are not allowed"),
+            ("example.com:80", "host names are not allowed"),
+            ("127.0.0.1", "port is missing"),
+            ("::1", "port is missing"),
+            ("127.0.0.1:0", "port 0"),
+            // An IPv6 address without brackets reads as an address without a port.
+            ("::1:8080", "port is missing"),
+            ("127.0.0.1:http", "not an IP address and port"),
+            ("", "not an IP address and port"),
+        ] {
+            let e = parse_outbound_authority(bad).unwrap_err();
+            assert!(matches!(e, RuntimeError::Config(_)), "{bad}: {e:?}");
+            let e = e.to_string();
+            assert!(e.contains(why) && !e.contains('\n'), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn only_literal_allowed_authorities_pass() {
+        let allowed: Vec<SocketAddr> = vec![
+            "127.0.0.1:8080".parse().unwrap(),
+            "127.0.0.1:80".parse().unwrap(),
+            "[::1]:443".parse().unwrap(),
+        ];
+        let ok = |u: &str| outbound_allowed(&allowed, &u.parse().unwrap());
+        assert!(ok("http://127.0.0.1:8080/x?y=1"));
+        assert!(ok("http://127.0.0.1/"));
+        assert!(ok("https://[::1]/"));
+        assert!(!ok("http://127.0.0.1:8081/"));
+        assert!(!ok("https://127.0.0.1/"));
+        assert!(!ok("http://localhost:8080/"));
+        assert!(!ok("http://user@127.0.0.1:8080/"));
+        assert!(!ok("http://127.1:8080/"));
+        assert!(!ok("/relative"));
+        assert!(!outbound_allowed(
+            &[],
+            &"http://127.0.0.1:8080/".parse().unwrap()
+        ));
     }
 
     #[test]

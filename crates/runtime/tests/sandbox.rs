@@ -1,14 +1,19 @@
-//! The embedded host's network sandbox, seen from a guest that tries to get out.
+//! The embedded hosts' network sandbox, seen from guests that try to get out.
 //!
 //! `connect-probe` (tests/guests/connect-probe) listens where it is allowed, then tries a TCP
 //! connect and a UDP send to sockets this test owns and reports each result on `GET /`. Under
 //! the embedded host (wasip1 and wasip2) both attempts must fail and nothing may arrive; the
 //! same source run natively must reach both sockets, which shows the probe would notice a
 //! sandbox that let it through.
+//!
+//! `fetch-probe` (tests/guests/fetch-probe) is a `wasi:http/proxy` component that sends one
+//! outgoing `GET` to the URL it is given. Under the embedded `wasi:http` host that request must
+//! be refused (`HTTP-request-denied`) without reaching the test's listener, unless the
+//! listener's address is on the host's allow-list, in which case its answer must come back.
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::AtomicBool;
@@ -16,12 +21,16 @@ use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::{InProcess, test_cache_dir};
+use common::{InProcess, Served, test_cache_dir};
 use wasmbench_runtime::process::http_get;
+use wasmbench_runtime::wasi_http::WasiHttpConfig;
 use wasmbench_runtime::{Artifact, BuildOptions, EmbeddedConfig, EmbeddedHost, Target};
 
 const PROBE_PACKAGE: &str = "wasmbench-connect-probe";
 const PROBE_BIN: &str = "connect-probe";
+
+const FETCH_PACKAGE: &str = "wasmbench-fetch-probe";
+const FETCH_FILE: &str = "wasmbench_fetch_probe.wasm";
 
 /// How long an escaped connection or datagram gets to show up. The guest makes its attempts
 /// before it answers `/healthz`, so anything that got through is already queued by then.
@@ -301,4 +310,146 @@ fn wasip1_host_refuses_modules_that_import_a_connect_call() {
     // The same module importing the socket call the host does provide (`sock_accept`, same
     // signature) runs: the refusal above is about the import, not the module's shape.
     serve("sock_accept").unwrap();
+}
+
+/// The `wasi:http` probe, built for wasm32-wasip2 with the artifact profile (once per test
+/// binary).
+fn fetch_probe() -> Artifact {
+    static CELL: OnceLock<Artifact> = OnceLock::new();
+    CELL.get_or_init(|| {
+        wasmbench_runtime::cli::build_workload(
+            FETCH_PACKAGE,
+            None,
+            FETCH_FILE,
+            Target::Wasip2,
+            &BuildOptions::default(),
+        )
+        .unwrap_or_else(|e| panic!("building {FETCH_PACKAGE}: {e}"))
+    })
+    .clone()
+}
+
+/// The embedded `wasi:http` host serving the probe, with `allow` as its outbound allow-list.
+fn serve_fetch_probe(allow: Vec<SocketAddr>) -> Served {
+    let mut cfg = WasiHttpConfig::new(fetch_probe().path);
+    cfg.worker_threads = 2;
+    cfg.allow_outbound = allow;
+    Served::start(cfg)
+}
+
+/// What the body of a loopback upstream's answer is.
+const UPSTREAM_BODY: &[u8] = b"hello from the upstream\n";
+
+/// A loopback listener owned by the test, non-blocking so waiting on it is bounded.
+fn upstream() -> TcpListener {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.set_nonblocking(true).unwrap();
+    l
+}
+
+/// Waits up to `within` for one connection on `listener`; answers it `200` with
+/// [`UPSTREAM_BODY`] and returns the request head it read. `None`: nobody connected.
+fn answer_one(listener: &TcpListener, within: Duration) -> Option<String> {
+    let deadline = Instant::now() + within;
+    let mut s = loop {
+        match listener.accept() {
+            Ok((s, _)) => break s,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            Err(_) => return None,
+        }
+    };
+    s.set_nonblocking(false).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 << 10 {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let reply = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        UPSTREAM_BODY.len()
+    );
+    let _ = s.write_all(reply.as_bytes());
+    let _ = s.write_all(UPSTREAM_BODY);
+    Some(String::from_utf8_lossy(&head).into_owned())
+}
+
+/// Asks the probe served at `host` to fetch `url`; its status and body as text.
+fn fetch(host: SocketAddr, url: &str) -> (u16, String) {
+    let (status, body) = http_get(host, &format!("/fetch?url={url}"), Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("asking the probe to fetch {url}: {e}"));
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn assert_fetch_denied(host: SocketAddr, url: &str) {
+    let (status, body) = fetch(host, url);
+    assert_eq!(
+        status, 502,
+        "the guest's request to {url} was not refused: {body}"
+    );
+    assert!(
+        body.contains("HttpRequestDenied"),
+        "the guest's request to {url} failed, but not by the host's policy: {body}"
+    );
+}
+
+#[test]
+fn wasi_http_guests_cannot_send_requests_by_default() {
+    let target = upstream();
+    let addr = target.local_addr().unwrap();
+    let host = serve_fetch_probe(Vec::new());
+    assert_fetch_denied(host.addr, &format!("http://{addr}/"));
+    assert!(
+        answer_one(&target, NOTHING_ARRIVES_WITHIN).is_none(),
+        "the guest's refused request still reached the test's listener"
+    );
+}
+
+#[test]
+fn wasi_http_guests_reach_exactly_the_allowed_authority() {
+    let target = upstream();
+    let addr = target.local_addr().unwrap();
+    let host = serve_fetch_probe(vec![addr]);
+    let url = format!("http://{addr}/hello?from=guest");
+    let (head, (status, body)) = std::thread::scope(|scope| {
+        let upstream = scope.spawn(|| answer_one(&target, Duration::from_secs(60)));
+        let answer = fetch(host.addr, &url);
+        (upstream.join().unwrap(), answer)
+    });
+    assert_eq!(status, 200, "fetching {url}: {body}");
+    assert_eq!(body.as_bytes(), UPSTREAM_BODY);
+    let head = head.expect("the allowed request did not reach the test's listener");
+    assert!(
+        head.starts_with("GET /hello?from=guest HTTP/1.1\r\n"),
+        "the upstream saw: {head}"
+    );
+
+    // The same port under a host name is not on the list, and is refused before any lookup.
+    assert_fetch_denied(host.addr, &format!("http://localhost:{}/", addr.port()));
+    assert!(
+        answer_one(&target, NOTHING_ARRIVES_WITHIN).is_none(),
+        "a request by host name reached the test's listener"
+    );
+}
+
+#[test]
+fn an_allow_list_naming_another_port_still_denies() {
+    let target = upstream();
+    let addr = target.local_addr().unwrap();
+    // A port this test holds, so the list names a real, different listener.
+    let other = upstream();
+    let host = serve_fetch_probe(vec![other.local_addr().unwrap()]);
+    assert_fetch_denied(host.addr, &format!("http://{addr}/"));
+    assert!(
+        answer_one(&target, NOTHING_ARRIVES_WITHIN).is_none(),
+        "a request to an address off the list reached the test's listener"
+    );
+    assert!(
+        answer_one(&other, Duration::ZERO).is_none(),
+        "the allowed listener got a connection nobody asked for"
+    );
 }

@@ -8,19 +8,17 @@ mod common;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use common::{
-    Client, EndpointCase, Response, body, check_answer, endpoint_cases, post, run_cases,
+    Client, EndpointCase, Response, Served, body, check_answer, endpoint_cases, post, run_cases,
     start_native,
 };
-use wasmbench_runtime::process::wait_ready;
 use wasmbench_runtime::wasi_http::{
     INCOMING_HANDLER, WasiHttpConfig, WasiHttpHost, build_echo_http, component_exports,
     component_imports,
 };
-use wasmbench_runtime::{Artifact, BuildOptions, ExecMode, RuntimeError};
+use wasmbench_runtime::{Artifact, BuildOptions, ExecMode};
 
 /// The component, built once per test binary.
 fn component() -> Artifact {
@@ -29,44 +27,6 @@ fn component() -> Artifact {
         build_echo_http(&BuildOptions::default()).unwrap_or_else(|e| panic!("building: {e}"))
     })
     .clone()
-}
-
-/// A host serving on a background thread; stopped in `Drop`.
-struct Served {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Result<(), RuntimeError>>>,
-}
-
-impl Served {
-    fn start(cfg: WasiHttpConfig) -> Served {
-        let host = WasiHttpHost::new(cfg).unwrap_or_else(|e| panic!("{e}"));
-        let addr = host.local_addr().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || host.serve(&stop))
-        };
-        // The listener is bound before `serve`, so connections queue until it runs.
-        wait_ready(addr, "/healthz", Duration::from_secs(60)).unwrap();
-        Served {
-            addr,
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let r = t.join().expect("host thread panicked");
-            if !std::thread::panicking() {
-                r.expect("serve returned an error");
-            }
-        }
-    }
 }
 
 /// Status code and body of a raw response; checks the framing headers on the way.

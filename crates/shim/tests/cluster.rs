@@ -56,11 +56,19 @@ fn environment_ready() -> bool {
         .arg("-u")
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    let mut missing: Vec<String> = ["go", "containerd", "ctr", "runc", "iptables", "openssl"]
-        .into_iter()
-        .filter(|t| !have(t))
-        .map(str::to_owned)
-        .collect();
+    let mut missing: Vec<String> = [
+        "go",
+        "containerd",
+        "ctr",
+        "runc",
+        "iptables",
+        "openssl",
+        "k6",
+    ]
+    .into_iter()
+    .filter(|t| !have(t))
+    .map(str::to_owned)
+    .collect();
     if !Path::new("/usr/lib/cni/bridge").exists() {
         missing.push("/usr/lib/cni/bridge (containernetworking-plugins)".into());
     }
@@ -196,7 +204,8 @@ fn image_target_dir() -> PathBuf {
 }
 
 /// Builds the images the run needs into `dir` and returns the static wasmbench, which is also
-/// the CLI that runs `k8s run` here (one static build for both).
+/// the CLI that runs `k8s run` here (one static build for both). The k6 image is packed by
+/// that CLI's `image build`, from the k6 on PATH.
 fn build_images(dir: &Path) -> PathBuf {
     let root = repo_root();
     let target = image_target_dir();
@@ -215,6 +224,21 @@ fn build_images(dir: &Path) -> PathBuf {
         )
         .unwrap();
     }
+    let k6 = Command::new(&wasmbench)
+        .args([
+            "image",
+            "build",
+            "--which",
+            "k6",
+            "--archive",
+            "--image-tag",
+            TAG,
+        ])
+        .arg("--out")
+        .arg(dir)
+        .output()
+        .expect("run wasmbench image build");
+    assert!(k6.status.success(), "k6 image: {}", output_text(&k6));
     wasmbench
 }
 
@@ -237,6 +261,34 @@ impl Wasmbench {
         self.command(&self.kubeconfig, extra)
             .output()
             .expect("run wasmbench k8s run")
+    }
+
+    /// Starts `k8s run --variants native --vus 2 --duration D --out DIR`, its stderr in `log`,
+    /// and returns once its load pod runs.
+    fn start_native_load(
+        &self,
+        cluster: &Cluster,
+        duration: &str,
+        out_dir: &Path,
+        log: &Path,
+    ) -> std::process::Child {
+        let args = [
+            "--variants",
+            "native",
+            "--vus",
+            "2",
+            "--duration",
+            duration,
+            "--out",
+            out_dir.to_str().unwrap(),
+        ];
+        let child = self
+            .command(&cluster.kubeconfig, &args)
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        wait_for_load_pod(cluster);
+        child
     }
 
     /// Runs `k8s run` with `extra` and asserts its exit code and that it said why in one line.
@@ -277,7 +329,7 @@ fn assert_nothing_left(cluster: &Cluster) {
         let namespaces = cluster.kubectl_ok(&["get", "namespaces", "-l", &ours, "-o", "name"]);
         let objects = cluster.kubectl_ok(&[
             "get",
-            "deployments,services,jobs,pods,runtimeclasses",
+            "deployments,services,jobs,pods,configmaps,runtimeclasses",
             "--all-namespaces",
             "-l",
             &ours,
@@ -389,7 +441,88 @@ fn demo_runs_on_a_real_two_node_cluster() {
     assert!(rerender.status.success(), "{}", output_text(&rerender));
     assert_nothing_left(&cluster);
 
+    demo_k6_job(&cluster, &wb, work.path(), &variants);
     faults(&cluster, &wb, work.path());
+}
+
+/// The demo's own load tool: k6 running the demo's script in one load pod per variant, its
+/// `--summary-export` read into the same report.
+fn demo_k6_job(cluster: &Cluster, wb: &Wasmbench, work: &Path, variants: &str) {
+    let out_dir = work.join("run-k6");
+    let run = wb.k8s_run(&[
+        "--variants",
+        variants,
+        "--load-engine",
+        "k6",
+        "--vus",
+        "10",
+        "--duration",
+        "5s",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(
+        run.status.success(),
+        "k8s run --load-engine k6 failed: {}",
+        output_text(&run)
+    );
+    let report = read_json(&out_dir.join("comparison.json"));
+    assert_eq!(report["plan"]["load_engine"], "k6", "{}", report["plan"]);
+    let checks = report["plan"]["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 2, "{checks:?}");
+    let k8s = &report["meta"]["environment"]["kubernetes"];
+    for v in report["variants"].as_array().unwrap() {
+        let name = v["name"].as_str().unwrap();
+        assert_eq!(v["status"], "ok", "{name}: {v}");
+        let run = &v["runs"][0];
+        assert!(run["http_reqs"].as_u64().unwrap() > 0, "{name}: {run}");
+        assert!(
+            run["checks"]["passes"].as_u64().unwrap() > 0,
+            "{name}: {run}"
+        );
+        for phase in ["blocked", "connecting", "sending", "waiting", "receiving"] {
+            let p95 = &run["phases"][format!("http_req_{phase}")]["p95_ms"];
+            assert!(p95.as_f64().is_some(), "{name}: {phase} p95 missing: {run}");
+        }
+        let placement = &k8s["variants"][name]["load_pods_per_node"];
+        let pods: u64 = placement
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|n| n.as_u64().unwrap())
+            .sum();
+        assert_eq!(pods, 1, "{name}: one k6 pod: {placement}");
+        // The variant's raw figures are k6's own export.
+        let raw = read_json(&out_dir.join("runs").join(format!("{name}-r1.json")));
+        assert!(raw["metrics"]["http_req_waiting"].is_object(), "{raw}");
+    }
+    let markdown = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    assert!(markdown.contains("by k6"), "{markdown}");
+    assert_nothing_left(cluster);
+}
+
+/// Waits until a load pod of some run is running.
+fn wait_for_load_pod(cluster: &Cluster) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let load_pods = format!("{LABEL_ROLE}=load");
+    loop {
+        let jobs = cluster.kubectl_ok(&[
+            "get",
+            "pods",
+            "--all-namespaces",
+            "-l",
+            &load_pods,
+            "--field-selector",
+            "status.phase=Running",
+            "-o",
+            "name",
+        ]);
+        if !jobs.trim().is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the load pod never ran");
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// The faults a cluster user meets, each on the real cluster: one line, the documented exit
@@ -466,45 +599,36 @@ fn faults(cluster: &Cluster, wb: &Wasmbench, work: &Path) {
     );
     assert_nothing_left(cluster);
 
+    // Admission refuses the server's pod (here a quota of zero pods in the namespace the user
+    // gave; a PodSecurity rejection takes the same path, but every pod wasmbench makes passes
+    // `restricted`): the variant fails at once with the API's reason, not after --timeout.
+    cluster.kubectl_ok(&["create", "namespace", "wbt-quota"]);
+    cluster.kubectl_ok(&[
+        "create",
+        "quota",
+        "no-pods",
+        "--hard=pods=0",
+        "--namespace",
+        "wbt-quota",
+    ]);
+    let started = Instant::now();
+    wb.expect_failure(
+        &cluster.kubeconfig,
+        &with(&["--variants", "native", "--namespace", "wbt-quota"]),
+        Exit::VariantFailed,
+        &["cannot be created", "exceeded quota"],
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(35),
+        "a refused pod waited {:?} (the timeout is 40 s)",
+        started.elapsed()
+    );
+    cluster.kubectl_ok(&["delete", "namespace", "wbt-quota", "--wait=false"]);
+    assert_nothing_left(cluster);
+
     // Ctrl-C while the load runs: exit 105, the partial report written, everything deleted.
     let out_dir = work.join("interrupted");
-    let mut child = wb
-        .command(
-            &cluster.kubeconfig,
-            &[
-                "--variants",
-                "native",
-                "--vus",
-                "2",
-                "--duration",
-                "60s",
-                "--out",
-                out_dir.to_str().unwrap(),
-            ],
-        )
-        .stderr(std::fs::File::create(work.join("interrupted.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let load_pods = format!("{LABEL_ROLE}=load");
-    loop {
-        let jobs = cluster.kubectl_ok(&[
-            "get",
-            "pods",
-            "--all-namespaces",
-            "-l",
-            &load_pods,
-            "--field-selector",
-            "status.phase=Running",
-            "-o",
-            "name",
-        ]);
-        if !jobs.trim().is_empty() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the load pod never ran");
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    let mut child = wb.start_native_load(cluster, "60s", &out_dir, &work.join("interrupted.log"));
     std::thread::sleep(Duration::from_secs(3));
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
@@ -513,5 +637,42 @@ fn faults(cluster: &Cluster, wb: &Wasmbench, work: &Path) {
     assert_eq!(status.code(), Some(Exit::Interrupted as i32), "{log}");
     let partial = read_json(&out_dir.join("comparison.json"));
     assert_eq!(partial["meta"]["partial"], true, "{partial}");
+    assert_nothing_left(cluster);
+
+    // The server pod deleted while it is loaded: the variant fails with what happened, the
+    // load pod's summary is still written, nothing is left.
+    let out_dir = work.join("server-killed");
+    let log_path = work.join("server-killed.log");
+    let mut child = wb.start_native_load(cluster, "20s", &out_dir, &log_path);
+    std::thread::sleep(Duration::from_secs(2));
+    let servers = format!("{LABEL_MANAGED_BY}=wasmbench,{LABEL_ROLE}=server");
+    cluster.kubectl_ok(&[
+        "delete",
+        "pods",
+        "--all-namespaces",
+        "-l",
+        &servers,
+        "--wait=false",
+    ]);
+    let status = child.wait().unwrap();
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert_eq!(status.code(), Some(Exit::VariantFailed as i32), "{log}");
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("wasmbench:"))
+        .unwrap_or_else(|| panic!("no `wasmbench: ...` line: {log}"));
+    assert!(
+        line.contains("server pod changed during the load"),
+        "{line}"
+    );
+    assert!(line.contains("deleted"), "{line}");
+    eprintln!("server pod deleted mid-load -> exit 15: {line}");
+    let report = read_json(&out_dir.join("comparison.json"));
+    assert_eq!(report["variants"][0]["status"], "failed", "{report}");
+    let pods = std::fs::read_dir(out_dir.join("runs/pods"))
+        .unwrap()
+        .count();
+    assert_eq!(pods, 1, "the load pod's summary is kept");
     assert_nothing_left(cluster);
 }

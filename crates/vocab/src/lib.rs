@@ -186,7 +186,25 @@ pub mod demo {
     pub const VUS: u32 = 100;
     /// How long the load runs.
     pub const DURATION: Duration = Duration::from_secs(30);
+    /// The checks on every response (k6 `check` names and wasmbench `--check` expressions).
+    pub const CHECKS: [&str; 2] = ["status == 200", "duration < 200"];
 }
+
+/// What generates the load of a Kubernetes run: the load pods' program.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoadEngine {
+    /// `wasmbench load`: k6's metric semantics with HDR histograms, merged exactly across pods.
+    #[default]
+    Wasmbench,
+    /// The k6 binary running the demo's script; its `--summary-export` is read.
+    K6,
+}
+
+named_enum!(LoadEngine, "load engine", {
+    Wasmbench => "wasmbench",
+    K6 => "k6",
+});
 
 /// What a result records for a fact the run could not observe (a version no API reports, a
 /// CPU model a cluster does not tell), instead of a guess.
@@ -264,6 +282,24 @@ impl clap::ValueEnum for ConnectionMode {
     }
 }
 
+/// `--load-engine wasmbench|k6`.
+#[cfg(feature = "clap")]
+impl clap::ValueEnum for LoadEngine {
+    fn value_variants<'a>() -> &'a [Self] {
+        LoadEngine::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        use clap::builder::PossibleValue;
+        Some(match self {
+            LoadEngine::Wasmbench => PossibleValue::new("wasmbench")
+                .help("wasmbench load: HDR histograms, merged exactly over the load pods"),
+            LoadEngine::K6 => PossibleValue::new("k6")
+                .help("k6 running the demo's script in one load pod; its --summary-export is read"),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,6 +322,7 @@ mod tests {
         round_trips(ConnectionMode::ALL, |v| v.as_str());
         round_trips(ExecutorKind::ALL, |v| v.as_str());
         round_trips(Platform::ALL, |v| v.as_str());
+        round_trips(LoadEngine::ALL, |v| v.as_str());
     }
 
     #[test]

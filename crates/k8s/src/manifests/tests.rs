@@ -286,6 +286,78 @@ fn load_job_splits_vus_and_spreads_when_asked() {
 }
 
 #[test]
+fn k6_job_runs_the_demo_script_from_its_config_map() {
+    let mut spec = RunSpec::new("t1", vec![Variant::Native, Variant::Shim]);
+    spec.load.engine = LoadEngine::K6;
+    spec.load.vus = 100;
+    let objects = build(&spec).unwrap();
+    assert_eq!(objects.config_maps.len(), 1, "one script for every variant");
+    let cm = &objects.config_maps[0];
+    assert_eq!(cm.metadata.name.as_deref(), Some(K6_SCRIPT_CONFIG_MAP));
+    assert_eq!(cm.metadata.labels.as_ref().unwrap()[LABEL_RUN], "t1");
+    let script = &cm.data.as_ref().unwrap()[K6_SCRIPT_FILE];
+    // The script's checks are the ones the report states for the plan.
+    for c in wasmbench_vocab::demo::CHECKS {
+        assert!(script.contains(&format!("'{c}'")), "{c} missing:\n{script}");
+    }
+    let (_, _, _, job) = &objects.variants[1];
+    let pod = job.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    let c = &pod.containers[0];
+    assert_eq!(c.image.as_deref(), Some("localhost/wasmbench/k6:0.1.0"));
+    let args = c.args.as_ref().unwrap();
+    let after = |flag: &str| {
+        let i = args.iter().position(|a| a == flag).unwrap();
+        args[i + 1].as_str()
+    };
+    assert_eq!(args[0], "run");
+    assert_eq!(after("--vus"), "100");
+    assert_eq!(after("--duration"), "30s");
+    assert_eq!(after("--summary-export"), "/dev/stdout");
+    assert_eq!(
+        after("--summary-trend-stats"),
+        wasmbench_load::k6::K6_TREND_STATS
+    );
+    assert_eq!(
+        after("-e"),
+        "TARGET_URL=http://$(ECHO_WASMBENCH_SHIM_SERVICE_HOST):$(ECHO_WASMBENCH_SHIM_SERVICE_PORT)/"
+    );
+    assert!(args.iter().any(|a| a == "--no-usage-report"));
+    assert_eq!(args.last().unwrap(), "/scripts/demo.js");
+    let mounts = c.volume_mounts.as_ref().unwrap();
+    assert!(
+        mounts
+            .iter()
+            .any(|m| m.mount_path == "/scripts" && m.read_only == Some(true))
+    );
+    assert!(mounts.iter().any(|m| m.mount_path == "/tmp"));
+    // Still the restricted pod every run uses.
+    assert_eq!(
+        c.security_context
+            .as_ref()
+            .unwrap()
+            .read_only_root_filesystem,
+        Some(true)
+    );
+    // Without k6 there is no script.
+    spec.load.engine = LoadEngine::Wasmbench;
+    assert!(build(&spec).unwrap().config_maps.is_empty());
+}
+
+#[test]
+fn k6_runs_in_one_pod_with_the_demo_plan_only() {
+    let mut spec = RunSpec::new("t1", vec![Variant::Native]);
+    spec.load.engine = LoadEngine::K6;
+    spec.load.vus = 100;
+    spec.load.parallelism = 2;
+    let e = build(&spec).unwrap_err().to_string();
+    assert!(e.contains("--parallelism 1"), "{e}");
+    spec.load.parallelism = 1;
+    spec.load.extra_args = vec!["--connection".into(), "close".into()];
+    let e = build(&spec).unwrap_err().to_string();
+    assert!(e.contains("drop --connection"), "{e}");
+}
+
+#[test]
 fn validation_messages() {
     let mut spec = RunSpec::new("t1", vec![Variant::Spin]);
     assert!(

@@ -32,6 +32,7 @@ pub fn plan(mode: ConnectionMode) -> Plan {
             body_bytes: 5,
         },
         executor: "constant-vus 100 VUs for 30s".into(),
+        load_engine: LoadEngine::Wasmbench,
         vus: 100,
         duration_s: 30.0,
         connection_mode: mode,

@@ -11,6 +11,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use wasmbench_runtime::process::wait_ready;
+use wasmbench_runtime::wasi_http::{WasiHttpConfig, WasiHttpHost};
 use wasmbench_runtime::{
     Artifact, BuildOptions, EmbeddedConfig, EmbeddedHost, RuntimeError, Target, build_echo,
 };
@@ -107,6 +108,45 @@ impl Drop for InProcess {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+    }
+}
+
+/// An embedded `wasi:http` host serving on a background thread; stopped in `Drop`.
+pub struct Served {
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Result<(), RuntimeError>>>,
+}
+
+impl Served {
+    /// Starts `cfg` and waits until `/healthz` answers.
+    pub fn start(cfg: WasiHttpConfig) -> Served {
+        let host = WasiHttpHost::new(cfg).unwrap_or_else(|e| panic!("{e}"));
+        let addr = host.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || host.serve(&stop))
+        };
+        // The listener is bound before `serve`, so connections queue until it runs.
+        wait_ready(addr, "/healthz", Duration::from_secs(60)).unwrap();
+        Served {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let r = t.join().expect("host thread panicked");
+            if !std::thread::panicking() {
+                r.expect("serve returned an error");
+            }
         }
     }
 }

@@ -1,0 +1,111 @@
+//! What a report reads from one load run, whichever tool measured it: this engine's
+//! [`Summary`] or k6's `--summary-export` ([`crate::k6::K6Summary`]).
+
+use std::collections::BTreeMap;
+
+use crate::summary::{NamedCounts, Summary, TrendStats, named_trend_names};
+
+/// One request of a mix, as measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedFigures {
+    /// Its counters.
+    pub counts: NamedCounts,
+    /// Its `http_req_waiting`.
+    pub waiting: TrendStats,
+    /// Its `http_req_duration`.
+    pub duration: TrendStats,
+}
+
+/// The figures of one load run that a report states.
+pub trait LoadFigures: std::fmt::Debug {
+    /// The tool that measured them, for the report (`wasmbench 0.1.0`, `k6`).
+    fn measured_by(&self) -> String;
+    /// Length of the measured run, seconds.
+    fn duration_s(&self) -> f64;
+    /// Completed requests.
+    fn http_reqs(&self) -> u64;
+    /// Share of failed requests, 0–1.
+    fn http_req_failed_rate(&self) -> f64;
+    /// Failed requests by kind, where the tool tells the kind.
+    fn errors(&self) -> BTreeMap<String, u64>;
+    /// Checks passed and failed, summed over all checks.
+    fn checks_total(&self) -> (u64, u64);
+    /// Threshold expressions (`metric: expr`) and whether each held.
+    fn thresholds(&self) -> Vec<(String, bool)>;
+    /// Bytes sent and received by the load generator.
+    fn data_bytes(&self) -> (u64, u64);
+    /// Statistics of one trend metric (k6 name), when measured.
+    fn trend(&self, metric: &str) -> Option<TrendStats>;
+    /// (percentile, ms) points of a trend, ascending; as many as the tool reports.
+    fn percentile_curve(&self, metric: &str) -> Vec<(f64, f64)>;
+    /// Per request of the plan's mix (empty without a mix).
+    fn by_request(&self) -> BTreeMap<String, NamedFigures>;
+
+    /// Completed requests per second.
+    fn http_reqs_per_s(&self) -> f64 {
+        let d = self.duration_s();
+        if d > 0.0 {
+            self.http_reqs() as f64 / d
+        } else {
+            0.0
+        }
+    }
+}
+
+impl LoadFigures for Summary {
+    fn measured_by(&self) -> String {
+        format!("wasmbench {}", self.wasmbench_version)
+    }
+    fn duration_s(&self) -> f64 {
+        self.duration_s
+    }
+    fn http_reqs(&self) -> u64 {
+        self.counters.http_reqs
+    }
+    fn http_req_failed_rate(&self) -> f64 {
+        Summary::http_req_failed_rate(self)
+    }
+    fn errors(&self) -> BTreeMap<String, u64> {
+        self.counters.errors.clone()
+    }
+    fn checks_total(&self) -> (u64, u64) {
+        Summary::checks_total(self)
+    }
+    fn thresholds(&self) -> Vec<(String, bool)> {
+        self.thresholds
+            .iter()
+            .map(|t| (format!("{}: {}", t.metric, t.expr), t.ok))
+            .collect()
+    }
+    fn data_bytes(&self) -> (u64, u64) {
+        (
+            self.counters.data_sent_bytes,
+            self.counters.data_received_bytes,
+        )
+    }
+    fn trend(&self, metric: &str) -> Option<TrendStats> {
+        Summary::trend(self, metric)
+    }
+    fn percentile_curve(&self, metric: &str) -> Vec<(f64, f64)> {
+        Summary::percentile_curve(self, metric)
+    }
+    fn by_request(&self) -> BTreeMap<String, NamedFigures> {
+        self.by_name
+            .iter()
+            .filter_map(|(name, n)| {
+                let (dur, wait) = named_trend_names(name);
+                Some((
+                    name.clone(),
+                    NamedFigures {
+                        counts: *n,
+                        waiting: Summary::trend(self, &wait)?,
+                        duration: Summary::trend(self, &dur)?,
+                    },
+                ))
+            })
+            .collect()
+    }
+    fn http_reqs_per_s(&self) -> f64 {
+        Summary::http_reqs_per_s(self)
+    }
+}
