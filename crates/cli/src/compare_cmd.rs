@@ -299,21 +299,26 @@ pub fn runtimes(a: RuntimesArgs) -> anyhow::Result<i32> {
         .into_iter()
         .map(|k| {
             let spec = wasmbench_compare::config::variant(k.name);
-            let (info, available) = match wasmbench_compare::resolve(&spec) {
-                Ok(r) => (Some(r.runtime.info()), r.runtime.available()),
-                Err(e) => (None, Err(e.to_string())),
+            let (info, accepts, available) = match wasmbench_compare::resolve(&spec) {
+                Ok(r) => (
+                    Some(r.runtime.info()),
+                    r.build.accepts(),
+                    r.runtime.available(),
+                ),
+                Err(e) => (None, "?", Err(e.to_string())),
             };
-            (k, info, available)
+            (k, info, accepts, available)
         })
         .collect();
     if a.json {
         let json: Vec<_> = rows
             .iter()
-            .map(|(k, info, avail)| {
+            .map(|(k, info, accepts, avail)| {
                 serde_json::json!({
                     "variant": k.name,
                     "description": k.description,
                     "runtime": info,
+                    "accepts": accepts,
                     "available": avail.is_ok(),
                     "reason": avail.as_ref().err(),
                 })
@@ -322,11 +327,15 @@ pub fn runtimes(a: RuntimesArgs) -> anyhow::Result<i32> {
         println!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(0);
     }
-    println!(
-        "{:<28} {:<10} {:<14} {:<8} available",
-        "variant", "runtime", "mode", "target"
-    );
-    for (k, info, avail) in rows {
+    let mut table = vec![[
+        "variant".to_owned(),
+        "runtime".to_owned(),
+        "mode".to_owned(),
+        "target".to_owned(),
+        "accepts".to_owned(),
+        "available".to_owned(),
+    ]];
+    for (k, info, accepts, avail) in rows {
         let (rt, mode, target) = info.map_or(("?".into(), "?".into(), "?".into()), |i| {
             (
                 format!("{} {}", i.name, i.version),
@@ -338,10 +347,32 @@ pub fn runtimes(a: RuntimesArgs) -> anyhow::Result<i32> {
             Ok(()) => "yes".to_string(),
             Err(reason) => format!("no: {reason}"),
         };
-        println!(
-            "{:<28} {:<10} {:<14} {:<8} {status}",
-            k.name, rt, mode, target
-        );
+        table.push([
+            k.name.to_owned(),
+            rt,
+            mode,
+            target,
+            accepts.to_owned(),
+            status,
+        ]);
+    }
+    // Columns as wide as their widest cell; the last one (the reason) runs on.
+    let widths: Vec<usize> = (0..5)
+        .map(|c| {
+            table
+                .iter()
+                .map(|r| r[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in &table {
+        let mut line = String::new();
+        for (cell, w) in row.iter().zip(&widths) {
+            line.push_str(&format!("{cell:<w$}  "));
+        }
+        line.push_str(&row[5]);
+        println!("{line}");
     }
     Ok(0)
 }

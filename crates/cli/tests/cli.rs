@@ -581,6 +581,24 @@ fn runtimes_lists_every_variant_with_availability() {
     let native = list.iter().find(|v| v["variant"] == "native").unwrap();
     assert_eq!(native["available"], true);
     assert!(list.iter().any(|v| v["variant"] == "wasmtime-wasip2"));
+    let accepts = |name: &str| {
+        list.iter().find(|v| v["variant"] == name).unwrap()["accepts"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(accepts("native"), "native executable");
+    assert_eq!(accepts("wasi-http"), "wasi:http/proxy component");
+    assert_eq!(accepts("wasmedge"), "wasip1 module, WasmEdge sockets");
+    // The text table's columns line up: every row's `mode` starts where the header's does.
+    let o = run(&["runtimes"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    let mut lines = text.lines();
+    let column = lines.next().unwrap().find("mode").unwrap();
+    for line in lines {
+        let before: String = line.chars().take(column).collect();
+        assert!(before.ends_with("  "), "misaligned: {line}");
+    }
 }
 
 /// Builds the example key-value service (not our echo) for `target` with the artifact profile.

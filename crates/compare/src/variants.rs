@@ -38,6 +38,19 @@ impl Build {
         }
     }
 
+    /// What kind of program a variant of this build takes, for `runtimes` and for users who
+    /// bring their own (`--wasm`, `--native-cmd`).
+    pub fn accepts(self) -> &'static str {
+        match self {
+            Build::Echo(Target::Native) => "native executable",
+            Build::Echo(Target::Wasip1) => "wasip1 core module",
+            Build::Echo(Target::Wasip2) => "wasip2 component (wasi:sockets)",
+            Build::EchoHttp => "wasi:http/proxy component",
+            Build::EchoWasmedge => "wasip1 module, WasmEdge sockets",
+            Build::Command => "command line",
+        }
+    }
+
     /// The target of the artifact.
     pub fn target(self) -> Target {
         match self {
