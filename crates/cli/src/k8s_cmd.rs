@@ -217,7 +217,7 @@ fn pod_plan(spec: &RunSpec) -> anyhow::Result<wasmbench_load::Plan> {
                 "--vus".to_owned(),
                 per_pod.to_string(),
                 "--duration".to_owned(),
-                format!("{}ms", spec.load.duration.as_millis()),
+                spec.load.duration_arg(),
             ];
             for c in wasmbench_vocab::demo::CHECKS {
                 a.extend(["--check".to_owned(), c.to_owned()]);

@@ -199,7 +199,8 @@ impl LoadPlan {
             .unwrap_or(1)
     }
 
-    fn duration_arg(&self) -> String {
+    /// `--duration` as both load engines take it: `30s`, or `1500ms`.
+    pub fn duration_arg(&self) -> String {
         let ms = self.duration.as_millis();
         if ms.is_multiple_of(1000) {
             format!("{}s", ms / 1000)
