@@ -237,7 +237,7 @@ pub fn run(a: CompareArgs) -> anyhow::Result<i32> {
     // A `.wasm` no host can run (no `_start`/`wasi:cli/run`/incoming handler, truncated) is
     // reported before anything is measured, not as a failed variant after the native runs.
     if let Some(wasm) = &a.wasm {
-        wasmbench_runtime::wasmtime::check_wasi_service(wasm)?;
+        wasmbench_runtime::inspect::check_wasi_service(wasm)?;
     }
     if let Some(dir) = &a.out {
         crate::report_cmd::ensure_writable(dir)?;
@@ -269,7 +269,7 @@ pub fn run(a: CompareArgs) -> anyhow::Result<i32> {
     if let Some(ws) = &a.workspace {
         build.workspace = ws.clone();
     }
-    let progress = Progress::new();
+    let progress = ProgressDisplay::new();
     let on_event = {
         let p = progress.clone();
         Arc::new(move |e: Event| p.event(e))
@@ -379,14 +379,14 @@ pub fn runtimes(a: RuntimesArgs) -> anyhow::Result<i32> {
 
 /// Progress display: a bar per phase on a terminal, one line per event otherwise.
 #[derive(Clone)]
-struct Progress {
+struct ProgressDisplay {
     bar: Arc<Mutex<Option<ProgressBar>>>,
     tty: bool,
 }
 
-impl Progress {
-    fn new() -> Progress {
-        Progress {
+impl ProgressDisplay {
+    fn new() -> ProgressDisplay {
+        ProgressDisplay {
             bar: Arc::new(Mutex::new(None)),
             tty: std::io::stderr().is_terminal(),
         }

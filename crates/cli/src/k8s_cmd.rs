@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
-use wasmbench_k8s::driver::{self, ClusterOptions, Driver, DriverOptions, Progress};
+use wasmbench_k8s::driver::{self, ClusterOptions, Driver, DriverEvent, DriverOptions};
 use wasmbench_k8s::manifests::{self, LoadEngine, RunSpec};
 use wasmbench_k8s::report::{self, ReportOptions};
 use wasmbench_k8s::{Error, Variant};
@@ -234,9 +234,9 @@ fn pod_plan(spec: &RunSpec) -> anyhow::Result<wasmbench_load::Plan> {
     }
 }
 
-fn print_progress(p: Progress) {
+fn print_progress(p: DriverEvent) {
     match p {
-        Progress::Applied {
+        DriverEvent::Applied {
             namespace,
             separate_load,
         } => eprintln!(
@@ -247,12 +247,12 @@ fn print_progress(p: Progress) {
                 "one per node, one of them on the server's node (not enough other nodes)"
             }
         ),
-        Progress::Ready(v) => eprintln!("{v}: ready"),
-        Progress::LoadStarted(v) => eprintln!("{v}: load running…"),
-        Progress::LoadDone(v) => eprintln!("{v}: load done"),
-        Progress::VariantFailed { variant, reason } => eprintln!("{variant}: FAILED: {reason}"),
-        Progress::CleaningUp => eprintln!("cleaning up…"),
-        Progress::CleanupFailed(e) => eprintln!("warning: cleanup failed: {e}"),
+        DriverEvent::Ready(v) => eprintln!("{v}: ready"),
+        DriverEvent::LoadStarted(v) => eprintln!("{v}: load running…"),
+        DriverEvent::LoadDone(v) => eprintln!("{v}: load done"),
+        DriverEvent::VariantFailed { variant, reason } => eprintln!("{variant}: FAILED: {reason}"),
+        DriverEvent::CleaningUp => eprintln!("cleaning up…"),
+        DriverEvent::CleanupFailed(e) => eprintln!("warning: cleanup failed: {e}"),
         other => eprintln!("{other:?}"),
     }
 }

@@ -9,6 +9,7 @@ use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::capacity_flags::CapacityFlags;
 use crate::exit::Exit;
 use crate::load_flags::LoadFlags;
 use anyhow::Context as _;
@@ -33,6 +34,9 @@ pub struct LoadArgs {
     /// --stage.
     #[command(flatten)]
     pub load: LoadFlags,
+    /// The capacity search (`--capacity`) and its SLO.
+    #[command(flatten)]
+    pub capacity: CapacityFlags,
     /// Read the request body from a file.
     #[arg(long, conflicts_with = "body")]
     pub body_file: Option<PathBuf>,
@@ -48,7 +52,7 @@ pub struct LoadArgs {
     /// A ramping stage DURATION:TARGET, e.g. 10s:50 (repeatable).
     #[arg(long = "stage", value_name = "DURATION:TARGET")]
     pub stages: Vec<String>,
-    /// Largest VU count for the arrival-rate executors (default: --vus).
+    /// Largest VU count for the arrival-rate executors (default: --vus; 1000 with --capacity).
     #[arg(long)]
     pub max_vus: Option<u64>,
     /// Per-request timeout (default 60s).
@@ -241,10 +245,63 @@ fn write_json(mut w: BufWriter<File>, v: &serde_json::Value) -> std::io::Result<
     w.flush()
 }
 
+/// The flags a capacity search decides itself or cannot write, with what to use instead.
+fn capacity_conflicts(a: &LoadArgs) -> Result<(), String> {
+    let f = &a.load;
+    let given = [
+        (
+            f.executor.is_some(),
+            "--executor",
+            "it runs constant-arrival-rate steps",
+        ),
+        (
+            f.rate.is_some(),
+            "--rate",
+            "it chooses the rates (--capacity-start, --capacity-max)",
+        ),
+        (
+            f.vus.is_some(),
+            "--vus",
+            "each step allocates VUs as needed (bound them with --max-vus)",
+        ),
+        (
+            f.duration.is_some(),
+            "--duration",
+            "each step lasts --step-duration",
+        ),
+        (!a.stages.is_empty(), "--stage", "it chooses the rates"),
+        (
+            !f.thresholds.is_empty(),
+            "--threshold",
+            "give the objective with --slo",
+        ),
+        (
+            a.summary_export.is_some(),
+            "--summary-export",
+            "its result is written by --json",
+        ),
+        (
+            a.ndjson.is_some(),
+            "--ndjson",
+            "its steps are written by --json",
+        ),
+    ];
+    match given.iter().find(|g| g.0) {
+        Some((_, flag, why)) => Err(format!("{flag} does not apply with --capacity: {why}")),
+        None => Ok(()),
+    }
+}
+
 /// Runs `wasmbench load` and returns the process exit code.
 pub fn run(args: LoadArgs) -> anyhow::Result<i32> {
-    let plan = match build_plan(&args) {
-        Ok(p) => p,
+    let capacity = if args.capacity.capacity {
+        capacity_conflicts(&args).and_then(|()| args.capacity.to_options(args.max_vus))
+    } else {
+        Ok(None)
+    };
+    let plan = match capacity.and_then(|c| build_plan(&args).map(|p| (p, c))) {
+        Ok((p, Some(c))) => return run_capacity(&args, &p, &c),
+        Ok((p, None)) => p,
         Err(e) => {
             eprintln!("wasmbench load: {e}");
             return Ok(i32::from(Exit::InvalidConfig.code()));
@@ -362,6 +419,82 @@ pub fn run(args: LoadArgs) -> anyhow::Result<i32> {
     } else if summary.threshold_failed() {
         eprintln!("wasmbench load: some thresholds have failed");
         Exit::ThresholdsFailed
+    } else {
+        Exit::Ok
+    };
+    Ok(i32::from(code.code()))
+}
+
+/// `wasmbench load --capacity`: the search, its table on stdout and its JSON with `--json`.
+fn run_capacity(
+    args: &LoadArgs,
+    plan: &Plan,
+    opts: &wasmbench_load::capacity::CapacityOptions,
+) -> anyhow::Result<i32> {
+    use wasmbench_load::capacity::{EngineRunner, render_text, search};
+    let json_out = match args
+        .json
+        .as_deref()
+        .map(|p| create(p, "--json"))
+        .transpose()
+    {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("wasmbench load: {e}");
+            return Ok(i32::from(Exit::Output.code()));
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let cancel = wasmbench_load::CancellationToken::new();
+    let result = rt.block_on(async {
+        let signal = tokio::spawn({
+            let cancel = cancel.clone();
+            async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    cancel.cancel();
+                }
+            }
+        });
+        let mut runner = EngineRunner::new(RunOptions {
+            cancel: cancel.clone(),
+            progress: None,
+            wait_ready: args.wait_ready,
+        });
+        let r = search(plan, opts, &mut runner, || cancel.is_cancelled()).await;
+        signal.abort();
+        r
+    });
+    let c = match result {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("wasmbench load: {e}");
+            let exit = match e {
+                wasmbench_load::LoadError::Unreachable { .. }
+                | wasmbench_load::LoadError::NoResponse { .. } => Exit::Unreachable,
+                _ => Exit::InvalidConfig,
+            };
+            return Ok(i32::from(exit.code()));
+        }
+    };
+    let mut write_failed = false;
+    if let Some(w) = json_out {
+        let v = serde_json::to_value(&c).map_err(std::io::Error::from);
+        if let Err(e) = v.and_then(|v| write_json(w, &v)) {
+            eprintln!("wasmbench load: --json: {e}");
+            write_failed = true;
+        }
+    }
+    if !args.quiet {
+        print!("{}", render_text(&c));
+    }
+    let code = if c.partial {
+        eprintln!("wasmbench load: interrupted; the steps measured so far were written");
+        Exit::Interrupted
+    } else if write_failed {
+        Exit::Output
     } else {
         Exit::Ok
     };

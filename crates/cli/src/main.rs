@@ -3,6 +3,7 @@
 //! This binary only parses arguments, shows progress and maps errors to exit codes; the work
 //! is done by the library crates.
 
+mod capacity_flags;
 #[cfg(feature = "local")]
 mod compare_cmd;
 mod exit;

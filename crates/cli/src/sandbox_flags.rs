@@ -25,7 +25,7 @@ impl SandboxFlags {
         self.allow_outbound
             .iter()
             .map(|v| {
-                wasmbench_runtime::wasi_http::parse_outbound_authority(v)
+                wasmbench_runtime::host::http::parse_outbound_authority(v)
                     .map_err(|e| fail(Exit::InvalidConfig, e.to_string()))
             })
             .collect()

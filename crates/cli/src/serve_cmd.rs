@@ -1,5 +1,6 @@
 //! `wasmbench serve`: the workload under one runtime, until interrupted. The comparison also
-//! uses it to run the embedded Wasm hosts in a process of their own.
+//! uses it to run the embedded Wasm hosts in a process of their own, handing it the whole
+//! [`HostConfig`] as one `--host-config` value.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -8,10 +9,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::Args;
-use wasmbench_runtime::wasi_http::{WasiHttpConfig, WasiHttpHost};
+use wasmbench_runtime::host::HOST_CONFIG_OPTION;
+use wasmbench_runtime::host::http::{WasiHttpConfig, WasiHttpHost};
 use wasmbench_runtime::{
-    Artifact, BuildOptions, EmbeddedConfig, EmbeddedHost, ExecMode, LaunchSpec, Native, Runtime,
-    Target,
+    Artifact, BuildOptions, EmbeddedConfig, EmbeddedHost, ExecMode, HostConfig, LaunchSpec, Native,
+    Runtime, Target,
 };
 
 use crate::exit::{Exit, fail};
@@ -68,6 +70,19 @@ pub struct ServeArgs {
     /// What the guest may reach beyond its own listener.
     #[command(flatten)]
     pub sandbox: SandboxFlags,
+    /// The embedded host's whole configuration as JSON, written by the comparison's launcher
+    /// (`HostConfig::serve_args`); the other flags describe the same settings for people.
+    #[arg(
+        long = HOST_CONFIG_OPTION,
+        value_name = "JSON",
+        hide = true,
+        conflicts_with_all = [
+            "runtime", "target", "host", "port", "wasm", "binary", "env", "no_pooling",
+            "no_cache", "cache_dir", "max_memory_bytes", "mode", "instance_reuse",
+            "max_concurrent_requests", "threads", "allow_outbound",
+        ],
+    )]
+    pub host_config: Option<String>,
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {
@@ -78,9 +93,12 @@ fn parse_env(s: &str) -> Result<(String, String), String> {
 
 /// `wasmbench serve`.
 pub fn run(a: ServeArgs) -> anyhow::Result<i32> {
+    if let Some(json) = &a.host_config {
+        return serve_host(HostConfig::from_json(json)?);
+    }
     match a.runtime.as_str() {
         "native" => serve_native(a),
-        "wasmtime" => serve_wasmtime(a),
+        "wasmtime" => serve_host(host_config(a)?),
         other => Err(fail(
             Exit::Usage,
             format!("unknown runtime {other:?} for serve: use native or wasmtime"),
@@ -128,48 +146,11 @@ fn serve_native(a: ServeArgs) -> anyhow::Result<i32> {
     Ok(i32::from(Exit::Ok.code()))
 }
 
-fn serve_wasi_http(a: ServeArgs) -> anyhow::Result<i32> {
-    // Before any build, so a bad value is reported at once.
-    let allow_outbound = a.sandbox.allow_list()?;
-    let wasm = match &a.wasm {
-        Some(p) => p.clone(),
-        None => wasmbench_runtime::wasi_http::build_echo_http(&BuildOptions::default())?.path,
-    };
-    let mut cfg = WasiHttpConfig::new(wasm);
-    cfg.host = a.host;
-    cfg.port = a.port;
-    cfg.pooling = !a.no_pooling;
-    cfg.mode = match a.mode.as_str() {
-        "cranelift-jit" | "cranelift" => ExecMode::CraneliftJit,
-        "winch" => ExecMode::Winch,
-        "pulley" => ExecMode::Pulley,
-        other => {
-            return Err(fail(
-                Exit::Usage,
-                format!("unknown --mode {other:?}: use cranelift-jit, winch or pulley"),
-            ));
-        }
-    };
-    cfg.instance_reuse = a.instance_reuse;
-    cfg.worker_threads = a.threads;
-    cfg.allow_outbound = allow_outbound;
-    if let Some(n) = a.max_concurrent_requests {
-        cfg.max_concurrent_requests = n;
-    }
-    if let Some(m) = a.max_memory_bytes {
-        cfg.max_memory_bytes = m;
-    }
-    let host = WasiHttpHost::new(cfg)?;
-    let addr = host.local_addr()?;
-    let stop = stop_flag()?;
-    eprintln!("wasmbench: serving http://{addr} (wasmtime wasi:http host); interrupt to stop");
-    host.serve(&stop)?;
-    Ok(i32::from(Exit::Ok.code()))
-}
-
-fn serve_wasmtime(a: ServeArgs) -> anyhow::Result<i32> {
+/// The embedded host configuration the flags of `--runtime wasmtime` describe; builds the echo
+/// workload when no `--wasm` is given.
+fn host_config(a: ServeArgs) -> anyhow::Result<HostConfig> {
     if a.target == "wasi-http" {
-        return serve_wasi_http(a);
+        return wasi_http_config(a).map(HostConfig::WasiHttp);
     }
     a.sandbox.only_for_wasi_http(
         "socket guests (wasip1, wasip2) may listen on their own address but never connect",
@@ -195,6 +176,61 @@ fn serve_wasmtime(a: ServeArgs) -> anyhow::Result<i32> {
     if let Some(m) = a.max_memory_bytes {
         cfg.max_memory_bytes = m;
     }
+    Ok(HostConfig::Socket(cfg))
+}
+
+fn wasi_http_config(a: ServeArgs) -> anyhow::Result<WasiHttpConfig> {
+    // Before any build, so a bad value is reported at once.
+    let allow_outbound = a.sandbox.allow_list()?;
+    let wasm = match &a.wasm {
+        Some(p) => p.clone(),
+        None => wasmbench_runtime::build::build_echo_http(&BuildOptions::default())?.path,
+    };
+    let mut cfg = WasiHttpConfig::new(wasm);
+    cfg.host = a.host;
+    cfg.port = a.port;
+    cfg.pooling = !a.no_pooling;
+    cfg.mode = match a.mode.as_str() {
+        "cranelift-jit" | "cranelift" => ExecMode::CraneliftJit,
+        "winch" => ExecMode::Winch,
+        "pulley" => ExecMode::Pulley,
+        other => {
+            return Err(fail(
+                Exit::Usage,
+                format!("unknown --mode {other:?}: use cranelift-jit, winch or pulley"),
+            ));
+        }
+    };
+    cfg.instance_reuse = a.instance_reuse;
+    cfg.worker_threads = a.threads;
+    cfg.allow_outbound = allow_outbound;
+    if let Some(n) = a.max_concurrent_requests {
+        cfg.max_concurrent_requests = n;
+    }
+    if let Some(m) = a.max_memory_bytes {
+        cfg.max_memory_bytes = m;
+    }
+    Ok(cfg)
+}
+
+/// Runs one embedded host until interrupted (or until its guest exits).
+fn serve_host(cfg: HostConfig) -> anyhow::Result<i32> {
+    match cfg {
+        HostConfig::Socket(cfg) => serve_socket(cfg),
+        HostConfig::WasiHttp(cfg) => serve_wasi_http(cfg),
+    }
+}
+
+fn serve_wasi_http(cfg: WasiHttpConfig) -> anyhow::Result<i32> {
+    let host = WasiHttpHost::new(cfg)?;
+    let addr = host.local_addr()?;
+    let stop = stop_flag()?;
+    eprintln!("wasmbench: serving http://{addr} (wasmtime wasi:http host); interrupt to stop");
+    host.serve(&stop)?;
+    Ok(i32::from(Exit::Ok.code()))
+}
+
+fn serve_socket(cfg: EmbeddedConfig) -> anyhow::Result<i32> {
     let host = Arc::new(EmbeddedHost::new(cfg)?.announce(true));
     let stop = stop_flag()?;
     let serving = {
@@ -224,4 +260,89 @@ fn serve_wasmtime(a: ServeArgs) -> anyhow::Result<i32> {
         Err(_) => return Err(fail(Exit::Internal, "the Wasm host thread panicked")),
     }
     Ok(i32::from(Exit::Ok.code()))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use wasmbench_runtime::RuntimeError;
+
+    use super::*;
+
+    /// `wasmbench` with only its `serve` subcommand.
+    #[derive(Debug, Parser)]
+    #[command(name = "wasmbench")]
+    enum Cli {
+        Serve(ServeArgs),
+    }
+
+    fn parse(args: &[String]) -> Result<ServeArgs, clap::Error> {
+        let argv = std::iter::once("wasmbench".to_string()).chain(args.iter().cloned());
+        Cli::try_parse_from(argv).map(|Cli::Serve(a)| a)
+    }
+
+    #[test]
+    fn the_launchers_arguments_give_the_child_the_launchers_configuration() {
+        let mut socket = EmbeddedConfig::new(Target::Wasip1, "/x/echo.wasm");
+        socket.port = 8080;
+        socket.env = vec![("ECHO_MODE".into(), "seed".into())];
+        socket.pooling = false;
+        let mut http = WasiHttpConfig::new("/x/h.wasm");
+        http.mode = ExecMode::Pulley;
+        http.allow_outbound = vec!["127.0.0.1:9000".parse().unwrap()];
+        for sent in [HostConfig::Socket(socket), HostConfig::WasiHttp(http)] {
+            let args = parse(&sent.serve_args().unwrap()).unwrap();
+            let json = args.host_config.as_deref().expect("--host-config parsed");
+            assert_eq!(HostConfig::from_json(json).unwrap(), sent);
+        }
+    }
+
+    #[test]
+    fn host_config_stands_alone_and_people_keep_their_flags() {
+        let json = HostConfig::Socket(EmbeddedConfig::new(Target::Wasip2, "/x/echo.wasm"))
+            .to_json()
+            .unwrap();
+        for extra in [
+            &["--port", "9"][..],
+            &["--runtime", "wasmtime"],
+            &["--no-cache"],
+        ] {
+            let mut args = vec!["serve".to_string(), "--host-config".into(), json.clone()];
+            args.extend(extra.iter().map(|s| s.to_string()));
+            let e = parse(&args).unwrap_err();
+            assert_eq!(
+                e.kind(),
+                clap::error::ErrorKind::ArgumentConflict,
+                "{extra:?}: {e}"
+            );
+        }
+        let human: Vec<String> = ["serve", "--runtime", "wasmtime", "--target", "wasip1"]
+            .iter()
+            .chain(&["--port", "0", "--no-pooling", "--env", "A=b=c"])
+            .map(|s| s.to_string())
+            .collect();
+        let a = parse(&human).unwrap();
+        assert!(a.host_config.is_none());
+        assert_eq!(
+            (a.runtime.as_str(), a.port, a.no_pooling),
+            ("wasmtime", 0, true)
+        );
+        assert_eq!(a.env, vec![("A".to_string(), "b=c".to_string())]);
+    }
+
+    #[test]
+    fn a_malformed_host_config_is_one_invalid_configuration_line() {
+        let args = ["serve", "--host-config", "{\"kind\":\"socket\",\"port\":"];
+        let a = parse(&args.map(String::from)).unwrap();
+        let e = run(a).unwrap_err();
+        let r = e
+            .downcast_ref::<RuntimeError>()
+            .expect("a runtime configuration error (exit 104)");
+        assert!(matches!(r, RuntimeError::Config(_)), "{r:?}");
+        let line = e.to_string();
+        assert!(
+            line.contains("--host-config") && !line.contains('\n'),
+            "{line}"
+        );
+    }
 }

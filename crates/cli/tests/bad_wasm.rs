@@ -116,7 +116,7 @@ fn serve_rejects_wasm_that_is_not_a_runnable_service() {
     let tmp = tempfile::tempdir().unwrap();
     let f = files(tmp.path());
     let cache = tmp.path().join("cwasm");
-    let http = wasmbench_runtime::wasi_http::build_echo_http(&BuildOptions::default())
+    let http = wasmbench_runtime::build::build_echo_http(&BuildOptions::default())
         .expect("building the wasi:http echo")
         .path;
     let cases: [(&str, &str, &Path, &[&str]); 5] = [

@@ -407,7 +407,7 @@ fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
 #[test]
 fn serve_wasi_http_lets_guests_reach_only_the_allowed_outbound_addresses() {
     // The runtime crate's wasi:http test guest, built the way its own sandbox test builds it.
-    let probe = wasmbench_runtime::cli::build_workload(
+    let probe = wasmbench_runtime::build::build_workload(
         "wasmbench-fetch-probe",
         None,
         "wasmbench_fetch_probe.wasm",
@@ -685,5 +685,84 @@ fn bring_your_own_service_runs_through_the_same_pipeline() {
             wasmbench_report::Figure::ThroughputRps
         )
         .is_some()
+    );
+}
+
+/// `wasmbench load --capacity` with one VU at most: the first step asks for the rate that VU
+/// reached in a closed loop, so arrivals find it busy and are dropped while the server keeps
+/// its latency. The search must call that client-bound and state no capacity. Flags the search
+/// decides itself are refused.
+#[test]
+fn load_capacity_marks_a_client_limit_and_refuses_fixed_load_flags() {
+    let o = run(&["load", "http://127.0.0.1:9/", "--capacity", "--rate", "100"]);
+    assert_eq!(code(&o), 104, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--rate does not apply with --capacity"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "load",
+        "http://127.0.0.1:9/",
+        "--slo",
+        "http_req_waiting=p(99)<5",
+    ]);
+    assert_eq!(code(&o), 2, "--slo without --capacity is a usage error");
+
+    let mut server = Guard(
+        wasmbench()
+            .args(["serve", "--runtime", "native", "--port", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // The native server is announced on stderr: `wasmbench: serving http://ADDR (…)`.
+    let mut reader = BufReader::new(server.0.stderr.take().unwrap());
+    let addr = loop {
+        let mut line = String::new();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "serve printed nothing"
+        );
+        if let Some(rest) = line.split("serving http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("capacity.json");
+    let o = wasmbench()
+        .args([
+            "load",
+            &format!("http://{addr}/"),
+            "--capacity",
+            "--max-vus",
+            "1",
+        ])
+        .args([
+            "--slo",
+            "http_req_waiting=p(99)<1000",
+            "--step-duration",
+            "1s",
+        ])
+        .args(["--max-steps", "4", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(code(&o), 0, "{out}\n{}", stderr(&o));
+    let c: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(c["limit"], "client", "{out}");
+    let last = c["steps"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["verdict"], "client-bound", "{out}");
+    assert!(last["dropped_iterations"].as_u64().unwrap() > 0, "{out}");
+    assert!(
+        last["reason"].as_str().unwrap().contains("VUs were busy"),
+        "{out}"
+    );
+    assert!(out.contains("client-bound"), "{out}");
+    assert!(
+        c.get("passed")
+            .is_some_and(|p| p.is_null() || p.as_u64().is_some())
     );
 }

@@ -63,7 +63,7 @@ pub struct Measured {
     /// Where the variants ran.
     pub environment: r::Environment,
     /// The plan, from [`plan`].
-    pub plan: r::Plan,
+    pub plan: r::PlanRecord,
     /// Every variant, baseline first, with its runs from [`run_result`].
     pub variants: Vec<r::VariantResult>,
     /// Warnings only the run loop knows about.
@@ -121,15 +121,15 @@ fn url_path(url: &str) -> String {
 }
 
 /// The report's plan from the load plan every load generator ran.
-pub fn plan(load: &wasmbench_load::Plan, how: &PlanContext) -> r::Plan {
+pub fn plan(load: &wasmbench_load::Plan, how: &PlanContext) -> r::PlanRecord {
     let n = how.load_generators.max(1);
     let executor = match n {
         1 => executor_line(&load.executor),
         n => format!("{n} load pods × {}", executor_line(&load.executor)),
     };
-    r::Plan {
+    r::PlanRecord {
         workload: how.workload.clone(),
-        request: r::RequestSpec {
+        request: r::RequestRecord {
             method: load.request.method.clone(),
             path: url_path(&load.request.url),
             body_bytes: load.request.body.len() as u64,
@@ -174,7 +174,7 @@ pub fn run_result(m: &MeasuredRun<'_>) -> r::RunResult {
         .filter(|n| !n.contains('{'))
     {
         if let Some(t) = s.trend(name) {
-            phases.insert(name.to_string(), trend_stats(t));
+            phases.insert(name.to_string(), t);
         }
     }
     let (passes, fails) = s.checks_total();
@@ -229,25 +229,12 @@ pub fn run_result(m: &MeasuredRun<'_>) -> r::RunResult {
                             0.0
                         },
                         http_req_failed_rate: share(n.counts.http_req_failed, n.counts.http_reqs),
-                        waiting: trend_stats(n.waiting),
-                        duration: trend_stats(n.duration),
+                        waiting: n.waiting,
+                        duration: n.duration,
                     },
                 )
             })
             .collect(),
-    }
-}
-
-fn trend_stats(t: wasmbench_load::TrendStats) -> r::TrendStats {
-    r::TrendStats {
-        avg_ms: t.avg,
-        min_ms: t.min,
-        med_ms: t.med,
-        max_ms: t.max,
-        p90_ms: t.p90,
-        p95_ms: t.p95,
-        p99_ms: t.p99,
-        count: t.count,
     }
 }
 

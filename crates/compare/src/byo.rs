@@ -40,7 +40,7 @@ pub fn apply(
         });
     }
     if let Some(path) = wasm {
-        let kind = wasmbench_runtime::artifact::wasm_kind(path)?;
+        let kind = wasmbench_runtime::build::wasm_kind(path)?;
         let runtime = match wasm_runtime {
             Some(r) => r.to_string(),
             None => match kind {
@@ -159,7 +159,7 @@ impl wasmbench_runtime::Runtime for CommandRuntime {
             .env("HOST", spec.host.to_string())
             .env("ECHO_HOST", spec.host.to_string())
             .envs(spec.env.iter().map(|(k, v)| (k, v)));
-        wasmbench_runtime::process::spawn_server(
+        wasmbench_runtime::launch::spawn_server(
             cmd,
             "native-cmd",
             self.info(),

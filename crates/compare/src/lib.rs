@@ -17,6 +17,8 @@ pub mod config;
 pub mod environment;
 pub mod error;
 #[cfg(feature = "local")]
+mod launcher;
+#[cfg(feature = "local")]
 mod report;
 #[cfg(feature = "local")]
 pub mod run;

@@ -8,12 +8,11 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use wasmbench_load::{Executor, Plan, RunOptions, Summary};
-use wasmbench_runtime::{
-    Artifact, BuildOptions, LaunchSpec, ResourceSampler, ResourceUsage, RunningServer,
-};
+use wasmbench_runtime::{Artifact, BuildOptions, LaunchSpec, ResourceSampler, ResourceUsage};
 
 use crate::config::CompareConfig;
 use crate::error::CompareError;
+use crate::launcher::{Launcher, RuntimeLauncher, ServerHandle};
 use crate::variants::{Build, Resolved, resolve};
 
 /// Progress of a comparison, for progress bars and logs.
@@ -146,6 +145,15 @@ pub async fn run(
     cfg: &CompareConfig,
     opts: &Options,
 ) -> Result<wasmbench_report::Comparison, CompareError> {
+    run_with(cfg, opts, &RuntimeLauncher).await
+}
+
+/// [`run`], with the variants' servers started by `launcher`.
+pub(crate) async fn run_with(
+    cfg: &CompareConfig,
+    opts: &Options,
+    launcher: &dyn Launcher,
+) -> Result<wasmbench_report::Comparison, CompareError> {
     cfg.validate().map_err(CompareError::Invalid)?;
     let started_at = chrono::Utc::now();
     let environment = crate::environment::detect();
@@ -175,7 +183,7 @@ pub async fn run(
     let mut built: BTreeMap<Build, Artifact> = BTreeMap::new();
     for v in &mut variants {
         let name = v.resolved.name.clone();
-        if let Err(reason) = v.resolved.runtime.available() {
+        if let Err(reason) = launcher.available(&v.resolved) {
             (opts.on_event)(Event::Skipped {
                 variant: name,
                 reason: reason.clone(),
@@ -245,7 +253,7 @@ pub async fn run(
             if v.status != Status::Ok {
                 continue;
             }
-            match run_once(cfg, opts, v, repeat, pinning.as_ref()).await {
+            match run_once(cfg, opts, launcher, v, repeat, pinning.as_ref()).await {
                 Ok(run) => {
                     partial |= run.summary.partial;
                     (opts.on_event)(Event::RunDone {
@@ -359,15 +367,7 @@ fn launch_spec(
     spec
 }
 
-async fn launch(v: &VariantOutcome, spec: LaunchSpec) -> Result<RunningServer, String> {
-    let runtime = v.resolved.runtime.clone();
-    tokio::task::spawn_blocking(move || runtime.launch(&spec))
-        .await
-        .map_err(|e| format!("launch task failed: {e}"))?
-        .map_err(|e| e.to_string())
-}
-
-async fn stop(server: RunningServer) -> Result<(), String> {
+async fn stop(server: Box<dyn ServerHandle>) -> Result<(), String> {
     tokio::task::spawn_blocking(move || server.stop())
         .await
         .map_err(|e| format!("stop task failed: {e}"))?
@@ -376,7 +376,7 @@ async fn stop(server: RunningServer) -> Result<(), String> {
 
 /// Keeps the first host report of a variant (compile time, cache, pooling); later starts load
 /// the cached code, so the first report is the one that says what compiling cost.
-fn record_host_report(v: &mut VariantOutcome, server: &RunningServer) {
+fn record_host_report(v: &mut VariantOutcome, server: &dyn ServerHandle) {
     if v.host_report.is_none()
         && let Some(json) = server.host_report_json(Duration::from_millis(200))
         && let Ok(value) = serde_json::from_str::<serde_json::Value>(&json)
@@ -389,6 +389,7 @@ fn record_host_report(v: &mut VariantOutcome, server: &RunningServer) {
 async fn run_once(
     cfg: &CompareConfig,
     opts: &Options,
+    launcher: &dyn Launcher,
     v: &mut VariantOutcome,
     repeat: u32,
     pinning: Option<&(Vec<usize>, Vec<usize>)>,
@@ -409,8 +410,10 @@ async fn run_once(
         // The first start of a Wasm variant compiles and caches its code; that is reported as
         // compile time, not as a cold start.
         event("compile", None);
-        let server = launch(v, launch_spec(cfg, opts, v, server_cpus)).await?;
-        record_host_report(v, &server);
+        let server = launcher
+            .launch(&v.resolved, launch_spec(cfg, opts, v, server_cpus))
+            .await?;
+        record_host_report(v, server.as_ref());
         stop(server).await?;
     }
     event("cold-start", None);
@@ -419,14 +422,18 @@ async fn run_once(
         if opts.cancel.is_cancelled() {
             return Err("interrupted".into());
         }
-        let server = launch(v, launch_spec(cfg, opts, v, server_cpus)).await?;
-        cold_start_ms.push(server.spawn_to_ready.as_secs_f64() * 1e3);
-        record_host_report(v, &server);
+        let server = launcher
+            .launch(&v.resolved, launch_spec(cfg, opts, v, server_cpus))
+            .await?;
+        cold_start_ms.push(server.spawn_to_ready().as_secs_f64() * 1e3);
+        record_host_report(v, server.as_ref());
         stop(server).await?;
     }
 
-    let server = launch(v, launch_spec(cfg, opts, v, server_cpus)).await?;
-    record_host_report(v, &server);
+    let server = launcher
+        .launch(&v.resolved, launch_spec(cfg, opts, v, server_cpus))
+        .await?;
+    record_host_report(v, server.as_ref());
     let url = format!("{}{}", server.url(), cfg.load.path);
 
     if !cfg.warmup.is_zero() {
@@ -451,11 +458,11 @@ async fn run_once(
 
     event("load", Some(cfg.load.duration));
     let plan = plan_for(cfg, url, cfg.load.duration).map_err(|e| e.to_string())?;
-    let sampler = ResourceSampler::start(server.pid, Duration::from_millis(100));
+    let sampler = ResourceSampler::start(server.pid(), Duration::from_millis(100));
     // The load engine runs in this process; its CPU over the run tells whether the client, not
     // the server, was the bottleneck.
     let me = std::process::id();
-    let cpu_before = wasmbench_runtime::process::cpu_times(me).ok();
+    let cpu_before = wasmbench_runtime::resources::cpu_times(me).ok();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<wasmbench_load::Progress>();
     let on_event = opts.on_event.clone();
     let forward = tokio::spawn(async move {
@@ -479,15 +486,15 @@ async fn run_once(
     let _ = forward.await;
     let summary = summary?;
     let loadgen = cpu_before
-        .zip(wasmbench_runtime::process::cpu_times(me).ok())
+        .zip(wasmbench_runtime::resources::cpu_times(me).ok())
         .map(|(a, b)| {
             let cpu_ms = (b.user_ms + b.sys_ms).saturating_sub(a.user_ms + a.sys_ms);
-            let rss_peak = wasmbench_runtime::process::memory_bytes(me).map_or(0, |m| m.1);
+            let rss_peak = wasmbench_runtime::resources::memory_bytes(me).map_or(0, |m| m.1);
             (cpu_ms as f64, rss_peak)
         });
     let usage = sampler.stop();
     let mut server = server;
-    if let Some(status) = server.try_exit_status() {
+    if let Some(status) = server.exited() {
         return Err(format!(
             "server exited during the load ({status}); stderr tail:\n{}",
             server.stderr_tail()
@@ -514,6 +521,9 @@ async fn run_once(
         raw_file,
     })
 }
+
+#[cfg(test)]
+mod loop_tests;
 
 #[cfg(test)]
 mod tests {

@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use wasmbench_runtime::cli::{WasmEdgeCli, WasmerCli, WasmtimeCli};
-use wasmbench_runtime::wasi_http::EmbeddedWasiHttp;
+use wasmbench_runtime::external::{WasmEdgeCli, WasmerCli, WasmtimeCli};
 use wasmbench_runtime::{
-    Artifact, BuildOptions, EmbeddedWasmtime, ExecMode, Native, Runtime, RuntimeError, Target,
+    Artifact, BuildOptions, EmbeddedWasiHttp, EmbeddedWasmtime, ExecMode, Native, Runtime,
+    RuntimeError, Target,
 };
 
 use crate::config::VariantSpec;
@@ -30,8 +30,8 @@ impl Build {
     pub fn build(self, opts: &BuildOptions) -> Result<Artifact, RuntimeError> {
         match self {
             Build::Echo(t) => wasmbench_runtime::build_echo(t, opts),
-            Build::EchoHttp => wasmbench_runtime::wasi_http::build_echo_http(opts),
-            Build::EchoWasmedge => wasmbench_runtime::cli::build_echo_wasmedge(opts),
+            Build::EchoHttp => wasmbench_runtime::build::build_echo_http(opts),
+            Build::EchoWasmedge => wasmbench_runtime::build::build_echo_wasmedge(opts),
             Build::Command => Err(RuntimeError::Config(
                 "a command-line variant has no artifact to build".into(),
             )),

@@ -1,87 +1,29 @@
 //! The event loop over WasmEdge's `poll_oneoff`: non-blocking sockets, one thread, many
-//! connections, like the socket build's `poll(2)` loop.
+//! connections. Each connection is a [`Session`], the same state machine the socket build's
+//! `poll(2)` loop drives; this loop only moves bytes and sleeps until the next socket event or
+//! the earliest [`Session::deadline`] — a held `GET /sleep` response included, so one sleeping
+//! request never delays another connection.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
-use wasmbench_echo::config::Config;
-use wasmbench_echo_wasmedge::session::{Next, Session};
+use wasmbench_echo::config::{Config, Mode};
+use wasmbench_echo::session::{Next, READ_CHUNK, Session, wait_until};
 use wasmedge_wasi_socket::poll::{EventType, Subscription, poll};
 use wasmedge_wasi_socket::{Shutdown, TcpListener, TcpStream};
 
+/// Subscription tags of the listener and of the timer; connections are tagged by their slot.
 const LISTENER: u64 = u64::MAX;
 const TIMER: u64 = u64::MAX - 1;
-const READ_CHUNK: usize = 64 << 10;
 
 struct Conn {
     stream: TcpStream,
     session: Session,
-    last_active: Instant,
-    head_started: Option<Instant>,
-}
-
-impl Conn {
-    fn deadline(&self, cfg: &Config) -> Instant {
-        let idle = self.last_active + cfg.idle_timeout;
-        match self.head_started {
-            Some(t) => idle.min(t + cfg.header_timeout),
-            None => idle,
-        }
-    }
-
-    /// Sends what is queued; `false` when the connection failed.
-    fn flush(&mut self) -> bool {
-        while !self.session.pending().is_empty() {
-            match self.stream.write(self.session.pending()) {
-                Ok(0) => return false,
-                Ok(n) => self.session.sent(n),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(_) => return false,
-            }
-        }
-        true
-    }
-
-    /// Reads what arrived and answers it; `false` when the connection is finished.
-    fn on_readable(&mut self, scratch: &mut [u8], now: Instant) -> bool {
-        let cap = self.session.read_cap();
-        let mut received = 0usize;
-        loop {
-            match self.stream.read(scratch) {
-                Ok(0) => return false,
-                Ok(n) => {
-                    self.last_active = now;
-                    received += n;
-                    if self.session.receive(&scratch[..n]) == Next::Close || received >= cap {
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(_) => return false,
-            }
-        }
-        self.head_started = if self.session.mid_request() {
-            Some(self.head_started.unwrap_or(now))
-        } else {
-            None
-        };
-        self.after_io()
-    }
-
-    fn after_io(&mut self) -> bool {
-        if !self.flush() {
-            return false;
-        }
-        if self.session.closing() && self.session.pending().is_empty() {
-            let _ = self.stream.shutdown(Shutdown::Both);
-            return false;
-        }
-        true
-    }
+    /// This pass: the socket had an event, and whether reading may make progress.
+    woken: bool,
+    readable: bool,
 }
 
 pub fn main() -> ExitCode {
@@ -113,7 +55,9 @@ pub fn main() -> ExitCode {
         }
     };
     match listener.local_addr() {
-        Ok(addr) => println!("listening on {addr}"),
+        // Only the port is taken from the socket: WasmEdge 0.14.1 reports 0.0.0.0 for a
+        // listener bound to 127.0.0.1, and the address bound is the one asked for.
+        Ok(addr) => println!("listening on {}", SocketAddr::new(ip, addr.port())),
         Err(_) => println!("listening on {}:{}", cfg.host, cfg.port),
     }
     match serve(&cfg, &listener) {
@@ -126,87 +70,104 @@ pub fn main() -> ExitCode {
 }
 
 fn serve(cfg: &Config, listener: &TcpListener) -> std::io::Result<()> {
+    let seed = cfg.mode == Mode::Seed;
     let mut conns: Vec<Option<Conn>> = Vec::new();
     let mut free: Vec<usize> = Vec::new();
     let mut scratch = vec![0u8; READ_CHUNK];
     let mut subs: Vec<Subscription> = Vec::new();
-    let seed = cfg.mode == wasmbench_echo::config::Mode::Seed;
     loop {
         subs.clear();
         let active = conns.len() - free.len();
-        // Seed mode reproduces the demo: one connection at a time.
-        if !seed || active == 0 {
+        // Seed mode reproduces the demo: the next connection is accepted only when the
+        // current one is finished.
+        let accepting = !seed || active == 0;
+        if accepting {
             subs.push(Subscription::io(LISTENER, listener, true, false, None));
         }
-        let now = Instant::now();
         let mut next: Option<Instant> = None;
-        for (i, c) in conns.iter().enumerate() {
+        for (i, c) in conns.iter_mut().enumerate() {
             let Some(c) = c else { continue };
-            let writing = !c.session.pending().is_empty();
-            subs.push(Subscription::io(
-                i as u64, &c.stream, !writing, writing, None,
-            ));
-            let d = c.deadline(cfg);
+            c.woken = false;
+            c.readable = false;
+            let want = c.session.interest();
+            if want.read || want.write {
+                subs.push(Subscription::io(
+                    i as u64, &c.stream, want.read, want.write, None,
+                ));
+            }
+            let d = c.session.deadline();
             next = Some(next.map_or(d, |n| n.min(d)));
         }
         if let Some(d) = next {
-            let wait = d.saturating_duration_since(now) + Duration::from_millis(1);
+            // poll_oneoff's clock is absolute wall time; the sessions' deadlines are monotonic.
+            let wait = wait_until(Instant::now(), d);
             subs.push(Subscription::timeout(TIMER, SystemTime::now() + wait));
         }
-        let events = poll(&subs)?;
+        let events = match poll(&subs) {
+            Ok(events) => events,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
         let now = Instant::now();
+        let mut accept = false;
         for ev in events {
             match ev.userdata {
                 TIMER => {}
-                LISTENER => loop {
-                    match listener.accept(true) {
-                        Ok((stream, _)) => {
-                            let conn = Conn {
-                                stream,
-                                session: Session::new(cfg),
-                                last_active: now,
-                                head_started: None,
-                            };
-                            match free.pop() {
-                                Some(i) => conns[i] = Some(conn),
-                                None => conns.push(Some(conn)),
-                            }
-                            if seed {
-                                break;
-                            }
-                        }
-                        Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                        // WouldBlock ends the batch; other accept errors (aborted handshakes,
-                        // descriptor exhaustion) must not stop the server.
-                        Err(_) => break,
-                    }
-                },
+                LISTENER => accept = true,
                 slot => {
-                    let slot = slot as usize;
-                    let Some(c) = conns.get_mut(slot).and_then(Option::as_mut) else {
-                        continue;
-                    };
-                    let keep = match ev.event_type {
-                        EventType::Read => c.on_readable(&mut scratch, now),
-                        EventType::Write => c.after_io(),
-                        EventType::Error(_) => false,
-                        EventType::Timeout => true,
-                    };
-                    if !keep {
-                        conns[slot] = None;
-                        free.push(slot);
+                    if let Some(c) = conns.get_mut(slot as usize).and_then(Option::as_mut) {
+                        c.woken = true;
+                        // An error or hang-up shows when reading, as POLLERR/POLLHUP do in
+                        // the socket build's loop.
+                        c.readable |= !matches!(ev.event_type, EventType::Write);
                     }
                 }
             }
         }
         for (slot, entry) in conns.iter_mut().enumerate() {
             let Some(c) = entry else { continue };
-            if now >= c.deadline(cfg) {
-                if c.session.timed_out() {
-                    let _ = c.flush();
+            // Connections without events are only visited when one of their deadlines is due.
+            if !c.woken && now < c.session.deadline() {
+                continue;
+            }
+            match c
+                .session
+                .exchange(&mut c.stream, c.readable, &mut scratch, now)
+            {
+                Next::Keep => {}
+                Next::Linger => {
+                    let _ = c.stream.shutdown(Shutdown::Write);
                 }
-                *entry = None;
-                free.push(slot);
+                Next::Close => {
+                    let _ = c.stream.shutdown(Shutdown::Write);
+                    *entry = None;
+                    free.push(slot);
+                }
+            }
+        }
+        if accept {
+            loop {
+                match listener.accept(true) {
+                    Ok((stream, _)) => {
+                        let conn = Some(Conn {
+                            stream,
+                            session: Session::new(cfg, now),
+                            woken: false,
+                            readable: false,
+                        });
+                        match free.pop() {
+                            Some(i) => conns[i] = conn,
+                            None => conns.push(conn),
+                        }
+                        if seed {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    // WouldBlock ends the batch; other accept errors (aborted handshakes,
+                    // descriptor exhaustion) must not stop the server.
+                    Err(_) => break,
+                }
             }
         }
     }

@@ -110,18 +110,8 @@ impl<'a> Answer<'a> {
     }
 }
 
-/// Appends the response to `req` to `out`. `keep_alive` is what the connection will do after
-/// this response; `seed` selects the demo server's reply format.
-///
-/// For `GET /sleep` this blocks the calling thread for the delay; an event loop that serves
-/// other connections meanwhile uses [`answer`] instead.
-pub fn respond(req: &Request<'_>, out: &mut Vec<u8>, keep_alive: bool, seed: bool) {
-    if let Reply::Delayed(d) = answer(req, out, keep_alive, seed) {
-        std::thread::sleep(d);
-    }
-}
-
-/// Appends the response to `req` to `out` and says when it may be sent.
+/// Appends the response to `req` to `out` and says when it may be sent. `keep_alive` is what
+/// the connection will do after this response; `seed` selects the demo server's reply format.
 pub fn answer(req: &Request<'_>, out: &mut Vec<u8>, keep_alive: bool, seed: bool) -> Reply {
     let a = route(req.method, req.target, req.body.as_bytes());
     let allow;

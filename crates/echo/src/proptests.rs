@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 
+use crate::config::Config;
 use crate::http::{Limits, Parsed, chunked_framing_limit, parse};
-use crate::server::Session;
+use crate::session::Session;
 
 const LIMITS: Limits = Limits {
     max_body_bytes: 2048,
@@ -54,29 +55,39 @@ fn check_parse(buf: &[u8], limits: Limits) {
 }
 
 /// Feeds `pieces` to one session as a connection would receive them and returns everything
-/// it answered. Held (`/sleep`) responses are released at once by moving the clock forward.
+/// it answered. Held (`/sleep`) responses are released by moving the clock to their deadline.
 /// Checks after every piece that the buffered input stays bounded.
 fn run_stream<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
-    let mut s = Session::default();
-    let mut out = Vec::new();
+    let cfg = Config {
+        max_body_bytes: LIMITS.max_body_bytes,
+        max_header_bytes: LIMITS.max_header_bytes,
+        // Far beyond any clock the test reaches: timeouts are not under test here.
+        header_timeout: Duration::from_secs(1 << 30),
+        idle_timeout: Duration::from_secs(1 << 30),
+        ..Config::default()
+    };
     let mut now = Instant::now();
+    let mut s = Session::new(&cfg, now);
+    let mut out = Vec::new();
     for piece in pieces {
-        if s.closing {
+        if s.closing() {
             break;
         }
-        s.inbuf.extend_from_slice(piece);
+        s.receive(piece, now);
         // Each round answers at least one request or stops; the bound only guards the test.
-        for _ in 0..=s.inbuf.len() {
-            s.process(LIMITS, false, now, &mut out);
-            now += Duration::from_secs(61);
-            if !s.release(now, &mut out) {
-                break;
+        for _ in 0..=s.buffered() {
+            assert!(s.advance(now, false));
+            out.extend_from_slice(s.pending());
+            s.sent(s.pending().len());
+            match s.wake_at() {
+                Some(at) => now = at,
+                None => break,
             }
         }
         assert!(s.wake_at().is_none());
-        if !s.closing {
+        if !s.closing() {
             let bound = LIMITS.max_header_bytes + chunked_framing_limit(LIMITS);
-            assert!(s.inbuf.len() <= bound, "{} bytes buffered", s.inbuf.len());
+            assert!(s.buffered() <= bound, "{} bytes buffered", s.buffered());
         }
     }
     out

@@ -180,10 +180,10 @@ impl Default for DriverOptions {
     }
 }
 
-/// Progress notifications, for a CLI to print.
+/// DriverEvent notifications, for a CLI to print.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-pub enum Progress {
+pub enum DriverEvent {
     /// Objects were created.
     Applied {
         /// Namespace used.
@@ -443,7 +443,7 @@ impl Driver {
         &self,
         spec: &RunSpec,
         cancel: &CancellationToken,
-        progress: &(dyn Fn(Progress) + Sync),
+        progress: &(dyn Fn(DriverEvent) + Sync),
     ) -> Result<RunOutcome, Error> {
         spec.validate()?;
         let started_at = Utc::now();
@@ -475,7 +475,7 @@ impl Driver {
         let ended_at = Utc::now();
         let mut cleaned_up = false;
         if !self.opts.keep {
-            progress(Progress::CleaningUp);
+            progress(DriverEvent::CleaningUp);
             let cleanup =
                 tokio::time::timeout(self.opts.cleanup_timeout, self.cleanup(&spec, &created))
                     .await
@@ -492,7 +492,7 @@ impl Driver {
             match cleanup {
                 Ok(()) => cleaned_up = true,
                 Err(e) => {
-                    progress(Progress::CleanupFailed(e.to_string()));
+                    progress(DriverEvent::CleanupFailed(e.to_string()));
                     if result.is_ok() {
                         return Err(e);
                     }
@@ -526,7 +526,7 @@ impl Driver {
         spec: &RunSpec,
         created: &mut Created,
         finished: &mut Vec<VariantOutcome>,
-        progress: &(dyn Fn(Progress) + Sync),
+        progress: &(dyn Fn(DriverEvent) + Sync),
     ) -> Result<(), Error> {
         let objects = manifests::build(spec)?;
         let pp = PostParams {
@@ -594,7 +594,7 @@ impl Driver {
                 RunSpec::server_name(*v)
             )))?;
         }
-        progress(Progress::Applied {
+        progress(DriverEvent::Applied {
             namespace: spec.namespace.clone(),
             separate_load: spec.separate_load,
         });
@@ -607,7 +607,7 @@ impl Driver {
                 Some(e) => (Vec::new(), Err(e.to_string())),
                 None => {
                     let before = self.server_identity(spec, v).await?;
-                    progress(Progress::LoadStarted(v));
+                    progress(DriverEvent::LoadStarted(v));
                     match self.run_load(spec, v, job, &pp).await {
                         // The load pods' summaries are kept (and written) either way.
                         Ok((pods, merged)) => match self.server_change(spec, v, &before).await? {
@@ -638,8 +638,8 @@ impl Driver {
                 summary: summary.clone(),
             });
             progress(match summary {
-                Ok(_) => Progress::LoadDone(v),
-                Err(reason) => Progress::VariantFailed { variant: v, reason },
+                Ok(_) => DriverEvent::LoadDone(v),
+                Err(reason) => DriverEvent::VariantFailed { variant: v, reason },
             });
         }
         Ok(())
@@ -758,7 +758,7 @@ impl Driver {
     async fn wait_ready(
         &self,
         spec: &RunSpec,
-        progress: &(dyn Fn(Progress) + Sync),
+        progress: &(dyn Fn(DriverEvent) + Sync),
     ) -> Result<BTreeMap<Variant, Error>, Error> {
         let deployments: Api<Deployment> = Api::namespaced(self.client(), &spec.namespace);
         let deadline = Instant::now() + self.opts.ready_timeout;
@@ -779,7 +779,7 @@ impl Driver {
                     .and_then(|s| s.ready_replicas)
                     .unwrap_or(0);
                 if ready >= want {
-                    progress(Progress::Ready(v));
+                    progress(DriverEvent::Ready(v));
                 } else if let Some(why) = self.cannot_start(spec, v).await {
                     not_ready.insert(
                         v,

@@ -10,7 +10,7 @@ use support::fake_api::FakeApi;
 use support::summaries;
 use tokio_util::sync::CancellationToken;
 use wasmbench_k8s::driver::{
-    self, ClusterOptions, Driver, DriverOptions, LoadSummary, Progress, RunOutcome,
+    self, ClusterOptions, Driver, DriverEvent, DriverOptions, LoadSummary, RunOutcome,
 };
 use wasmbench_k8s::manifests::{RunSpec, SUMMARY_BEGIN, SUMMARY_END};
 use wasmbench_k8s::report::{self, ReportOptions};
@@ -103,7 +103,7 @@ async fn apply_wait_collect_cleanup() {
     }
     let d = driver(&api, fast_opts()).await;
     let events = Mutex::new(Vec::new());
-    let progress = |p: Progress| events.lock().unwrap().push(format!("{p:?}"));
+    let progress = |p: DriverEvent| events.lock().unwrap().push(format!("{p:?}"));
     let variants = vec![Variant::Native, Variant::CrunWasmedge, Variant::Wasmtime];
     let out = d
         .run(
@@ -485,7 +485,7 @@ async fn not_ready_fails_that_variant_names_pod_and_events_and_cleans_up() {
     );
     assert!(progress.lock().unwrap().iter().any(|p| matches!(
         p,
-        Progress::VariantFailed {
+        DriverEvent::VariantFailed {
             variant: Variant::Wasmtime,
             ..
         }
@@ -527,8 +527,8 @@ async fn cancellation_cleans_up() {
     let d = driver(&api, fast_opts()).await;
     let cancel = CancellationToken::new();
     // Fire as soon as the objects exist, as Ctrl-C during the readiness wait would.
-    let progress = |p: Progress| {
-        if matches!(p, Progress::Applied { .. }) {
+    let progress = |p: DriverEvent| {
+        if matches!(p, DriverEvent::Applied { .. }) {
             cancel.cancel();
         }
     };
@@ -546,8 +546,8 @@ async fn cancel_keeps_the_variants_that_finished() {
     let d = driver(&api, fast_opts()).await;
     let cancel = CancellationToken::new();
     // Ctrl-C right after the first variant's load finished.
-    let progress = |p: Progress| {
-        if matches!(p, Progress::LoadDone(_)) {
+    let progress = |p: DriverEvent| {
+        if matches!(p, DriverEvent::LoadDone(_)) {
             cancel.cancel();
         }
     };

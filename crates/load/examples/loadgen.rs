@@ -3,6 +3,8 @@
 //!
 //! `cargo run -p wasmbench-load --release --example loadgen -- http://127.0.0.1:8080/ --vus 100 -d 10s`
 
+#[path = "../../cli/src/capacity_flags.rs"]
+mod capacity_flags;
 #[path = "../../cli/src/exit.rs"]
 #[allow(dead_code)]
 mod exit;

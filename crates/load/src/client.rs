@@ -97,58 +97,11 @@ impl std::fmt::Debug for Target {
     }
 }
 
-struct ParsedUrl {
-    https: bool,
-    host: String,
-    port: u16,
-    path: String,
-}
-
 impl Target {
-    fn parse(url: &str) -> Result<ParsedUrl, LoadError> {
-        let err = |reason: &str| LoadError::Url {
-            url: url.to_string(),
-            reason: reason.to_string(),
-        };
-        let uri: http::Uri = url
-            .parse()
-            .map_err(|e: http::uri::InvalidUri| err(&e.to_string()))?;
-        let https = match uri.scheme_str() {
-            Some("http") => false,
-            Some("https") => true,
-            _ => return Err(err("only http:// and https:// URLs are supported")),
-        };
-        let host = uri
-            .host()
-            .filter(|h| !h.is_empty())
-            .ok_or_else(|| err("the URL has no host"))?;
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let path = uri
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
-            .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| "/".into());
-        Ok(ParsedUrl {
-            https,
-            host,
-            port,
-            path,
-        })
-    }
-
-    /// Validates a URL without resolving it.
-    pub(crate) fn parse_url(url: &str) -> Result<(), LoadError> {
-        Self::parse(url).map(|_| ())
-    }
-
     /// Resolves the host and prepares TLS; returns the target and the bytes of each request an
     /// iteration may send (the mix's, in order, or the plan's one request).
     pub(crate) async fn prepare(plan: &Plan) -> Result<(Target, Vec<Vec<u8>>), LoadError> {
-        let u = Self::parse(&plan.request.url)?;
+        let u = crate::url::parse(&plan.request.url)?;
         let addr = tokio::net::lookup_host((u.host.as_str(), u.port))
             .await
             .map_err(|source| LoadError::Resolve {

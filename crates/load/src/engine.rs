@@ -16,10 +16,12 @@ use tokio_util::sync::CancellationToken;
 use crate::checks::Check;
 use crate::client::{Client, ErrorKind, Outcome, RequestCtx, Target, Trace};
 use crate::error::LoadError;
-use crate::metrics::{Metrics, T_DURATION, TREND_METRICS};
+use crate::histogram::trend_stats;
+use crate::metrics::Metrics;
 use crate::ndjson::{Progress, TimePoint};
 use crate::plan::{ArrivalSchedule, ConnectionMode, Executor, MixPicker, Plan};
-use crate::summary::{GaugeSummary, Summary, TrendStats};
+use crate::registry::{T_DURATION, TREND_METRICS};
+use crate::summary::{GaugeSummary, Summary};
 
 /// In-flight iterations get at most this long after a cancellation before they are cut off.
 const CANCEL_GRACE: Duration = Duration::from_secs(1);
@@ -486,11 +488,7 @@ fn point(t_s: u64, m: &Metrics, dropped: u64, vus: u64, vus_max: u64) -> TimePoi
             .iter()
             .position(|n| *n == name)
             .and_then(|i| m.trends.get(i))
-            .map(|h| {
-                let mut s = crate::summary::Summary::trend_stats_of(h);
-                s.count = h.len();
-                s
-            })
+            .map(trend_stats)
             .unwrap_or_default()
     };
     let c = &m.counters;
@@ -805,22 +803,4 @@ pub async fn run(plan: &Plan, opts: RunOptions) -> Result<Summary, LoadError> {
     s.vus_max = vus_max_g;
     s.thresholds = s.evaluate(&plan.thresholds)?;
     Ok(s)
-}
-
-impl Summary {
-    pub(crate) fn trend_stats_of(h: &hdrhistogram::Histogram<u64>) -> TrendStats {
-        if h.is_empty() {
-            return TrendStats::default();
-        }
-        TrendStats {
-            avg: h.mean() / 1e6,
-            min: crate::summary::percentile_ms(h, 0.0),
-            med: crate::summary::percentile_ms(h, 50.0),
-            max: crate::summary::percentile_ms(h, 100.0),
-            p90: crate::summary::percentile_ms(h, 90.0),
-            p95: crate::summary::percentile_ms(h, 95.0),
-            p99: crate::summary::percentile_ms(h, 99.0),
-            count: h.len(),
-        }
-    }
 }

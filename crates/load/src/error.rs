@@ -77,6 +77,17 @@ pub enum LoadError {
         /// How long the run waited.
         waited: std::time::Duration,
     },
+    /// A capacity search cannot start or go on; the message says why and what to change.
+    #[error("capacity search: {0}")]
+    Capacity(String),
+    /// A run that had to get responses got none (nothing listening, or nothing answering).
+    #[error("{url} gave no response in {}ms: is the server running and answering?", waited.as_millis())]
+    NoResponse {
+        /// The target URL.
+        url: String,
+        /// How long requests were sent.
+        waited: std::time::Duration,
+    },
     /// A worker thread could not be started.
     #[error("cannot start load worker thread: {0}")]
     Worker(std::io::Error),

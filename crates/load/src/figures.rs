@@ -3,7 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::summary::{NamedCounts, Summary, TrendStats, named_trend_names};
+use wasmbench_vocab::TrendStats;
+
+use crate::registry::named_trend_names;
+use crate::summary::{NamedCounts, Summary};
 
 /// One request of a mix, as measured.
 #[derive(Debug, Clone, PartialEq)]

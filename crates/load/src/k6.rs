@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::LoadError;
+use wasmbench_vocab::TrendStats;
+
+use crate::error::LoadError;
 use crate::figures::{LoadFigures, NamedFigures};
-use crate::summary::TrendStats;
 
 /// The `--summary-trend-stats` value every statistic of the report needs.
 pub const K6_TREND_STATS: &str = "avg,min,med,max,p(90),p(95),p(99)";
@@ -203,13 +204,13 @@ impl LoadFigures for K6Summary {
             0
         };
         Some(TrendStats {
-            avg: get("avg")?,
-            min: get("min")?,
-            med: get("med")?,
-            max: get("max")?,
-            p90: get("p(90)")?,
-            p95: get("p(95)")?,
-            p99: get("p(99)")?,
+            avg_ms: get("avg")?,
+            min_ms: get("min")?,
+            med_ms: get("med")?,
+            max_ms: get("max")?,
+            p90_ms: get("p(90)")?,
+            p95_ms: get("p(95)")?,
+            p99_ms: get("p(99)")?,
             count,
         })
     }
@@ -217,12 +218,12 @@ impl LoadFigures for K6Summary {
     fn percentile_curve(&self, metric: &str) -> Vec<(f64, f64)> {
         match self.trend(metric) {
             Some(t) => vec![
-                (0.0, t.min),
-                (50.0, t.med),
-                (90.0, t.p90),
-                (95.0, t.p95),
-                (99.0, t.p99),
-                (100.0, t.max),
+                (0.0, t.min_ms),
+                (50.0, t.med_ms),
+                (90.0, t.p90_ms),
+                (95.0, t.p95_ms),
+                (99.0, t.p99_ms),
+                (100.0, t.max_ms),
             ],
             None => Vec::new(),
         }
@@ -264,7 +265,7 @@ mod tests {
         assert_eq!(s.checks_total(), (700, 2));
         assert_eq!(s.data_bytes(), (1000, 5000));
         let t = s.trend("http_req_duration").unwrap();
-        assert_eq!((t.p95, t.p99, t.count), (10.39, 12.9, 351));
+        assert_eq!((t.p95_ms, t.p99_ms, t.count), (10.39, 12.9, 351));
         assert!(s.trend("http_req_blocked").is_none());
         // k6 marks a crossed threshold `true`.
         let th = s.thresholds();

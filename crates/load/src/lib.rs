@@ -19,17 +19,26 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod capacity;
 pub mod checks;
 mod client;
 mod engine;
 mod error;
+mod evaluate;
 pub mod figures;
+pub mod histogram;
 pub mod k6;
+pub mod k6_export;
+mod merge;
 mod metrics;
 pub mod ndjson;
 pub mod plan;
+pub mod registry;
 pub mod summary;
+pub mod text;
 pub mod threshold;
+pub mod trend;
+mod url;
 
 pub use checks::{Check, CheckKind};
 pub use client::ErrorKind;
@@ -37,15 +46,18 @@ pub use engine::{RunOptions, run};
 pub use error::LoadError;
 pub use figures::{LoadFigures, NamedFigures};
 pub use k6::K6Summary;
-pub use metrics::TREND_METRICS;
+pub use k6_export::k6_summary_export;
 pub use ndjson::{NdjsonWriter, Progress, TimePoint};
 pub use plan::{
     ConnectionMode, Executor, MAX_MIX_REQUESTS, MixRequest, Plan, RequestSpec, Stage, StatusRange,
     TlsOptions, parse_duration,
 };
+pub use registry::{TREND_METRICS, named_trend_names};
 pub use summary::{
-    CheckResult, CounterSummary, GaugeSummary, NamedCounts, Summary, ThresholdResult, Trend,
-    TrendStats, k6_summary_export, named_trend_names, render_text,
+    CheckResult, CounterSummary, GaugeSummary, NamedCounts, Summary, ThresholdResult,
 };
+pub use text::render_text;
 pub use threshold::Threshold;
 pub use tokio_util::sync::CancellationToken;
+pub use trend::Trend;
+pub use wasmbench_vocab::TrendStats;

@@ -6,32 +6,11 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use crate::client::{ErrorKind, Outcome, Phases};
-
-/// Trend metrics, in the order of [`Metrics::trends`].
-pub const TREND_METRICS: [&str; 9] = [
-    "http_req_blocked",
-    "http_req_connecting",
-    "http_req_tls_handshaking",
-    "http_req_sending",
-    "http_req_waiting",
-    "http_req_receiving",
-    "http_req_duration",
-    "http_req_duration{expected_response:true}",
-    "iteration_duration",
-];
-
-pub(crate) const T_DURATION: usize = 6;
-pub(crate) const T_DURATION_EXPECTED: usize = 7;
-pub(crate) const T_ITERATION: usize = 8;
-
-/// Histograms record nanoseconds with 3 significant digits; they start sized for 2 minutes
-/// and grow on demand (rarely: only for larger values), so recording never fails.
-pub(crate) fn new_histogram() -> Histogram<u64> {
-    let mut h = Histogram::new_with_bounds(1, 120_000_000_000, 3)
-        .expect("static histogram bounds are valid");
-    h.auto(true);
-    h
-}
+use crate::histogram::new_histogram;
+use crate::registry::{
+    T_BLOCKED, T_CONNECTING, T_DURATION, T_DURATION_EXPECTED, T_ITERATION, T_RECEIVING, T_SENDING,
+    T_TLS_HANDSHAKING, T_WAITING, TREND_METRICS,
+};
 
 /// Counters of one worker (or of a merged run).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -86,6 +65,7 @@ impl Named {
 /// One set of metrics.
 #[derive(Debug, Clone)]
 pub(crate) struct Metrics {
+    /// One histogram per [`TREND_METRICS`] name, same order.
     pub(crate) trends: Vec<Histogram<u64>>,
     /// Per request of the plan's mix, same order; empty without a mix.
     pub(crate) named: Vec<Named>,
@@ -153,12 +133,12 @@ impl Metrics {
                 None => self.statuses.push((out.status, 1)),
             }
         }
-        self.rec(0, p.blocked);
-        self.rec(1, p.connecting);
-        self.rec(2, p.tls_handshaking);
-        self.rec(3, p.sending);
-        self.rec(4, p.waiting);
-        self.rec(5, p.receiving);
+        self.rec(T_BLOCKED, p.blocked);
+        self.rec(T_CONNECTING, p.connecting);
+        self.rec(T_TLS_HANDSHAKING, p.tls_handshaking);
+        self.rec(T_SENDING, p.sending);
+        self.rec(T_WAITING, p.waiting);
+        self.rec(T_RECEIVING, p.receiving);
         self.rec(T_DURATION, p.duration);
         if expected {
             self.rec(T_DURATION_EXPECTED, p.duration);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::summary::TrendStats;
+use wasmbench_vocab::TrendStats;
 
 /// Aggregates of one second of the run (requests that *finished* in that second).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,11 +35,60 @@ pub struct TimePoint {
     /// Allocated VUs at the end of the interval.
     pub vus_max: u64,
     /// `http_req_duration` of the requests in the interval (ms).
+    #[serde(with = "bare_names")]
     pub http_req_duration: TrendStats,
     /// `http_req_waiting` of the requests in the interval (ms).
+    #[serde(with = "bare_names")]
     pub http_req_waiting: TrendStats,
     /// `http_req_blocked` of the requests in the interval (ms).
+    #[serde(with = "bare_names")]
     pub http_req_blocked: TrendStats,
+}
+
+/// The series writes a trend's statistics under k6's bare names (`avg`, `p95`), in ms.
+mod bare_names {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use wasmbench_vocab::TrendStats;
+
+    #[derive(Serialize, Deserialize)]
+    struct Bare {
+        avg: f64,
+        min: f64,
+        med: f64,
+        max: f64,
+        p90: f64,
+        p95: f64,
+        p99: f64,
+        count: u64,
+    }
+
+    pub(super) fn serialize<S: Serializer>(t: &TrendStats, s: S) -> Result<S::Ok, S::Error> {
+        Bare {
+            avg: t.avg_ms,
+            min: t.min_ms,
+            med: t.med_ms,
+            max: t.max_ms,
+            p90: t.p90_ms,
+            p95: t.p95_ms,
+            p99: t.p99_ms,
+            count: t.count,
+        }
+        .serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<TrendStats, D::Error> {
+        let b = Bare::deserialize(d)?;
+        Ok(TrendStats {
+            avg_ms: b.avg,
+            min_ms: b.min,
+            med_ms: b.med,
+            max_ms: b.max,
+            p90_ms: b.p90,
+            p95_ms: b.p95,
+            p99_ms: b.p99,
+            count: b.count,
+        })
+    }
 }
 
 /// A live progress snapshot, sent once per second.
@@ -83,5 +132,51 @@ impl<W: Write> NdjsonWriter<W> {
     pub fn finish(mut self) -> io::Result<W> {
         self.out.flush()?;
         Ok(self.out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn points_write_bare_statistic_names_one_per_line() {
+        let t = TrendStats {
+            avg_ms: 1.25,
+            p95_ms: 2.5,
+            count: 4,
+            ..TrendStats::default()
+        };
+        let p = TimePoint {
+            t_s: 1,
+            time: DateTime::from_timestamp(1_767_225_600, 0).unwrap(),
+            http_reqs: 4,
+            http_req_failed: 0,
+            errors: 0,
+            iterations: 4,
+            dropped_iterations: 0,
+            data_sent_bytes: 10,
+            data_received_bytes: 20,
+            vus: 1,
+            vus_max: 1,
+            http_req_duration: t,
+            http_req_waiting: t,
+            http_req_blocked: TrendStats::default(),
+        };
+        let mut w = NdjsonWriter::new(Vec::new());
+        w.write_point(&p).unwrap();
+        w.write_point(&p).unwrap();
+        let out = String::from_utf8(w.finish().unwrap()).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(
+            lines[0].contains(
+                r#""http_req_duration":{"avg":1.25,"min":0.0,"med":0.0,"max":0.0,"p90":0.0,"p95":2.5,"p99":0.0,"count":4}"#
+            ),
+            "{}",
+            lines[0]
+        );
+        assert!(!lines[0].contains("_ms"), "{}", lines[0]);
+        assert_eq!(serde_json::from_str::<TimePoint>(lines[1]).unwrap(), p);
     }
 }

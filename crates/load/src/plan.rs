@@ -362,7 +362,7 @@ impl Plan {
     /// headers, thresholds (syntax and metric), trend statistics.
     pub fn validate(&self) -> Result<(), LoadError> {
         self.executor.validate()?;
-        crate::client::Target::parse_url(&self.request.url)?;
+        crate::url::parse(&self.request.url)?;
         validate_method(&self.request.method)?;
         validate_headers(&self.request.headers)?;
         self.validate_mix()?;
@@ -380,11 +380,11 @@ impl Plan {
             }
         }
         for s in &self.summary_trend_stats {
-            crate::summary::TrendStat::parse(s)?;
+            crate::histogram::TrendStat::parse(s)?;
         }
         for t in &self.thresholds {
             t.parse_checked()?;
-            if let (_, Some(tag)) = crate::summary::split_name_tag(&t.metric)
+            if let (_, Some(tag)) = crate::registry::split_name_tag(&t.metric)
                 && !self.mix.iter().any(|r| r.name == tag)
             {
                 return Err(LoadError::InvalidPlan(format!(

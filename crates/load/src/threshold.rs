@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::LoadError;
+use crate::registry::{MetricKind, known_metrics, metric_kind};
 
 /// A pass/fail criterion on one metric.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,19 +65,6 @@ pub struct ThresholdExpr {
     pub op: Op,
     /// The limit.
     pub value: f64,
-}
-
-/// The kind of a metric, which decides the aggregations a threshold may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetricKind {
-    /// Durations (HDR histogram).
-    Trend,
-    /// Counts.
-    Counter,
-    /// Share of non-zero samples.
-    Rate,
-    /// Current value.
-    Gauge,
 }
 
 impl ThresholdExpr {
@@ -180,10 +168,10 @@ impl Threshold {
             reason,
         };
         let x = ThresholdExpr::parse(&self.expr).map_err(err)?;
-        let kind = crate::summary::metric_kind(&self.metric).ok_or_else(|| {
+        let kind = metric_kind(&self.metric).ok_or_else(|| {
             err(format!(
                 "unknown metric; known metrics: {}",
-                crate::summary::known_metrics().join(", ")
+                known_metrics().join(", ")
             ))
         })?;
         let ok = matches!(

@@ -42,20 +42,20 @@ fn keep_alive_reuses_connections_and_counts_add_up() {
     let conn = s.trend("http_req_connecting").unwrap();
     let blocked = s.trend("http_req_blocked").unwrap();
     assert_eq!(conn.count, c.http_reqs);
-    assert_eq!(conn.med, 0.0, "reused connections do not connect");
-    assert!(conn.max > 0.0, "the first request of each VU connects");
-    assert!(blocked.max >= conn.max, "blocked includes connecting");
-    assert_eq!(s.trend("http_req_tls_handshaking").unwrap().max, 0.0);
+    assert_eq!(conn.med_ms, 0.0, "reused connections do not connect");
+    assert!(conn.max_ms > 0.0, "the first request of each VU connects");
+    assert!(blocked.max_ms >= conn.max_ms, "blocked includes connecting");
+    assert_eq!(s.trend("http_req_tls_handshaking").unwrap().max_ms, 0.0);
     let d = s.trend("http_req_duration").unwrap();
     let parts: f64 = ["http_req_sending", "http_req_waiting", "http_req_receiving"]
         .iter()
-        .map(|m| s.trend(m).unwrap().avg)
+        .map(|m| s.trend(m).unwrap().avg_ms)
         .sum();
     assert!(
-        (d.avg - parts).abs() < 0.01 * d.avg + 0.001,
+        (d.avg_ms - parts).abs() < 0.01 * d.avg_ms + 0.001,
         "{d:?} vs {parts}"
     );
-    assert!(s.trend("http_req_waiting").unwrap().min > 0.0);
+    assert!(s.trend("http_req_waiting").unwrap().min_ms > 0.0);
     assert!(c.data_sent_bytes > 0 && c.data_received_bytes > 0);
     assert_eq!(s.trend("iteration_duration").unwrap().count, c.iterations);
     assert!(!s.partial);
@@ -73,9 +73,9 @@ fn new_connection_per_request_connects_every_time() {
     assert_eq!(c.http_req_failed, 0);
     let conn = s.trend("http_req_connecting").unwrap();
     let blocked = s.trend("http_req_blocked").unwrap();
-    assert!(conn.min > 0.0, "{conn:?}");
+    assert!(conn.min_ms > 0.0, "{conn:?}");
     assert!(
-        blocked.min >= conn.min && blocked.med >= conn.med,
+        blocked.min_ms >= conn.min_ms && blocked.med_ms >= conn.med_ms,
         "{blocked:?} {conn:?}"
     );
 }
@@ -89,7 +89,7 @@ fn server_closing_after_each_response_forces_new_connections() {
     assert!(c.http_reqs > 10, "{c:?}");
     assert_eq!(c.http_req_failed, 0, "{c:?}");
     assert_eq!(c.connections_opened, c.http_reqs);
-    assert!(s.trend("http_req_connecting").unwrap().min > 0.0);
+    assert!(s.trend("http_req_connecting").unwrap().min_ms > 0.0);
 }
 
 #[test]
@@ -316,7 +316,7 @@ fn progress_points_add_up_to_the_totals() {
     assert!(points.len() >= 3, "{}", points.len());
     let sum: u64 = points.iter().map(|p| p.http_reqs).sum();
     assert_eq!(sum, s.counters.http_reqs);
-    assert!(points[0].http_req_duration.p95 > 0.0);
+    assert!(points[0].http_req_duration.p95_ms > 0.0);
     let mut buf = Vec::new();
     let mut w = wasmbench_load::NdjsonWriter::new(&mut buf);
     for pt in &points {
@@ -352,7 +352,7 @@ fn error_kinds_are_counted() {
     let s = go(&p);
     assert!(s.counters.errors["timeout"] >= 2, "{:?}", s.counters);
     // Like k6, a timed-out request is measured: it waited for the whole timeout.
-    assert!(s.trend("http_req_duration").unwrap().max >= 140.0);
+    assert!(s.trend("http_req_duration").unwrap().max_ms >= 140.0);
 }
 
 #[test]

@@ -293,8 +293,8 @@ fn k6_and_wasmbench_agree_on_100_vus_against_a_known_delay() {
             "iteration_duration",
         ] {
             let t = read.trend(metric).expect("trend read");
-            assert_eq!(t.p95, num(&k6, metric, "p(95)"), "{metric}");
-            assert_eq!(t.p99, num(&k6, metric, "p(99)"), "{metric}");
+            assert_eq!(t.p95_ms, num(&k6, metric, "p(95)"), "{metric}");
+            assert_eq!(t.p99_ms, num(&k6, metric, "p(99)"), "{metric}");
         }
         assert_eq!(read.checks_total().0 as f64, num(&k6, "checks", "passes"));
         let ours = run_ours(&url, mode);

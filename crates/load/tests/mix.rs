@@ -72,11 +72,11 @@ fn iterations_follow_the_weights_and_get_sub_metrics() {
     assert_eq!(sleep.count, n("sleep"));
     let sleep_d = s.trend("http_req_duration{name:sleep}").unwrap();
     assert!(
-        sleep_d.min >= 1.99,
+        sleep_d.min_ms >= 1.99,
         "a sleeping request answered early: {sleep_d:?}"
     );
-    assert!(sleep.med >= 2.0, "{sleep:?}");
-    assert!(echo_t.med < sleep.med, "{echo_t:?} vs {sleep:?}");
+    assert!(sleep.med_ms >= 2.0, "{sleep:?}");
+    assert!(echo_t.med_ms < sleep.med_ms, "{echo_t:?} vs {sleep:?}");
     assert_eq!(
         s.trend("http_req_duration{name:hash}").unwrap().count,
         n("hash")

@@ -8,6 +8,9 @@ mod common;
 
 // The cli's `load` subcommand, as the `loadgen` example compiles it, so the test exercises the
 // code that writes `--json`.
+#[path = "../../cli/src/capacity_flags.rs"]
+#[allow(dead_code)]
+mod capacity_flags;
 #[path = "../../cli/src/exit.rs"]
 #[allow(dead_code)]
 mod exit;

@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::stats::Stat;
 
 pub use wasmbench_vocab::{
-    ConnectionMode, ExecMode, LoadEngine, Platform, PodResources, RuntimeInfo, Target, UNKNOWN,
+    ConnectionMode, ExecMode, LoadEngine, Platform, PodResources, RuntimeInfo, Target, TrendStats,
+    UNKNOWN,
 };
 
 /// Version of the JSON shape written by this crate; bump it on any incompatible change.
@@ -35,7 +36,7 @@ pub struct Comparison {
     /// What produced the result and where.
     pub meta: Meta,
     /// The load plan every variant ran.
-    pub plan: Plan,
+    pub plan: PlanRecord,
     /// Name of the variant the others are compared with (usually `native`).
     pub baseline: String,
     /// One entry per variant, in the order they were declared.
@@ -157,10 +158,10 @@ pub struct Placement {
     pub load_pods_per_node: BTreeMap<String, u32>,
 }
 
-/// The request each iteration sends.
+/// The request each iteration sent, as a result records it (its body by size only).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RequestSpec {
+pub struct RequestRecord {
     /// HTTP method.
     pub method: String,
     /// Request path.
@@ -179,14 +180,15 @@ pub struct CpuPinning {
     pub load_cpus: Vec<u32>,
 }
 
-/// The load plan, identical for every variant.
+/// The load plan as a result records it, identical for every variant: what was run, in words
+/// and figures (the engine's plan is `wasmbench_load::Plan`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Plan {
+pub struct PlanRecord {
     /// Workload name (`echo`).
     pub workload: String,
     /// The request sent by every iteration.
-    pub request: RequestSpec,
+    pub request: RequestRecord,
     /// Human description of the executor, e.g. `constant-vus 100 VUs for 30s`.
     pub executor: String,
     /// The program that generated the load.
@@ -346,28 +348,6 @@ pub struct ThresholdOutcome {
     pub expression: String,
     /// Whether it held.
     pub passed: bool,
-}
-
-/// k6-style trend statistics of one metric in one run.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrendStats {
-    /// Mean.
-    pub avg_ms: f64,
-    /// Minimum.
-    pub min_ms: f64,
-    /// Median.
-    pub med_ms: f64,
-    /// Maximum.
-    pub max_ms: f64,
-    /// 90th percentile.
-    pub p90_ms: f64,
-    /// 95th percentile.
-    pub p95_ms: f64,
-    /// 99th percentile.
-    pub p99_ms: f64,
-    /// Number of samples.
-    pub count: u64,
 }
 
 /// One point of a latency percentile curve.
@@ -733,7 +713,7 @@ impl Aggregate {
 impl Comparison {
     /// A comparison with empty ratios, explanation and warnings; call [`Comparison::finalize`]
     /// once all variants are in.
-    pub fn new(meta: Meta, plan: Plan, baseline: impl Into<String>) -> Comparison {
+    pub fn new(meta: Meta, plan: PlanRecord, baseline: impl Into<String>) -> Comparison {
         Comparison {
             schema_version: SCHEMA_VERSION,
             meta,

@@ -96,3 +96,10 @@ impl RuntimeError {
         RuntimeError::Wasmtime(format!("{context}: {e:#}"))
     }
 }
+
+/// The last `n` lines of a command's output, for the `detail` of an error.
+pub(crate) fn output_tail(bytes: &[u8], n: usize) -> String {
+    let s = String::from_utf8_lossy(bytes);
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}

@@ -4,10 +4,9 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use crate::artifact::Target;
+use crate::build::{Target, default_workspace};
 use crate::error::RuntimeError;
-use crate::process::{RunningServer, spawn_server};
-use crate::runtime::{ExecMode, LaunchSpec, Runtime, RuntimeInfo};
+use crate::launch::{ExecMode, LaunchSpec, RunningServer, Runtime, RuntimeInfo, spawn_server};
 
 /// Runs the native `echo` executable with `PORT`/`ECHO_HOST` (plus the spec's environment).
 #[derive(Debug, Clone, Default)]
@@ -18,7 +17,7 @@ pub fn rustc_version() -> String {
     static V: OnceLock<String> = OnceLock::new();
     V.get_or_init(|| {
         Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))
-            .current_dir(crate::artifact::default_workspace())
+            .current_dir(default_workspace())
             .arg("--version")
             .output()
             .ok()
@@ -68,5 +67,27 @@ impl Runtime for Native {
             &spec.ready_path,
             spec.startup_timeout,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::build::Artifact;
+
+    #[test]
+    fn wasm_artifacts_are_refused_with_the_runtime_to_use() {
+        let spec = LaunchSpec::new(Artifact {
+            target: Target::Wasip2,
+            path: "/x/echo.wasm".into(),
+            size_bytes: 0,
+            sha256: String::new(),
+            build_time: Duration::ZERO,
+        });
+        let e = Native.launch(&spec).unwrap_err();
+        assert!(matches!(e, RuntimeError::Config(_)), "{e:?}");
+        assert!(e.to_string().contains("wasmtime runtime"), "{e}");
     }
 }

@@ -14,10 +14,11 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use common::{Client, body, expected_echo, post};
-use wasmbench_runtime::cli::{
+use wasmbench_runtime::build::build_echo_http;
+use wasmbench_runtime::external::{
     Locator, WasmEdgeCli, WasmerCli, WasmtimeCli, parse_wasmtime_version,
 };
-use wasmbench_runtime::wasi_http::{build_echo_http, component_imports};
+use wasmbench_runtime::inspect::component_imports;
 use wasmbench_runtime::{
     Artifact, BuildOptions, ExecMode, LaunchSpec, RunningServer, Runtime, Target,
 };

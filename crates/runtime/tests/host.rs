@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::{Client, InProcess, artifact, embedded};
-use wasmbench_runtime::process::http_get;
+use wasmbench_runtime::launch::http_get;
 use wasmbench_runtime::{
     EmbeddedConfig, EmbeddedHost, EmbeddedWasmtime, ExecMode, HostReport, LaunchSpec, Runtime,
     RuntimeError, Target,

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use wasmbench_runtime::process::{cpu_times, spawn_server};
+use wasmbench_runtime::launch::spawn_server;
+use wasmbench_runtime::resources::cpu_times;
 use wasmbench_runtime::{
     ExecMode, LaunchSpec, Native, ResourceSampler, Runtime, RuntimeError, RuntimeInfo, Target,
 };
@@ -67,7 +68,7 @@ fn native_child_is_gone_after_drop() {
     let pid = server.pid;
     assert!(!gone(pid));
     let usage = ResourceSampler::start(pid, Duration::from_millis(5));
-    wasmbench_runtime::process::http_get(server.addr, "/healthz", Duration::from_secs(5)).unwrap();
+    wasmbench_runtime::launch::http_get(server.addr, "/healthz", Duration::from_secs(5)).unwrap();
     let usage = usage.stop();
     assert!(usage.rss_peak_bytes > 0);
     drop(server);

@@ -22,8 +22,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::{InProcess, Served, test_cache_dir};
-use wasmbench_runtime::process::http_get;
-use wasmbench_runtime::wasi_http::WasiHttpConfig;
+use wasmbench_runtime::host::http::WasiHttpConfig;
+use wasmbench_runtime::launch::http_get;
 use wasmbench_runtime::{Artifact, BuildOptions, EmbeddedConfig, EmbeddedHost, Target};
 
 const PROBE_PACKAGE: &str = "wasmbench-connect-probe";
@@ -47,7 +47,7 @@ fn probe(target: Target) -> Artifact {
             } else {
                 PROBE_BIN.to_string()
             };
-            wasmbench_runtime::cli::build_workload(
+            wasmbench_runtime::build::build_workload(
                 PROBE_PACKAGE,
                 Some(PROBE_BIN),
                 &file,
@@ -317,7 +317,7 @@ fn wasip1_host_refuses_modules_that_import_a_connect_call() {
 fn fetch_probe() -> Artifact {
     static CELL: OnceLock<Artifact> = OnceLock::new();
     CELL.get_or_init(|| {
-        wasmbench_runtime::cli::build_workload(
+        wasmbench_runtime::build::build_workload(
             FETCH_PACKAGE,
             None,
             FETCH_FILE,

@@ -14,10 +14,9 @@ use common::{
     Client, EndpointCase, Response, Served, body, check_answer, endpoint_cases, post, run_cases,
     start_native,
 };
-use wasmbench_runtime::wasi_http::{
-    INCOMING_HANDLER, WasiHttpConfig, WasiHttpHost, build_echo_http, component_exports,
-    component_imports,
-};
+use wasmbench_runtime::build::build_echo_http;
+use wasmbench_runtime::host::http::{WasiHttpConfig, WasiHttpHost};
+use wasmbench_runtime::inspect::{INCOMING_HANDLER, component_exports, component_imports};
 use wasmbench_runtime::{Artifact, BuildOptions, ExecMode};
 
 /// The component, built once per test binary.

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use containerd_shim_wasm::sandbox::context::{WasmBinaryType, WasmLayer};
 use containerd_shim_wasm::shim::Compiler;
-use wasmbench_runtime::wasmtime::WASMTIME_VERSION;
+use wasmbench_runtime::host::WASMTIME_VERSION;
 use wasmtime::Engine;
 
 use crate::error::ShimError;

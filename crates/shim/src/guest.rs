@@ -1,8 +1,8 @@
 //! Loading and running a container's component with wasmbench's Wasmtime configuration.
 //!
-//! The engine comes from [`wasmbench_runtime::wasmtime::build_engine`] with the local host's
+//! The engine comes from [`wasmbench_runtime::host::socket::build_engine`] with the local host's
 //! defaults ([`engine_config`]) and the guest runs through
-//! [`wasmbench_runtime::wasmtime::run_command`], the function the local embedded host uses, so
+//! [`wasmbench_runtime::host::socket::run_command`], the function the local embedded host uses, so
 //! a pod and a local `wasmtime-wasip2` run differ only in the WASI context: here the guest gets
 //! the container's arguments, environment and stdio, and the pod's network namespace.
 
@@ -13,11 +13,10 @@ use std::time::{Duration, Instant};
 
 use containerd_shim_wasm::sandbox::context::WasmBinaryType;
 use sha2::{Digest, Sha256};
-use wasmbench_runtime::HostReport;
-use wasmbench_runtime::process::HOST_REPORT_PREFIX;
-use wasmbench_runtime::wasmtime::{
-    EmbeddedConfig, EpochTicker, GuestExit, build_engine, run_command,
-};
+use wasmbench_runtime::host::EpochTicker;
+use wasmbench_runtime::host::socket::{GuestExit, build_engine, run_command};
+use wasmbench_runtime::launch::HOST_REPORT_PREFIX;
+use wasmbench_runtime::{EmbeddedConfig, HostReport};
 use wasmbench_vocab::{ExecMode, Target};
 use wasmtime::Engine;
 use wasmtime::component::Component;

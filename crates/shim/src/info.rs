@@ -4,7 +4,7 @@
 //! Where the versions come from:
 //! - the shim's own version is this crate's `CARGO_PKG_VERSION`, i.e. the workspace version in
 //!   the root `Cargo.toml` (`[workspace.package] version`), the same as every wasmbench crate;
-//! - the Wasmtime version is [`wasmbench_runtime::wasmtime::WASMTIME_VERSION`], the constant
+//! - the Wasmtime version is [`wasmbench_runtime::host::WASMTIME_VERSION`], the constant
 //!   that matches the `=48.0.8` pin of the workspace manifest;
 //! - the containerd-shim-wasm version is [`CONTAINERD_SHIM_WASM_VERSION`], kept equal to the
 //!   `=1.0.1` pin in `crates/shim/Cargo.toml`;
@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use wasmbench_runtime::wasmtime::{DEFAULT_MAX_MEMORY_BYTES, WASMTIME_VERSION};
+use wasmbench_runtime::host::{DEFAULT_MAX_MEMORY_BYTES, WASMTIME_VERSION};
 use wasmbench_vocab::{ExecMode, RuntimeInfo, Target};
 
 use crate::error::ShimError;

@@ -5,8 +5,8 @@
 //! containerd starts the binary for the runtime type [`RUNTIME_TYPE`]; containerd-shim-wasm
 //! creates the container with youki's libcontainer (namespaces, cgroups, root filesystem) and,
 //! inside it, calls [`WasmbenchSandbox`], which compiles the entrypoint (`/echo.wasm` in the
-//! `echo-wasm` image) with [`wasmbench_runtime::wasmtime::build_engine`] and runs it through
-//! [`wasmbench_runtime::wasmtime::run_command`]: arguments, environment and stdio from the OCI
+//! `echo-wasm` image) with [`wasmbench_runtime::host::socket::build_engine`] and runs it through
+//! [`wasmbench_runtime::host::socket::run_command`]: arguments, environment and stdio from the OCI
 //! spec, the pod's network namespace with TCP allowed ([`guest::NETWORK_POLICY`]). Images whose
 //! layers are Wasm are precompiled once by [`WasmbenchCompiler`]. `--version` prints
 //! [`version_line`]. Installation: `crates/shim/README.md`.

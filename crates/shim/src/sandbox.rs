@@ -47,7 +47,7 @@ impl WasmbenchSandbox {
     /// Loads the container's component and runs it until it ends or `stop` resolves; the
     /// status is the guest's ([`exit_code`]), or `stop`'s output once the guest was stopped.
     ///
-    /// The guest runs on a thread of its own: [`wasmbench_runtime::wasmtime::run_command`]
+    /// The guest runs on a thread of its own: [`wasmbench_runtime::host::socket::run_command`]
     /// starts the same current-thread async runtime as a local run, which cannot be nested in
     /// the runtime containerd-shim-wasm calls `run_wasi` from.
     pub async fn run_until(

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use containerd_shim_wasm::sandbox::context::{Entrypoint, RuntimeContext, Source, WasmLayer};
 use containerd_shim_wasm::shim::Compiler;
-use wasmbench_runtime::process::{HOST_REPORT_PREFIX, http_get};
+use wasmbench_runtime::launch::{HOST_REPORT_PREFIX, http_get};
 use wasmbench_runtime::{BuildOptions, HostReport, Target};
 use wasmbench_shim::{DirectContext, WasmbenchCompiler, WasmbenchSandbox};
 use wasmbench_vocab::ExecMode;
@@ -119,7 +119,7 @@ fn version_flag_prints_one_parsable_line() {
     assert_eq!(info.target, Target::Wasip2);
     assert_eq!(
         info.details["wasmtime_version"],
-        wasmbench_runtime::wasmtime::WASMTIME_VERSION
+        wasmbench_runtime::host::WASMTIME_VERSION
     );
     assert_eq!(info.details["runtime_type"], "io.containerd.wasmbench.v1");
 }
@@ -368,7 +368,7 @@ fn probe_line<'a>(report: &'a str, name: &str) -> &'a str {
 
 #[test]
 fn guests_have_the_network_tcp_but_not_udp() {
-    let probe = wasmbench_runtime::cli::build_workload(
+    let probe = wasmbench_runtime::build::build_workload(
         "wasmbench-connect-probe",
         Some("connect-probe"),
         "connect-probe.wasm",

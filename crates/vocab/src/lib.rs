@@ -1,6 +1,7 @@
 //! The shared vocabulary of wasmbench: how the workload's code runs ([`ExecMode`]), what it is
 //! built for ([`Target`]), how the load generator uses connections ([`ConnectionMode`]), where
-//! a comparison ran ([`Platform`]) and what a pod may use ([`PodResources`]).
+//! a comparison ran ([`Platform`]), what a pod may use ([`PodResources`]) and the statistics of
+//! a latency metric ([`TrendStats`]).
 //!
 //! Each concept is declared here once; the runtime, load engine, report model, comparison loop,
 //! Kubernetes driver and CLI all use these types, so adding a case is a compile error wherever it
@@ -250,6 +251,32 @@ pub struct PodResources {
     pub memory_limit: String,
 }
 
+/// k6's statistics of one trend metric, in milliseconds: what the load engine reads from its
+/// histograms (or from k6's export) and what a comparison records per run.
+///
+/// Serialized with the `_ms` names (`comparison.json`); the load engine's NDJSON time series
+/// writes the same values under k6's bare names (`avg`, `p95`).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrendStats {
+    /// Mean.
+    pub avg_ms: f64,
+    /// Smallest value.
+    pub min_ms: f64,
+    /// Median.
+    pub med_ms: f64,
+    /// Largest value.
+    pub max_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
+    /// 95th percentile.
+    pub p95_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Number of samples.
+    pub count: u64,
+}
+
 /// `--executor constant-vus|ramping-vus|constant-arrival-rate|ramping-arrival-rate`.
 #[cfg(feature = "clap")]
 impl clap::ValueEnum for ExecutorKind {
@@ -335,6 +362,24 @@ mod tests {
                 ConnectionMode::NewConnectionPerRequest
             );
         }
+    }
+
+    #[test]
+    fn trend_stats_have_the_ms_names_and_no_others() {
+        let t = TrendStats {
+            p95_ms: 1.5,
+            count: 3,
+            ..TrendStats::default()
+        };
+        let json = serde_json::to_string(&t).unwrap();
+        assert_eq!(
+            json,
+            r#"{"avg_ms":0.0,"min_ms":0.0,"med_ms":0.0,"max_ms":0.0,"p90_ms":0.0,"p95_ms":1.5,"p99_ms":0.0,"count":3}"#
+        );
+        assert_eq!(serde_json::from_str::<TrendStats>(&json).unwrap(), t);
+        let mut extra = serde_json::to_value(t).unwrap();
+        extra["p95"] = 1.5.into();
+        assert!(serde_json::from_value::<TrendStats>(extra).is_err());
     }
 
     #[test]

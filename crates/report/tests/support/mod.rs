@@ -23,10 +23,10 @@ fn env() -> Environment {
 }
 
 /// The plan of the demo's default run.
-pub fn plan(mode: ConnectionMode) -> Plan {
-    Plan {
+pub fn plan(mode: ConnectionMode) -> PlanRecord {
+    PlanRecord {
         workload: "echo".into(),
-        request: RequestSpec {
+        request: RequestRecord {
             method: "POST".into(),
             path: "/".into(),
             body_bytes: 5,

@@ -2,6 +2,8 @@
 //! that stops in `Drop`, and a tiny HTTP/1.1 client that keeps raw response bytes.
 #![allow(dead_code)]
 
+pub mod wasmedge;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -10,8 +12,8 @@ use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use wasmbench_runtime::process::wait_ready;
-use wasmbench_runtime::wasi_http::{WasiHttpConfig, WasiHttpHost};
+use wasmbench_runtime::host::http::{WasiHttpConfig, WasiHttpHost};
+use wasmbench_runtime::launch::wait_ready;
 use wasmbench_runtime::{
     Artifact, BuildOptions, EmbeddedConfig, EmbeddedHost, RuntimeError, Target, build_echo,
 };
@@ -68,7 +70,7 @@ impl InProcess {
         // Bounded: wait for the address, but give up early when the host thread ended.
         for _ in 0..600 {
             if let Some(a) = this.host.wait_listening(Duration::from_millis(50)) {
-                this.addr = wasmbench_runtime::process::connectable(a);
+                this.addr = wasmbench_runtime::launch::connectable(a);
                 wait_ready(this.addr, "/healthz", Duration::from_secs(30))?;
                 return Ok(this);
             }

@@ -1,31 +1,26 @@
 //! Supervising a server child process: start it, wait until it answers, kill it (and everything
-//! it started) when done, and sample its CPU and memory from `/proc`.
+//! it started) when done.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader, Read};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use wasmbench_vocab::RuntimeInfo;
 
+use super::ready::{MIN_PROBE_WAIT, PROBE_INTERVAL, connectable, http_get, parse_listening};
 use crate::error::RuntimeError;
-use crate::runtime::RuntimeInfo;
-
-/// Lines of the child's stderr kept for error messages.
-const STDERR_TAIL_LINES: usize = 40;
+use crate::sync::lock;
 
 pub use wasmbench_vocab::HOST_REPORT_PREFIX;
 
-/// Gap between two readiness probes.
-const PROBE_INTERVAL: Duration = Duration::from_millis(5);
-/// connect_timeout rejects a zero timeout.
-const MIN_PROBE_WAIT: Duration = Duration::from_millis(1);
+/// Lines of the child's stderr kept for error messages.
+const STDERR_TAIL_LINES: usize = 40;
 
 /// How long `stop` lets the server exit after `SIGTERM` before it sends `SIGKILL`.
 const STOP_GRACE: Duration = Duration::from_secs(2);
@@ -140,10 +135,6 @@ fn kill_group(pgid: u32, signal: i32) {
     unsafe {
         libc::kill(-(pgid as libc::pid_t), signal);
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Starts `cmd` as a server and waits until it is ready: first a stdout line
@@ -322,259 +313,29 @@ fn read_stderr(err: impl Read, tail: &Mutex<VecDeque<String>>, report: &Mutex<Op
     }
 }
 
-/// Parses `listening on <ip:port>` (the line the echo service and `wasmbench serve` print).
-pub fn parse_listening(line: &str) -> Option<SocketAddr> {
-    line.trim()
-        .strip_prefix("listening on ")?
-        .trim()
-        .trim_start_matches("http://")
-        .parse()
-        .ok()
-}
-
-/// Replaces an unspecified address (`0.0.0.0`, `::`) by the loopback address of its family.
-pub fn connectable(addr: SocketAddr) -> SocketAddr {
-    match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => {
-            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
-        }
-        IpAddr::V6(ip) if ip.is_unspecified() => {
-            SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), addr.port())
-        }
-        _ => addr,
-    }
-}
-
-/// One `GET` over a fresh TCP connection (`Connection: close`); returns the status code and
-/// the body. Used for readiness probes.
-pub fn http_get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<(u16, Vec<u8>), String> {
-    let timeout = timeout.max(Duration::from_millis(1));
-    let mut s =
-        TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect {addr}: {e}"))?;
-    s.set_read_timeout(Some(timeout))
-        .and_then(|_| s.set_write_timeout(Some(timeout)))
-        .map_err(|e| e.to_string())?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| format!("send to {addr}: {e}"))?;
-    let mut buf = Vec::new();
-    // Bounded: the server closes after the response; the read timeout ends a stuck one.
-    s.take(1 << 20)
-        .read_to_end(&mut buf)
-        .map_err(|e| format!("read from {addr}: {e}"))?;
-    let head_end = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| format!("incomplete response from {addr} ({} bytes)", buf.len()))?;
-    let status_line = String::from_utf8_lossy(
-        &buf[..buf[..head_end]
-            .iter()
-            .position(|&b| b == b'\r')
-            .unwrap_or(head_end)],
-    )
-    .into_owned();
-    let status = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
-    Ok((status, buf[head_end + 4..].to_vec()))
-}
-
-/// Waits until `GET path` on `addr` answers `200`, or the deadline passes (then returns the
-/// last error).
-pub fn wait_ready(addr: SocketAddr, path: &str, timeout: Duration) -> Result<Duration, String> {
-    let started = Instant::now();
-    let deadline = started + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let last = match http_get(addr, path, left.min(Duration::from_secs(1))) {
-            Ok((200, _)) => return Ok(started.elapsed()),
-            Ok((s, _)) => format!("GET {path} answered {s}"),
-            Err(e) => e,
-        };
-        if Instant::now() >= deadline {
-            return Err(last);
-        }
-        std::thread::sleep(PROBE_INTERVAL);
-    }
-}
-
-/// CPU and memory used by a process while it was sampled.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct ResourceUsage {
-    /// User CPU time consumed between `start` and `stop`.
-    pub cpu_user_ms: u64,
-    /// System CPU time consumed between `start` and `stop`.
-    pub cpu_sys_ms: u64,
-    /// Peak resident set size (the larger of the kernel's `VmHWM` and the sampled maximum).
-    pub rss_peak_bytes: u64,
-    /// Mean of the sampled resident set sizes.
-    pub rss_avg_bytes: u64,
-    /// Number of samples taken.
-    pub samples: u64,
-}
-
-/// CPU times of a process, from `/proc/<pid>/stat`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CpuTimes {
-    /// User time.
-    pub user_ms: u64,
-    /// System time.
-    pub sys_ms: u64,
-}
-
-/// Reads the CPU times of `pid`.
-pub fn cpu_times(pid: u32) -> std::io::Result<CpuTimes> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // The command name (field 2) may contain spaces and parentheses; fields resume after the
-    // last ')'. utime and stime are fields 14 and 15.
-    let rest = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r)
-        .ok_or_else(|| std::io::Error::other("malformed /proc stat"))?;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| -> std::io::Result<u64> {
-        f.get(i)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| std::io::Error::other("malformed /proc stat"))
-    };
-    let tck = clock_ticks_per_second();
-    Ok(CpuTimes {
-        user_ms: field(11)? * 1000 / tck,
-        sys_ms: field(12)? * 1000 / tck,
-    })
-}
-
-fn clock_ticks_per_second() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 { t as u64 } else { 100 }
-}
-
-/// Current and peak resident set size of `pid` (`VmRSS`, `VmHWM` from `/proc/<pid>/status`).
-pub fn memory_bytes(pid: u32) -> std::io::Result<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kb = |key: &str| -> u64 {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    Ok((kb("VmRSS:") * 1024, kb("VmHWM:") * 1024))
-}
-
-/// Samples a process's CPU and memory on a background thread.
-#[derive(Debug)]
-pub struct ResourceSampler {
-    stop: Arc<AtomicBool>,
-    wake: mpsc::Sender<()>,
-    handle: Option<JoinHandle<ResourceUsage>>,
-}
-
-impl ResourceSampler {
-    /// Starts sampling `pid` every `interval`.
-    pub fn start(pid: u32, interval: Duration) -> ResourceSampler {
-        let stop = Arc::new(AtomicBool::new(false));
-        let (wake, rx) = mpsc::channel::<()>();
-        let flag = Arc::clone(&stop);
-        let handle = std::thread::spawn(move || {
-            let first = cpu_times(pid).ok();
-            let mut last = first;
-            let mut usage = ResourceUsage::default();
-            let mut rss_sum = 0u128;
-            // Ends when the process is gone, or when `stop` is called.
-            while let Ok((rss, hwm)) = memory_bytes(pid) {
-                usage.samples += 1;
-                rss_sum += u128::from(rss);
-                usage.rss_peak_bytes = usage.rss_peak_bytes.max(rss).max(hwm);
-                if let Ok(t) = cpu_times(pid) {
-                    last = Some(t);
-                }
-                if flag.load(Ordering::Relaxed) {
-                    break;
-                }
-                match rx.recv_timeout(interval) {
-                    Err(RecvTimeoutError::Timeout) => {}
-                    // Woken by `stop` (or the sampler was dropped).
-                    _ => {
-                        // One last sample so the CPU figure covers the whole window.
-                        if let Ok(t) = cpu_times(pid) {
-                            last = Some(t);
-                        }
-                        break;
-                    }
-                }
-            }
-            if let (Some(a), Some(b)) = (first, last) {
-                usage.cpu_user_ms = b.user_ms.saturating_sub(a.user_ms);
-                usage.cpu_sys_ms = b.sys_ms.saturating_sub(a.sys_ms);
-            }
-            if usage.samples > 0 {
-                usage.rss_avg_bytes = (rss_sum / u128::from(usage.samples)) as u64;
-            }
-            usage
-        });
-        ResourceSampler {
-            stop,
-            wake,
-            handle: Some(handle),
-        }
-    }
-
-    /// Stops sampling and returns what was measured.
-    pub fn stop(mut self) -> ResourceUsage {
-        self.finish()
-    }
-
-    fn finish(&mut self) -> ResourceUsage {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = self.wake.send(());
-        self.handle
-            .take()
-            .and_then(|h| h.join().ok())
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for ResourceSampler {
-    fn drop(&mut self) {
-        if self.handle.is_some() {
-            self.finish();
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn parses_listening_lines() {
+    fn stderr_keeps_its_tail_and_the_host_report() {
+        let mut text = String::new();
+        for i in 0..STDERR_TAIL_LINES + 5 {
+            text.push_str(&format!("line {i}\n"));
+        }
+        text.push_str(&format!(
+            "{HOST_REPORT_PREFIX}{{\"mode\":\"winch\"}}\nlast\n"
+        ));
+        let tail = Mutex::new(VecDeque::new());
+        let report = Mutex::new(None);
+        read_stderr(text.as_bytes(), &tail, &report);
+        let tail = tail.into_inner().unwrap();
+        assert_eq!(tail.len(), STDERR_TAIL_LINES);
+        assert_eq!(tail.back().map(String::as_str), Some("last"));
+        assert_eq!(tail.front().map(String::as_str), Some("line 7"));
         assert_eq!(
-            parse_listening("listening on 0.0.0.0:1234"),
-            Some("0.0.0.0:1234".parse().unwrap())
+            report.into_inner().unwrap().as_deref(),
+            Some("{\"mode\":\"winch\"}")
         );
-        assert_eq!(
-            parse_listening("listening on [::1]:80\n"),
-            Some("[::1]:80".parse().unwrap())
-        );
-        assert_eq!(parse_listening("listening on fd 3"), None);
-        assert_eq!(
-            connectable("0.0.0.0:9".parse().unwrap()),
-            "127.0.0.1:9".parse().unwrap()
-        );
-    }
-
-    #[test]
-    fn reads_own_proc_entries() {
-        let pid = std::process::id();
-        cpu_times(pid).unwrap();
-        let (rss, hwm) = memory_bytes(pid).unwrap();
-        assert!(rss > 0 && hwm >= rss, "{rss} {hwm}");
     }
 }

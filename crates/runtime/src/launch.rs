@@ -1,14 +1,20 @@
-//! The [`Runtime`] trait and what a runtime reports about itself.
+//! Launching a server: the [`Runtime`] trait every way of running the workload implements, the
+//! [`LaunchSpec`] it is given, and the supervised process ([`RunningServer`]) it returns once
+//! the server is ready.
+
+mod process;
+mod ready;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::artifact::Artifact;
+use crate::build::Artifact;
 use crate::error::RuntimeError;
-use crate::process::RunningServer;
 
+pub use process::{HOST_REPORT_PREFIX, RunningServer, spawn_server};
+pub use ready::{connectable, http_get, parse_listening, wait_ready};
 pub use wasmbench_vocab::{ExecMode, RuntimeInfo};
 
 /// How to launch a server.

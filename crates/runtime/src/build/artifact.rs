@@ -1,8 +1,8 @@
-//! Building the workload (`crates/echo`) for a target and describing the result.
+//! What a workload binary is: its target, file, size, hash and, for Wasm, whether it is a core
+//! module or a component.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -147,123 +147,6 @@ pub fn sha256_file(path: &Path) -> Result<String, RuntimeError> {
         h.update(&buf[..n]);
     }
     Ok(hex::encode(h.finalize()))
-}
-
-/// How to build the workload.
-#[derive(Debug, Clone)]
-pub struct BuildOptions {
-    /// The cargo workspace that contains `crates/echo`. Defaults to the workspace this crate was
-    /// compiled from.
-    pub workspace: PathBuf,
-    /// Where cargo puts the artifacts. Defaults to `<workspace>/target/artifacts`: a directory
-    /// of its own, so a build started from inside another cargo command (tests, `cargo run`)
-    /// never waits for that command's build lock.
-    pub target_dir: Option<PathBuf>,
-    /// The cargo profile (default `artifact`, shared by every target so builds are comparable).
-    pub profile: String,
-    /// Pass `--offline` to cargo.
-    pub offline: bool,
-}
-
-impl Default for BuildOptions {
-    fn default() -> Self {
-        BuildOptions {
-            workspace: default_workspace(),
-            target_dir: None,
-            profile: "artifact".into(),
-            offline: false,
-        }
-    }
-}
-
-impl BuildOptions {
-    /// The effective cargo target directory.
-    pub fn target_dir(&self) -> PathBuf {
-        self.target_dir
-            .clone()
-            .unwrap_or_else(|| self.workspace.join("target").join("artifacts"))
-    }
-}
-
-/// The workspace root this crate was compiled in (`crates/runtime/../..`).
-pub fn default_workspace() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    here.ancestors()
-        .nth(2)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| here.to_path_buf())
-}
-
-/// Builds `wasmbench-echo` for `target` with cargo and returns the artifact. Installs the rustup
-/// target first when it is missing (rustup does not do that by itself here).
-pub fn build_echo(target: Target, opts: &BuildOptions) -> Result<Artifact, RuntimeError> {
-    let what = format!(
-        "echo for {}",
-        target.triple().unwrap_or("the host (native)")
-    );
-    if !opts.workspace.join("crates/echo/Cargo.toml").is_file() {
-        return Err(RuntimeError::Build {
-            what,
-            detail: format!(
-                "{} is not the wasmbench workspace (no crates/echo/Cargo.toml); pass the \
-                 repository root",
-                opts.workspace.display()
-            ),
-        });
-    }
-    let file = if target.is_wasm() {
-        "echo.wasm"
-    } else {
-        "echo"
-    };
-    crate::cli::build_workload("wasmbench-echo", Some("echo"), file, target, opts)
-}
-
-pub(crate) fn ensure_rustup_target(workspace: &Path, triple: &str) -> Result<(), RuntimeError> {
-    let err = |detail: String| RuntimeError::Build {
-        what: format!("rustup target {triple}"),
-        detail,
-    };
-    let out = Command::new("rustup")
-        .current_dir(workspace)
-        .args(["target", "list", "--installed"])
-        .stdin(Stdio::null())
-        .output();
-    let out = match out {
-        Ok(o) => o,
-        // Without rustup the toolchain may still have the target (distro packages); let cargo
-        // report the real problem if it does not.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(err(format!("cannot run rustup: {e}"))),
-    };
-    if out.status.success()
-        && String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .any(|l| l.trim() == triple)
-    {
-        return Ok(());
-    }
-    let out = Command::new("rustup")
-        .current_dir(workspace)
-        .args(["target", "add", triple])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| err(format!("cannot run rustup: {e}")))?;
-    if !out.status.success() {
-        return Err(err(format!(
-            "`rustup target add {triple}` failed ({}); run it by hand:\n{}",
-            out.status,
-            tail(&out.stderr, 10)
-        )));
-    }
-    Ok(())
-}
-
-/// The last `n` lines of a command's output.
-pub(crate) fn tail(bytes: &[u8], n: usize) -> String {
-    let s = String::from_utf8_lossy(bytes);
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 #[cfg(test)]

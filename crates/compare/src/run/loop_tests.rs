@@ -1,0 +1,382 @@
+//! The comparison loop against in-process servers ([`FakeLauncher`]): real load, real HTTP on
+//! 127.0.0.1, short runs.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use wasmbench_report::{Comparison, VariantResult, VariantStatus};
+
+use super::{Event, Options, run_with};
+use crate::config::{CompareConfig, Pinning, VariantSpec};
+use crate::launcher::fake::FakeLauncher;
+
+/// A core Wasm module header: enough for a wasip1 artifact to be accepted.
+const WASM_MODULE: &[u8] = b"\0asm\x01\0\0\0";
+
+/// A comparison of `variants` (native, each with an artifact file of its own), 2 VUs, `load`
+/// per measured run, no warm-up, no cold starts, no pinning.
+fn config(
+    dir: &tempfile::TempDir,
+    variants: &[&str],
+    repeats: u32,
+    load: Duration,
+) -> CompareConfig {
+    let mut cfg = CompareConfig {
+        repeats,
+        warmup: Duration::ZERO,
+        cold_starts: 0,
+        pinning: Pinning::Off,
+        variants: variants
+            .iter()
+            .map(|n| spec(dir, n, "native", b"#!/bin/sh\n"))
+            .collect(),
+        ..CompareConfig::default()
+    };
+    cfg.load.vus = 2;
+    cfg.load.duration = load;
+    cfg.load.timeout = Duration::from_secs(5);
+    cfg
+}
+
+fn spec(dir: &tempfile::TempDir, name: &str, runtime: &str, content: &[u8]) -> VariantSpec {
+    let path = dir.path().join(name);
+    std::fs::write(&path, content).unwrap();
+    VariantSpec {
+        name: name.into(),
+        runtime: runtime.into(),
+        target: String::new(),
+        env: Vec::new(),
+        artifact: Some(path),
+        command: None,
+    }
+}
+
+/// Options whose events are collected, and whose events also go to `also`.
+fn options(
+    cancel: CancellationToken,
+    also: impl Fn(&Event) + Send + Sync + 'static,
+) -> (Options, Arc<Mutex<Vec<Event>>>) {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&events);
+    let opts = Options {
+        cancel,
+        host_exe: "wasmbench".into(),
+        build: Default::default(),
+        command_line: "wasmbench compare".into(),
+        on_event: Arc::new(move |e: Event| {
+            also(&e);
+            sink.lock().unwrap().push(e);
+        }),
+        raw_dir: None,
+        allow_outbound: Vec::new(),
+    };
+    (opts, events)
+}
+
+fn variant<'a>(c: &'a Comparison, name: &str) -> &'a VariantResult {
+    c.variants
+        .iter()
+        .find(|v| v.name == name)
+        .unwrap_or_else(|| panic!("no variant {name} in {:?}", c.variants))
+}
+
+fn repeats_of(v: &VariantResult) -> Vec<u32> {
+    v.runs.iter().map(|r| r.repeat).collect()
+}
+
+/// Every run answered requests, and none failed.
+fn assert_measured(v: &VariantResult, repeats: u32) {
+    assert_eq!(v.status, VariantStatus::Ok, "{}: {:?}", v.name, v.reason);
+    assert_eq!(
+        repeats_of(v),
+        (0..repeats).collect::<Vec<_>>(),
+        "{}",
+        v.name
+    );
+    for r in &v.runs {
+        assert!(
+            r.http_reqs > 0,
+            "{} repeat {}: no requests",
+            v.name,
+            r.repeat
+        );
+        assert_eq!(
+            r.http_req_failed_rate, 0.0,
+            "{} repeat {}",
+            v.name, r.repeat
+        );
+    }
+}
+
+#[tokio::test]
+async fn each_repeat_starts_one_variant_later_in_the_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&dir, &["a", "b", "c"], 3, Duration::from_millis(200));
+    cfg.cold_starts = 1;
+    let (opts, events) = options(CancellationToken::new(), |_| {});
+    let launcher = FakeLauncher::default();
+
+    let c = run_with(&cfg, &opts, &launcher).await.unwrap();
+
+    // One cold start, then the measured server, per variant and repeat.
+    let order = ["a", "a", "b", "b", "c", "c"]
+        .into_iter()
+        .chain(["b", "b", "c", "c", "a", "a"])
+        .chain(["c", "c", "a", "a", "b", "b"])
+        .collect::<Vec<_>>();
+    assert_eq!(launcher.order(), order);
+    let done: Vec<(String, u32)> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            Event::RunDone {
+                variant, repeat, ..
+            } => Some((variant.clone(), *repeat)),
+            _ => None,
+        })
+        .collect();
+    let expected: Vec<(String, u32)> = [
+        ("a", 0),
+        ("b", 0),
+        ("c", 0),
+        ("b", 1),
+        ("c", 1),
+        ("a", 1),
+        ("c", 2),
+        ("a", 2),
+        ("b", 2),
+    ]
+    .into_iter()
+    .map(|(v, r)| (v.to_string(), r))
+    .collect();
+    assert_eq!(done, expected);
+    // The report keeps the declared order, each variant's runs by repeat.
+    let names: Vec<&str> = c.variants.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(names, ["a", "b", "c"]);
+    for v in &c.variants {
+        assert_measured(v, 3);
+        for r in &v.runs {
+            assert_eq!(r.cold_start_ms.len(), 1, "{} repeat {}", v.name, r.repeat);
+        }
+    }
+    assert!(!c.meta.partial);
+}
+
+#[tokio::test]
+async fn a_variant_that_cannot_launch_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&dir, &["a", "b", "c"], 2, Duration::from_millis(200));
+    let (opts, events) = options(CancellationToken::new(), |_| {});
+    let launcher = FakeLauncher::default().refuse("b", "b's runtime crashed at start");
+
+    let c = run_with(&cfg, &opts, &launcher).await.unwrap();
+
+    let b = variant(&c, "b");
+    assert_eq!(b.status, VariantStatus::Failed);
+    assert_eq!(b.reason.as_deref(), Some("b's runtime crashed at start"));
+    assert!(b.runs.is_empty());
+    assert_measured(variant(&c, "a"), 2);
+    assert_measured(variant(&c, "c"), 2);
+    // A failed variant is not tried again in later repeats.
+    assert_eq!(launcher.order(), ["a", "b", "c", "c", "a"]);
+    let failed: Vec<_> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            Event::Failed { variant, reason } => Some((variant.clone(), reason.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        failed,
+        [("b".to_string(), "b's runtime crashed at start".to_string())]
+    );
+    assert!(!c.meta.partial);
+}
+
+#[tokio::test]
+async fn a_server_that_dies_during_the_load_fails_its_variant_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&dir, &["a", "b"], 2, Duration::from_millis(300));
+    let (opts, _) = options(CancellationToken::new(), |_| {});
+    let launcher = FakeLauncher::default().die_after("b", 20);
+
+    let c = run_with(&cfg, &opts, &launcher).await.unwrap();
+
+    let b = variant(&c, "b");
+    assert_eq!(b.status, VariantStatus::Failed);
+    let reason = b.reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.starts_with("server exited during the load (exit status: 101)"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("fake server died after 20 requests"),
+        "the reason carries the server's stderr: {reason}"
+    );
+    assert!(b.runs.is_empty(), "a run whose server died is not measured");
+    assert_measured(variant(&c, "a"), 2);
+    assert_eq!(launcher.order(), ["a", "b", "a"]);
+}
+
+#[tokio::test]
+async fn an_unavailable_runtime_is_skipped_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&dir, &["a", "b"], 2, Duration::from_millis(200));
+    let (opts, events) = options(CancellationToken::new(), |_| {});
+    let launcher = FakeLauncher::default().unavailable("b", "wasmedge is not on PATH");
+
+    let c = run_with(&cfg, &opts, &launcher).await.unwrap();
+
+    let b = variant(&c, "b");
+    assert_eq!(b.status, VariantStatus::Skipped);
+    assert_eq!(b.reason.as_deref(), Some("wasmedge is not on PATH"));
+    assert!(b.runs.is_empty());
+    assert!(b.artifact.is_none(), "a skipped variant is not built");
+    assert_measured(variant(&c, "a"), 2);
+    assert_eq!(launcher.order(), ["a", "a"]);
+    let skipped = events.lock().unwrap().iter().any(|e| {
+        matches!(e, Event::Skipped { variant, reason }
+            if variant == "b" && reason == "wasmedge is not on PATH")
+    });
+    assert!(skipped, "a Skipped event names b and why");
+    assert!(!c.meta.partial);
+}
+
+#[tokio::test]
+async fn an_interruption_during_a_load_keeps_the_finished_runs_and_marks_partial() {
+    let dir = tempfile::tempdir().unwrap();
+    let load = Duration::from_millis(400);
+    let cfg = config(&dir, &["a", "b"], 3, load);
+    let cancel = CancellationToken::new();
+    let (opts, _) = options(cancel.clone(), |_| {});
+    // Ctrl-C while b's first measured run is under way.
+    let launcher = FakeLauncher::default().cancel_after("b", 10, cancel);
+
+    let c = run_with(&cfg, &opts, &launcher).await.unwrap();
+
+    assert!(c.meta.partial);
+    assert_eq!(
+        launcher.order(),
+        ["a", "b"],
+        "nothing starts after the interruption"
+    );
+    let a = variant(&c, "a");
+    assert_measured(a, 1);
+    assert!(
+        a.runs[0].duration_s >= load.as_secs_f64() * 0.9,
+        "a's run finished before the interruption: {} s",
+        a.runs[0].duration_s
+    );
+    let b = variant(&c, "b");
+    assert_measured(b, 1);
+    assert!(
+        b.runs[0].duration_s < load.as_secs_f64() * 0.9,
+        "b's run was cut short: {} s",
+        b.runs[0].duration_s
+    );
+}
+
+#[tokio::test]
+async fn an_interruption_between_runs_starts_nothing_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&dir, &["a", "b"], 2, Duration::from_millis(200));
+    let cancel = CancellationToken::new();
+    let on_done = cancel.clone();
+    // Ctrl-C as the first measured run ends.
+    let (opts, _) = options(cancel, move |e| {
+        if matches!(e, Event::RunDone { .. }) {
+            on_done.cancel();
+        }
+    });
+    let launcher = FakeLauncher::default();
+
+    let c = run_with(&cfg, &opts, &launcher).await.unwrap();
+
+    assert!(c.meta.partial);
+    assert_eq!(launcher.order(), ["a"]);
+    assert_measured(variant(&c, "a"), 1);
+    let b = variant(&c, "b");
+    assert_eq!(b.status, VariantStatus::Ok, "b was not run, not failed");
+    assert!(b.runs.is_empty());
+}
+
+#[tokio::test]
+async fn warm_up_requests_are_not_counted_in_the_measured_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&dir, &["a"], 1, Duration::from_millis(300));
+    cfg.warmup = Duration::from_millis(300);
+    let launcher = FakeLauncher::default();
+    let launches = launcher.launches();
+    let at_load_start = Arc::new(Mutex::new(None));
+    let snapshot = Arc::clone(&at_load_start);
+    // The server's count when the measured load begins: every warm-up request, nothing else.
+    let (opts, _) = options(CancellationToken::new(), move |e| {
+        if let Event::Phase { phase: "load", .. } = e {
+            let served = launches.lock().unwrap()[0].served.clone().unwrap();
+            *snapshot.lock().unwrap() = Some(served.requests());
+        }
+    });
+
+    let c = run_with(&cfg, &opts, &launcher).await.unwrap();
+
+    let warm_up = at_load_start.lock().unwrap().expect("a load phase started");
+    let served = launcher.launches().lock().unwrap()[0]
+        .served
+        .clone()
+        .unwrap();
+    let total = served.requests();
+    let a = variant(&c, "a");
+    assert_measured(a, 1);
+    assert!(warm_up > 0, "the warm-up sent requests");
+    assert_eq!(
+        a.runs[0].http_reqs,
+        total - warm_up,
+        "measured requests are the server's count after the warm-up ({warm_up} of {total})"
+    );
+}
+
+#[tokio::test]
+async fn a_wasm_variant_compiles_once_and_its_first_start_is_no_cold_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&dir, &[], 2, Duration::from_millis(200));
+    cfg.variants = vec![spec(&dir, "w", "wasmtime-wasip1", WASM_MODULE)];
+    cfg.cold_starts = 1;
+    let (opts, events) = options(CancellationToken::new(), |_| {});
+    let launcher =
+        FakeLauncher::default().host_report("w", r#"{"compile_ms": 12.5, "pooling": true}"#);
+
+    let c = run_with(&cfg, &opts, &launcher).await.unwrap();
+
+    // Compile once, then a cold start and the measured server per repeat.
+    assert_eq!(launcher.order(), ["w"; 5]);
+    let compiles = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::Phase {
+                    phase: "compile",
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(compiles, 1);
+    let w = variant(&c, "w");
+    assert_measured(w, 2);
+    for r in &w.runs {
+        assert_eq!(r.cold_start_ms.len(), 1, "repeat {}", r.repeat);
+    }
+    let artifact = w.artifact.as_ref().expect("the artifact is recorded");
+    assert_eq!(artifact.compile_ms, Some(12.5));
+    assert_eq!(
+        w.runtime.details.get("host.pooling").map(String::as_str),
+        Some("true")
+    );
+}

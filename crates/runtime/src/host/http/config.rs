@@ -1,0 +1,144 @@
+//! How the `wasi:http` host serves one component ([`WasiHttpConfig`]) and what it reports at
+//! start ([`WasiHttpReport`]).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use wasmbench_vocab::ExecMode;
+
+use crate::error::RuntimeError;
+use crate::host::engine::{DEFAULT_MAX_MEMORY_BYTES, check_exec_mode};
+
+/// Default limit on requests handled at once (also the size of the instance pool), as in
+/// `wasmtime serve`.
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 1000;
+
+/// How the embedded `wasi:http` host serves one component.
+///
+/// Serialised whole (unknown fields refused) when the launcher hands it to the `wasmbench
+/// serve` child, inside a [`HostConfig`](crate::host::HostConfig).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WasiHttpConfig {
+    /// The component (`wasm32-wasip2`, exporting `wasi:http/incoming-handler`).
+    pub wasm: PathBuf,
+    /// Address to listen on.
+    pub host: IpAddr,
+    /// Port; 0 picks a free one.
+    pub port: u16,
+    /// Use the pooling instance allocator (what makes an instance per request cheap).
+    pub pooling: bool,
+    /// Largest linear memory one instance may grow to.
+    pub max_memory_bytes: usize,
+    /// How the code is executed: [`ExecMode::CraneliftJit`], [`ExecMode::Winch`] or
+    /// [`ExecMode::Pulley`].
+    pub mode: ExecMode,
+    /// Requests one instance answers (one after the other) before it is dropped; 1 is an
+    /// instance per request.
+    pub instance_reuse: usize,
+    /// Requests handled at once; further requests wait. Also sizes the instance pool.
+    pub max_concurrent_requests: usize,
+    /// Threads of the tokio runtime (0: one per CPU).
+    pub worker_threads: usize,
+    /// The only authorities the guest's outgoing HTTP requests may go to; empty (the default)
+    /// refuses every outgoing request. See
+    /// [`outbound_allowed`](crate::host::http::outbound_allowed).
+    pub allow_outbound: Vec<SocketAddr>,
+}
+
+impl WasiHttpConfig {
+    /// Defaults: `127.0.0.1`, port 0, pooling, 256 MiB, Cranelift, an instance per request,
+    /// 1000 concurrent requests, one thread per CPU, no outgoing requests.
+    pub fn new(wasm: impl Into<PathBuf>) -> WasiHttpConfig {
+        WasiHttpConfig {
+            wasm: wasm.into(),
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            pooling: true,
+            max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
+            mode: ExecMode::CraneliftJit,
+            instance_reuse: 1,
+            max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
+            worker_threads: 0,
+            allow_outbound: Vec::new(),
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), RuntimeError> {
+        if self.instance_reuse == 0 {
+            return Err(RuntimeError::Config(
+                "instance reuse must be at least 1 (1 = a new instance per request)".into(),
+            ));
+        }
+        if self.max_concurrent_requests == 0 {
+            return Err(RuntimeError::Config(
+                "max concurrent requests must be at least 1".into(),
+            ));
+        }
+        if let Some(a) = self.allow_outbound.iter().find(|a| a.port() == 0) {
+            return Err(RuntimeError::Config(format!(
+                "outbound authority {a} has port 0, which no request can reach"
+            )));
+        }
+        check_exec_mode(self.mode)
+    }
+}
+
+/// What the host did at start; printed by
+/// [`WasiHttpHost::serve`](crate::host::http::WasiHttpHost::serve) as one JSON line on stderr
+/// prefixed with [`HOST_REPORT_PREFIX`](wasmbench_vocab::HOST_REPORT_PREFIX).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WasiHttpReport {
+    /// `wasmtime` crate version.
+    pub wasmtime_version: String,
+    /// Execution mode.
+    pub mode: ExecMode,
+    /// Pooling allocator on/off.
+    pub pooling: bool,
+    /// Requests per instance.
+    pub instance_reuse: usize,
+    /// Time to compile the component.
+    pub compile_ms: f64,
+    /// Time to link and pre-instantiate it.
+    pub pre_instantiate_ms: f64,
+    /// Guest memory limit per instance.
+    pub max_memory_bytes: usize,
+    /// Authorities outgoing requests may go to (empty: none).
+    #[serde(default)]
+    pub allow_outbound: Vec<SocketAddr>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_settings_are_refused_with_a_reason() {
+        let mut cfg = WasiHttpConfig::new("/x/h.wasm");
+        cfg.instance_reuse = 0;
+        assert!(
+            cfg.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("at least 1")
+        );
+        cfg.instance_reuse = 1;
+        cfg.mode = ExecMode::Aot;
+        let e = cfg.validate().unwrap_err().to_string();
+        assert!(e.contains("winch or pulley"), "{e}");
+        cfg.mode = ExecMode::Winch;
+        cfg.max_concurrent_requests = 0;
+        assert!(
+            cfg.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("at least 1")
+        );
+        cfg.max_concurrent_requests = 1;
+        cfg.allow_outbound = vec!["127.0.0.1:0".parse().unwrap()];
+        assert!(cfg.validate().unwrap_err().to_string().contains("port 0"));
+        cfg.allow_outbound.clear();
+        assert!(cfg.validate().is_ok());
+    }
+}
