@@ -340,18 +340,9 @@ pub fn run(args: LoadArgs) -> anyhow::Result<i32> {
         let cancel = wasmbench_load::CancellationToken::new();
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Progress>();
         let consumer = tokio::spawn(consume_progress(rx, ndjson_out, show_bar));
-        let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let signal = tokio::spawn({
-            let (cancel, interrupted) = (cancel.clone(), interrupted.clone());
-            async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
-                    cancel.cancel();
-                }
-            }
-        });
+        let signal = cancel_on_ctrl_c(&cancel);
         let opts = RunOptions {
-            cancel,
+            cancel: cancel.clone(),
             progress: Some(tx),
             wait_ready: args.wait_ready,
         };
@@ -360,11 +351,8 @@ pub fn run(args: LoadArgs) -> anyhow::Result<i32> {
         let ndjson_result = consumer
             .await
             .unwrap_or_else(|e| Err(format!("progress writer stopped: {e}")));
-        (
-            summary,
-            interrupted.load(std::sync::atomic::Ordering::SeqCst),
-            ndjson_result,
-        )
+        // Only Ctrl-C cancels the token.
+        (summary, cancel.is_cancelled(), ndjson_result)
     });
     let summary: Summary = match summary {
         Ok(s) => s,
@@ -425,6 +413,16 @@ pub fn run(args: LoadArgs) -> anyhow::Result<i32> {
     Ok(i32::from(code.code()))
 }
 
+/// Cancels `cancel` on Ctrl-C (SIGINT); abort the task once the run is over.
+fn cancel_on_ctrl_c(cancel: &wasmbench_load::CancellationToken) -> tokio::task::JoinHandle<()> {
+    let cancel = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            cancel.cancel();
+        }
+    })
+}
+
 /// `wasmbench load --capacity`: the search, its table on stdout and its JSON with `--json`.
 fn run_capacity(
     args: &LoadArgs,
@@ -450,14 +448,7 @@ fn run_capacity(
         .context("cannot start the async runtime")?;
     let cancel = wasmbench_load::CancellationToken::new();
     let result = rt.block_on(async {
-        let signal = tokio::spawn({
-            let cancel = cancel.clone();
-            async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    cancel.cancel();
-                }
-            }
-        });
+        let signal = cancel_on_ctrl_c(&cancel);
         let mut runner = EngineRunner::new(RunOptions {
             cancel: cancel.clone(),
             progress: None,
