@@ -43,6 +43,10 @@ pub(crate) trait ServerHandle: Send {
     /// The embedded host's JSON report, waiting up to `wait` for it; `None` without one.
     fn host_report_json(&self, wait: Duration) -> Option<String>;
 
+    /// What the runtime recorded about this launch (its command line, files it made), to go
+    /// with the variant's runtime details in the report.
+    fn launch_details(&self) -> std::collections::BTreeMap<String, String>;
+
     /// The last lines the server wrote on stderr, for error messages.
     fn stderr_tail(&self) -> String;
 
@@ -90,6 +94,10 @@ impl ServerHandle for RunningServer {
 
     fn host_report_json(&self, wait: Duration) -> Option<String> {
         RunningServer::host_report_json(self, wait)
+    }
+
+    fn launch_details(&self) -> std::collections::BTreeMap<String, String> {
+        self.info.details.clone()
     }
 
     fn stderr_tail(&self) -> String {

@@ -51,6 +51,7 @@ pub(crate) fn build(cfg: &CompareConfig, opts: &Options, o: Outcome) -> r::Compa
 fn variant(v: VariantOutcome) -> r::VariantResult {
     let info = v.resolved.runtime.info();
     let mut details = info.details.clone();
+    details.extend(v.launch_details.clone());
     if let Some(report) = &v.host_report
         && let Some(obj) = report.as_object()
     {

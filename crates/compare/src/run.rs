@@ -104,6 +104,8 @@ pub(crate) struct VariantOutcome {
     pub artifact: Option<Artifact>,
     pub compile_ms: Option<f64>,
     pub host_report: Option<serde_json::Value>,
+    /// What the runtime recorded about the variant's first launch.
+    pub launch_details: std::collections::BTreeMap<String, String>,
     pub primed: bool,
     pub status: Status,
     pub runs: Vec<RunOutcome>,
@@ -174,6 +176,7 @@ pub(crate) async fn run_with(
             artifact: None,
             compile_ms: None,
             host_report: None,
+            launch_details: Default::default(),
             primed: false,
             status: Status::Ok,
             runs: Vec::new(),
@@ -377,6 +380,10 @@ async fn stop(server: Box<dyn ServerHandle>) -> Result<(), String> {
 /// Keeps the first host report of a variant (compile time, cache, pooling); later starts load
 /// the cached code, so the first report is the one that says what compiling cost.
 fn record_host_report(v: &mut VariantOutcome, server: &dyn ServerHandle) {
+    // The first launch's: later ones reuse what it made (an AOT file, a compiled module).
+    if v.launch_details.is_empty() {
+        v.launch_details = server.launch_details();
+    }
     if v.host_report.is_none()
         && let Some(json) = server.host_report_json(Duration::from_millis(200))
         && let Ok(value) = serde_json::from_str::<serde_json::Value>(&json)

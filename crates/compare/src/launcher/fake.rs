@@ -226,6 +226,10 @@ impl ServerHandle for FakeServer {
         self.host_report.clone()
     }
 
+    fn launch_details(&self) -> std::collections::BTreeMap<String, String> {
+        [("command".to_string(), format!("fake {}", self.url()))].into()
+    }
+
     fn stderr_tail(&self) -> String {
         match self.served.die_after {
             Some(limit) if self.served.died.load(Ordering::SeqCst) => {

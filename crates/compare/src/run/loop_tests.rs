@@ -379,4 +379,11 @@ async fn a_wasm_variant_compiles_once_and_its_first_start_is_no_cold_start() {
         w.runtime.details.get("host.pooling").map(String::as_str),
         Some("true")
     );
+    // What the launch recorded (a command line, an AOT file) reaches the report.
+    let command = w
+        .runtime
+        .details
+        .get("command")
+        .expect("the launch's details");
+    assert!(command.starts_with("fake http://127.0.0.1:"), "{command}");
 }
