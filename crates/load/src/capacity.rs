@@ -354,13 +354,20 @@ impl fmt::Display for Capacity {
     }
 }
 
-/// The plan of one step: `base`'s request and connection mode at a constant arrival rate.
-fn step_plan(base: &Plan, opts: &CapacityOptions, rate: u64, slo: &[Threshold]) -> Plan {
+/// The plan of one step: `base`'s request and connection mode at a constant arrival rate for
+/// `duration`.
+fn step_plan(
+    base: &Plan,
+    opts: &CapacityOptions,
+    rate: u64,
+    duration: Duration,
+    slo: &[Threshold],
+) -> Plan {
     let mut p = base.clone();
     p.executor = Executor::ConstantArrivalRate {
         rate,
         time_unit: Duration::from_secs(1),
-        duration: opts.step_duration,
+        duration,
         pre_allocated_vus: (rate / 100).clamp(1, opts.max_vus),
         max_vus: opts.max_vus,
     };
@@ -507,14 +514,7 @@ pub async fn search<R: StepRunner>(
         let one_vu_rate = (s.http_reqs_per_s().floor() as u64).max(1);
         if slo.is_empty() {
             let rate = ((one_vu_rate as f64 * UNLOADED_RATE_SHARE) as u64).max(1);
-            let mut light = step_plan(base, opts, rate, &[]);
-            light.executor = Executor::ConstantArrivalRate {
-                rate,
-                time_unit: Duration::from_secs(1),
-                duration: opts.calibration,
-                pre_allocated_vus: 1,
-                max_vus: opts.max_vus,
-            };
+            let light = step_plan(base, opts, rate, opts.calibration, &[]);
             let (l, _) = runner.run_step(&light).await?;
             let p = |q| l.percentile_ms(DEFAULT_SLO_METRIC, q).unwrap_or(0.0);
             let (p50, p99) = (p(50.0), p(99.0));
@@ -555,7 +555,9 @@ pub async fn search<R: StepRunner>(
             out.partial = true;
             break;
         }
-        let (s, usage) = runner.run_step(&step_plan(base, opts, rate, &slo)).await?;
+        let (s, usage) = runner
+            .run_step(&step_plan(base, opts, rate, opts.step_duration, &slo))
+            .await?;
         if s.partial {
             out.partial = true;
             break;
