@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what wasmbench needs on a fresh machine; installs only what is missing.
-#   scripts/setup.sh         - what `wasmbench compare` needs (the pinned toolchain, Rust wasm targets)
+#   scripts/setup.sh         - what `wasmbench compare` needs (the pinned toolchain, Rust wasm targets,
+#                              tracefs for the server's syscall counts)
 #   scripts/setup.sh --test  - plus what the test suite uses (k6, wrk, containerd, runc, chromium,
 #                              vagrant with its libvirt provider, kubernetes-validate, and the
 #                              real cluster's CNI plugins, iptables, conntrack and Go modules)
@@ -28,11 +29,24 @@ for t in wasm32-wasip1 wasm32-wasip2; do
 done
 step_done "Rust toolchain $toolchain and wasm targets"
 
+# The server's syscalls per request are counted from the raw_syscalls tracepoint, whose id is
+# read from tracefs; mounted here when it is not (a report without it names the figure missing).
+if [ ! -e /sys/kernel/tracing/events/raw_syscalls/sys_enter/id ] \
+   && [ ! -e /sys/kernel/debug/tracing/events/raw_syscalls/sys_enter/id ]; then
+  if [ "$(id -u)" = 0 ] && mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null; then
+    log "mounted tracefs on /sys/kernel/tracing (syscall counts)"
+  else
+    log "no tracefs: reports will not count the server's syscalls (needs root to mount it)"
+  fi
+fi
+
 [ "${1:-}" = "--test" ] || exit 0
 
 deb_installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
 apt_pkgs=()
 command -v wrk >/dev/null || apt_pkgs+=(wrk)
+# `compare --callgrind` counts instructions per request under valgrind (a CLI test runs it).
+command -v valgrind >/dev/null || apt_pkgs+=(valgrind)
 command -v containerd >/dev/null || apt_pkgs+=(containerd)
 command -v runc >/dev/null || apt_pkgs+=(runc)
 command -v chromium >/dev/null || apt_pkgs+=(chromium)

@@ -52,6 +52,15 @@ pub struct CompareArgs {
     /// Do not pin the server and the load generator to separate CPUs.
     #[arg(long)]
     pub no_pin: bool,
+    /// Do not count the server's syscalls, context switches and page faults during the load
+    /// (counted by default; the syscall counts need root and tracefs).
+    #[arg(long)]
+    pub no_kernel_counters: bool,
+    /// Also count each variant's instructions per request under valgrind's callgrind, in a pass
+    /// of its own after its measured runs (deterministic; for machines without hardware
+    /// counters). With --out, the profiles are written to runs/<variant>.callgrind.out.
+    #[arg(long)]
+    pub callgrind: bool,
     /// CPUs for the server, e.g. `1` or `2,3` (with `--load-cpus`).
     #[arg(long, value_delimiter = ',', requires = "load_cpus")]
     pub server_cpus: Vec<usize>,
@@ -282,6 +291,8 @@ pub fn run(a: CompareArgs) -> anyhow::Result<i32> {
         on_event,
         raw_dir: a.out.as_ref().map(|d| d.join("runs")),
         allow_outbound,
+        kernel_counters: !a.no_kernel_counters,
+        callgrind: a.callgrind,
     };
     let comparison = rt.block_on(async {
         crate::signals::install(cancel.clone());

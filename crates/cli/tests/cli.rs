@@ -100,6 +100,23 @@ fn quick_compare_writes_a_consistent_report() {
             assert!(server.cpu_user_ms + server.cpu_sys_ms > 0.0);
             assert_eq!(r.checks.fails + r.checks.passes, 2 * r.http_reqs);
             assert!(r.raw_summary_file.is_some());
+            let counts = r
+                .server_counts
+                .as_ref()
+                .expect("kernel counters are on by default");
+            if std::env::var("CI").as_deref() == Ok("true") {
+                // CI runs as root with tracefs mounted: every request is read and answered.
+                assert!(counts.syscalls_not_counted.is_none(), "{counts:?}");
+                let per_req = |k| counts.syscalls[&k] as f64 / r.http_reqs as f64;
+                assert!(
+                    per_req(wasmbench_vocab::SyscallKind::Write) >= 0.9,
+                    "{counts:?}"
+                );
+                assert!(
+                    per_req(wasmbench_vocab::SyscallKind::Read) >= 0.9,
+                    "{counts:?}"
+                );
+            }
         }
         let t = v.aggregate.throughput_rps.as_ref().unwrap();
         assert!(t.ci95_low <= t.median && t.median <= t.ci95_high, "{t:?}");
@@ -133,6 +150,66 @@ fn quick_compare_writes_a_consistent_report() {
     );
 
     render_in_browser(&dir.join("report.html"), out.path());
+}
+
+#[test]
+fn callgrind_pass_counts_instructions_per_request_and_writes_the_profiles() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("result");
+    let o = run(&[
+        "compare",
+        "--variants",
+        "native,wasmtime-wasip1",
+        "--vus",
+        "2",
+        "--duration",
+        "1s",
+        "--warmup",
+        "0s",
+        "--repeats",
+        "1",
+        "--cold-starts",
+        "1",
+        "--callgrind",
+        "--format",
+        "text",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "stderr:\n{}", stderr(&o));
+    let c = wasmbench_report::read_dir(&dir).unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    if std::process::Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI installs valgrind"
+        );
+        assert!(text.contains("valgrind cannot be run"), "{text}");
+        return;
+    }
+    for v in &c.variants {
+        let cg = v
+            .callgrind
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}: {:?}", v.name, c.warnings));
+        assert!(cg.requests > 0, "{cg:?}");
+        let per_req = cg.per_req().unwrap();
+        // An HTTP request through any server is hundreds of instructions at least, and the echo
+        // far below ten million.
+        assert!((300.0..10e6).contains(&per_req), "{}: {per_req}", v.name);
+        let profile = dir.join("runs").join(cg.profile_file.as_ref().unwrap());
+        assert!(
+            std::fs::read_to_string(&profile)
+                .unwrap()
+                .contains("summary:")
+        );
+    }
+    assert!(text.contains("server instructions"), "{text}");
+    assert!(text.contains("counted by callgrind"), "{text}");
 }
 
 /// Renders the HTML report in headless Chromium and checks the screenshot is not blank.

@@ -24,6 +24,8 @@ pub struct MeasuredRun<'a> {
     pub server: Option<r::ServerUsage>,
     /// CPU and memory of the load generator, when sampled.
     pub loadgen: Option<r::LoadgenUsage>,
+    /// What the kernel counted for the server over the run, when counted.
+    pub server_counts: Option<wasmbench_vocab::ServerCounts>,
     /// File under the output directory's `runs/` holding the raw summary, when written.
     pub raw_summary_file: Option<String>,
 }
@@ -186,6 +188,7 @@ pub fn run_result(m: &MeasuredRun<'_>) -> r::RunResult {
         cold_start_ms: m.cold_start_ms.clone(),
         throughput_rps: s.http_reqs_per_s(),
         http_reqs: s.http_reqs(),
+        connections_opened: s.connections_opened(),
         http_req_failed_rate: s.http_req_failed_rate(),
         errors: s.errors(),
         checks: r::Checks { passes, fails },
@@ -207,6 +210,7 @@ pub fn run_result(m: &MeasuredRun<'_>) -> r::RunResult {
             .collect(),
         server: m.server,
         loadgen: m.loadgen,
+        server_counts: m.server_counts.clone(),
         raw_summary_file: m.raw_summary_file.clone(),
         by_request: s
             .by_request()

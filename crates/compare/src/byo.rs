@@ -159,13 +159,6 @@ impl wasmbench_runtime::Runtime for CommandRuntime {
             .env("HOST", spec.host.to_string())
             .env("ECHO_HOST", spec.host.to_string())
             .envs(spec.env.iter().map(|(k, v)| (k, v)));
-        wasmbench_runtime::launch::spawn_server(
-            cmd,
-            "native-cmd",
-            self.info(),
-            spec.cpu_set.as_deref(),
-            &spec.ready_path,
-            spec.startup_timeout,
-        )
+        wasmbench_runtime::launch::spawn_server(cmd, "native-cmd", self.info(), spec)
     }
 }

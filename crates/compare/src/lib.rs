@@ -13,6 +13,8 @@
 pub mod assemble;
 #[cfg(feature = "local")]
 pub mod byo;
+#[cfg(feature = "local")]
+mod callgrind;
 pub mod config;
 pub mod environment;
 pub mod error;

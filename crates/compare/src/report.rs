@@ -44,7 +44,7 @@ pub(crate) fn build(cfg: &CompareConfig, opts: &Options, o: Outcome) -> r::Compa
         environment: o.environment,
         plan: assemble::plan(&o.load_plan, &how),
         variants: o.variants.into_iter().map(variant).collect(),
-        warnings: Vec::new(),
+        warnings: o.warnings,
     })
 }
 
@@ -95,6 +95,7 @@ fn variant(v: VariantOutcome) -> r::VariantResult {
         status,
         reason,
         runs: v.runs.iter().map(run).collect(),
+        callgrind: v.callgrind.clone(),
         aggregate: r::Aggregate::default(),
     }
 }
@@ -116,6 +117,7 @@ fn run(o: &RunOutcome) -> r::RunResult {
             cpu_ms,
             rss_peak_bytes,
         }),
+        server_counts: o.server_counts.clone(),
         raw_summary_file: o.raw_file.clone(),
     })
 }

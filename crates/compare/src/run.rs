@@ -84,6 +84,12 @@ pub struct Options {
     /// Authorities the embedded `wasi:http` host lets guests send requests to
     /// (`--allow-outbound`); empty, the default, refuses every outgoing request.
     pub allow_outbound: Vec<SocketAddr>,
+    /// Count the server's syscalls, context switches and page faults over each load run
+    /// (`wasmbench_counters`); off leaves those figures out.
+    pub kernel_counters: bool,
+    /// After each variant's measured runs, count its instructions per request under valgrind's
+    /// callgrind in a pass of its own ([`crate::callgrind`]).
+    pub callgrind: bool,
 }
 
 impl std::fmt::Debug for Options {
@@ -109,6 +115,8 @@ pub(crate) struct VariantOutcome {
     pub primed: bool,
     pub status: Status,
     pub runs: Vec<RunOutcome>,
+    /// The callgrind pass's count, when `Options::callgrind` asked for one and it worked.
+    pub callgrind: Option<wasmbench_report::CallgrindCount>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -127,6 +135,8 @@ pub(crate) struct RunOutcome {
     pub usage: ResourceUsage,
     /// CPU (ms) and peak RSS of this process, which generates the load, over the run.
     pub loadgen: Option<(f64, u64)>,
+    /// What the kernel counted for the server over the run (`None` when counting was off).
+    pub server_counts: Option<wasmbench_vocab::ServerCounts>,
     pub raw_file: Option<String>,
 }
 
@@ -140,6 +150,8 @@ pub(crate) struct Outcome {
     pub started_at: chrono::DateTime<chrono::Utc>,
     pub ended_at: chrono::DateTime<chrono::Utc>,
     pub partial: bool,
+    /// What a pass after the measured runs could not do (the callgrind count).
+    pub warnings: Vec<String>,
 }
 
 /// Runs the comparison and returns the result every report renders.
@@ -180,6 +192,7 @@ pub(crate) async fn run_with(
             primed: false,
             status: Status::Ok,
             runs: Vec::new(),
+            callgrind: None,
         });
     }
 
@@ -284,6 +297,28 @@ pub(crate) async fn run_with(
     if opts.cancel.is_cancelled() {
         partial = true;
     }
+    let mut warnings = Vec::new();
+    if opts.callgrind && !partial {
+        let server_cpus = pinning.as_ref().map(|(s, _)| s);
+        for v in variants
+            .iter_mut()
+            .filter(|v| v.status == Status::Ok && !v.runs.is_empty())
+        {
+            (opts.on_event)(Event::Phase {
+                variant: v.resolved.name.clone(),
+                repeat: cfg.repeats,
+                phase: "callgrind",
+                duration: None,
+            });
+            match crate::callgrind::count(cfg, opts, launcher, v, server_cpus).await {
+                Ok(c) => v.callgrind = Some(c),
+                Err(e) => warnings.push(format!(
+                    "{}: instructions per request not counted under callgrind: {e}",
+                    v.resolved.name
+                )),
+            }
+        }
+    }
 
     let outcome = Outcome {
         variants,
@@ -293,6 +328,7 @@ pub(crate) async fn run_with(
         started_at,
         ended_at: chrono::Utc::now(),
         partial,
+        warnings,
     };
     Ok(crate::report::build(cfg, opts, outcome))
 }
@@ -350,7 +386,7 @@ pub(crate) fn plan_for(
     Ok(plan)
 }
 
-fn launch_spec(
+pub(crate) fn launch_spec(
     cfg: &CompareConfig,
     opts: &Options,
     v: &VariantOutcome,
@@ -370,7 +406,7 @@ fn launch_spec(
     spec
 }
 
-async fn stop(server: Box<dyn ServerHandle>) -> Result<(), String> {
+pub(crate) async fn stop(server: Box<dyn ServerHandle>) -> Result<(), String> {
     tokio::task::spawn_blocking(move || server.stop())
         .await
         .map_err(|e| format!("stop task failed: {e}"))?
@@ -466,6 +502,10 @@ async fn run_once(
     event("load", Some(cfg.load.duration));
     let plan = plan_for(cfg, url, cfg.load.duration).map_err(|e| e.to_string())?;
     let sampler = ResourceSampler::start(server.pid(), Duration::from_millis(100));
+    // Kernel counters, no sampling: the count of each syscall kind, switches and faults.
+    let counting = opts
+        .kernel_counters
+        .then(|| wasmbench_counters::attach(server.pid()));
     // The load engine runs in this process; its CPU over the run tells whether the client, not
     // the server, was the bottleneck.
     let me = std::process::id();
@@ -500,6 +540,7 @@ async fn run_once(
             (cpu_ms as f64, rss_peak)
         });
     let usage = sampler.stop();
+    let server_counts = counting.map(wasmbench_counters::Attached::finish);
     let mut server = server;
     if let Some(status) = server.exited() {
         return Err(format!(
@@ -525,6 +566,7 @@ async fn run_once(
         summary,
         usage,
         loadgen,
+        server_counts,
         raw_file,
     })
 }

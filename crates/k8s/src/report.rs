@@ -181,6 +181,7 @@ fn not_run(v: Variant, spec: &RunSpec, reason: &str) -> r::VariantResult {
         status: VariantStatus::Skipped,
         reason: Some(reason.to_owned()),
         runs: Vec::new(),
+        callgrind: None,
         aggregate: r::Aggregate::default(),
     }
 }
@@ -221,6 +222,7 @@ fn ran(o: &RunOutcome, v: &VariantOutcome, raw: bool) -> r::VariantResult {
                 cold_start_ms: Vec::new(),
                 server: None,
                 loadgen: None,
+                server_counts: None,
                 raw_summary_file: raw.then(|| raw_name(v.variant)),
             })],
         ),
@@ -235,6 +237,7 @@ fn ran(o: &RunOutcome, v: &VariantOutcome, raw: bool) -> r::VariantResult {
         status,
         reason,
         runs,
+        callgrind: None,
         aggregate: r::Aggregate::default(),
     }
 }

@@ -43,6 +43,8 @@ pub trait LoadFigures: std::fmt::Debug {
     fn percentile_curve(&self, metric: &str) -> Vec<(f64, f64)>;
     /// Per request of the plan's mix (empty without a mix).
     fn by_request(&self) -> BTreeMap<String, NamedFigures>;
+    /// TCP connections the load generator opened, when the tool counts them (k6 does not).
+    fn connections_opened(&self) -> Option<u64>;
 
     /// Completed requests per second.
     fn http_reqs_per_s(&self) -> f64 {
@@ -64,6 +66,9 @@ impl LoadFigures for Summary {
     }
     fn http_reqs(&self) -> u64 {
         self.counters.http_reqs
+    }
+    fn connections_opened(&self) -> Option<u64> {
+        Some(self.counters.connections_opened)
     }
     fn http_req_failed_rate(&self) -> f64 {
         Summary::http_req_failed_rate(self)

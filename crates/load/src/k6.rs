@@ -141,6 +141,10 @@ impl LoadFigures for K6Summary {
         "k6".to_owned()
     }
 
+    fn connections_opened(&self) -> Option<u64> {
+        None
+    }
+
     fn duration_s(&self) -> f64 {
         // The export has no run length; count / rate is k6's own elapsed time.
         let (count, rate) = (

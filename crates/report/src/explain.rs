@@ -1,12 +1,12 @@
 //! Facts that explain a gap between variants, derived from the measured data only.
 
 use crate::model::{
-    Comparison, ConnectionMode, ExecMode, Figure, KubernetesEnv, PHASES, VariantResult,
-    VariantStatus,
+    Comparison, ConnectionMode, ExecMode, Figure, KubernetesEnv, PHASES, SyscallKind,
+    VariantResult, VariantStatus,
 };
 use crate::stats::CV_WARN_THRESHOLD;
 use crate::table::{pods_per_node, runtime_label};
-use crate::units::{fmt_bytes, fmt_ms, fmt_ratio, fmt_value};
+use crate::units::{fmt_bytes, fmt_count, fmt_ms, fmt_ratio, fmt_value};
 
 /// Two p95 values within this factor of each other count as "the same".
 const SAME_BAND: f64 = 0.15;
@@ -141,6 +141,213 @@ fn where_time_went(c: &Comparison, base: &VariantResult, v: &VariantResult) -> O
     Some(s)
 }
 
+/// The syscall kinds named beside the total, in the order a request meets them.
+const NAMED_KINDS: [SyscallKind; 4] = [
+    SyscallKind::Accept,
+    SyscallKind::Poll,
+    SyscallKind::Read,
+    SyscallKind::Write,
+];
+
+/// Per-request counts below this are "none" (a stray call over thousands of requests).
+const NEGLIGIBLE_PER_REQ: f64 = 0.005;
+
+/// What the kernel counted per request for `v` beside the baseline: syscalls by kind, context
+/// switches, instructions. Only figures both variants measured are named; without the syscall
+/// total there is no sentence.
+fn kernel_sentence(base: &VariantResult, v: &VariantResult) -> Option<String> {
+    let pair = |f: Figure| Some((v.figure_value(f)?, base.figure_value(f)?));
+    let (all_v, all_b) = pair(Figure::SyscallsPerReq)?;
+    let mut parts = Vec::new();
+    let (mut named_v, mut named_b) = (0.0, 0.0);
+    let mut largest: Option<(SyscallKind, f64)> = None;
+    for kind in NAMED_KINDS {
+        let Some((a, b)) = pair(Figure::syscalls_per_req(kind)) else {
+            continue;
+        };
+        named_v += a;
+        named_b += b;
+        if a < NEGLIGIBLE_PER_REQ && b < NEGLIGIBLE_PER_REQ {
+            continue;
+        }
+        parts.push(format!("{kind} {} vs {}", fmt_count(a), fmt_count(b)));
+        if largest.is_none_or(|(_, d)| (a - b).abs() > d.abs()) {
+            largest = Some((kind, a - b));
+        }
+    }
+    let (other_v, other_b) = ((all_v - named_v).max(0.0), (all_b - named_b).max(0.0));
+    if !parts.is_empty() {
+        parts.push(format!(
+            "other {} vs {}",
+            fmt_count(other_v),
+            fmt_count(other_b)
+        ));
+    }
+    let mut s = format!(
+        "{} made {} syscalls per request vs {} for {}",
+        v.name,
+        fmt_count(all_v),
+        fmt_count(all_b),
+        base.name
+    );
+    if !parts.is_empty() {
+        s.push_str(&format!(" ({})", parts.join(", ")));
+    }
+    let diff = all_v - all_b;
+    if diff.abs() >= NEGLIGIBLE_PER_REQ && all_b > 0.0 {
+        let other = ("other (none of accept/poll/read/write)", other_v - other_b);
+        let (what, d) = match largest {
+            Some((k, d)) if d.abs() >= other.1.abs() => (k.as_str(), d),
+            _ => other,
+        };
+        s.push_str(&format!(
+            "; the largest difference is {} {what} calls per request",
+            signed(d)
+        ));
+    }
+    if let Some((a, b)) = pair(Figure::ContextSwitchesPerReq) {
+        s.push_str(&format!(
+            "; {} vs {} context switches per request",
+            fmt_count(a),
+            fmt_count(b)
+        ));
+    }
+    s.push('.');
+    Some(s)
+}
+
+/// How `v`'s instructions per request were counted: the hardware counter over its measured
+/// runs, or the callgrind pass.
+fn instruction_source(v: &VariantResult) -> Option<String> {
+    if v.runs.iter().any(|r| {
+        r.server_counts
+            .as_ref()
+            .is_some_and(|c| c.instructions.is_some())
+    }) {
+        return Some("the CPU's instruction counter over the measured runs".into());
+    }
+    let c = v.callgrind.as_ref()?;
+    Some(format!(
+        "callgrind ({}) over {} requests at {} VU in a pass of its own, less its idle {} instructions/s",
+        c.valgrind,
+        c.requests,
+        c.vus,
+        fmt_count(c.idle_instructions_per_s as f64)
+    ))
+}
+
+/// Instructions per request of `v` beside the baseline, each with how it was counted.
+fn instructions_sentence(
+    c: &Comparison,
+    base: &VariantResult,
+    v: &VariantResult,
+) -> Option<String> {
+    let f = Figure::InstructionsPerReq;
+    let (a, b) = (v.figure_value(f)?, base.figure_value(f)?);
+    let (how_v, how_b) = (instruction_source(v)?, instruction_source(base)?);
+    let ratio = c
+        .ratio(&v.name, f)
+        .map(|r| format!(" ({} {})", fmt_ratio(r), base.name))
+        .unwrap_or_default();
+    let how = if how_v == how_b {
+        format!("both counted by {how_v}")
+    } else {
+        format!("{} counted by {how_v}, {} by {how_b}", v.name, base.name)
+    };
+    Some(format!(
+        "{} executed {} instructions per request vs {} for {}{ratio}; {how}.",
+        v.name,
+        fmt_count(a),
+        fmt_count(b),
+        base.name
+    ))
+}
+
+fn signed(d: f64) -> String {
+    if d >= 0.0 {
+        format!("+{}", fmt_count(d))
+    } else {
+        format!("−{}", fmt_count(-d))
+    }
+}
+
+/// The connections each variant's load opened, from the load generator's own count; `None`
+/// when no run counted them (k6 does not).
+fn connections_sentence(c: &Comparison) -> Option<String> {
+    let parts: Vec<String> = c
+        .variants
+        .iter()
+        .filter(|v| v.status == VariantStatus::Ok)
+        .filter_map(|v| {
+            let (opened, reqs) = connections_of(v)?;
+            Some(format!("{} {opened} for {reqs} requests", v.name))
+        })
+        .collect();
+    (!parts.is_empty()).then(|| format!("TCP connections opened: {}.", parts.join(", ")))
+}
+
+/// (connections opened, requests) over the runs of `v` that counted connections.
+fn connections_of(v: &VariantResult) -> Option<(u64, u64)> {
+    let counted: Vec<_> = v
+        .runs
+        .iter()
+        .filter_map(|r| Some((r.connections_opened?, r.http_reqs)))
+        .collect();
+    (!counted.is_empty()).then(|| counted.iter().fold((0, 0), |(o, n), (a, b)| (o + a, n + b)))
+}
+
+/// Connections the load opens at the start of its runs: one per VU of each load generator.
+fn first_connections(c: &Comparison, v: &VariantResult) -> u64 {
+    let generators = c
+        .meta
+        .environment
+        .kubernetes
+        .as_ref()
+        .and_then(|k| k.variants.get(&v.name))
+        .map_or(1, |p| {
+            p.load_pods_per_node
+                .values()
+                .map(|n| u64::from(*n))
+                .sum::<u64>()
+        })
+        .max(1);
+    u64::from(c.plan.vus) * generators * v.runs.len() as u64
+}
+
+/// What the kernel counters could not count (and why) or counted only in part, each once; a
+/// figure another method supplied (instructions from callgrind) needs no note.
+fn counter_notes(c: &Comparison) -> Vec<String> {
+    let mut notes: Vec<String> = Vec::new();
+    let mut note = |n: String| {
+        if !notes.contains(&n) {
+            notes.push(n);
+        }
+    };
+    for v in c.variants.iter().filter(|v| v.status == VariantStatus::Ok) {
+        let instructions_known = v.figure_value(Figure::InstructionsPerReq).is_some();
+        for s in v.runs.iter().filter_map(|r| r.server_counts.as_ref()) {
+            if let Some(why) = &s.syscalls_not_counted {
+                note(format!(
+                    "Not measured in this run: syscalls per request ({why})."
+                ));
+            }
+            if let Some(why) = s
+                .instructions_not_counted
+                .as_ref()
+                .filter(|_| !instructions_known)
+            {
+                note(format!(
+                    "Not measured in this run: instructions per request ({why})."
+                ));
+            }
+            for n in &s.notes {
+                note(format!("{}: {n}.", v.name));
+            }
+        }
+    }
+    notes
+}
+
 /// The cluster and the nodes the servers ran on, from what the Kubernetes API reported.
 fn kubernetes_sentence(k: &KubernetesEnv, wasmbench: &str) -> String {
     let mut servers: Vec<&str> = k
@@ -216,15 +423,17 @@ pub fn explain(c: &Comparison) -> Vec<String> {
         Some(k) => out.push(kubernetes_sentence(k, &c.meta.wasmbench_version)),
     }
     out.push(match c.plan.connection_mode {
-        ConnectionMode::KeepAlive => "Connection mode: keep-alive. Connections are opened once \
-            and reused, so http_req_blocked and http_req_connecting stay near zero and any server \
-            cost shows in http_req_waiting (time to first byte)."
+        ConnectionMode::KeepAlive => "Connection mode: keep-alive. The load generator reuses a \
+            connection for as long as the server keeps it open, so where the server does, \
+            http_req_blocked and http_req_connecting stay near zero and server cost shows in \
+            http_req_waiting (time to first byte)."
             .to_string(),
         ConnectionMode::NewConnectionPerRequest => "Connection mode: new connection per request. \
             Every request pays a TCP connect in http_req_blocked/http_req_connecting, and the \
             server's accept path is part of what is measured."
             .to_string(),
     });
+    out.extend(connections_sentence(c));
     match (&c.plan.cpu_pinning, &env.kubernetes) {
         (_, Some(k)) => out.extend(placement_sentence(k)),
         (Some(p), None) => out.push(format!(
@@ -266,6 +475,8 @@ pub fn explain(c: &Comparison) -> Vec<String> {
         if let Some(s) = where_time_went(c, base, v) {
             out.push(s);
         }
+        out.extend(kernel_sentence(base, v));
+        out.extend(instructions_sentence(c, base, v));
         let mut parts = Vec::new();
         for f in [
             Figure::ThroughputRps,
@@ -294,8 +505,13 @@ pub fn explain(c: &Comparison) -> Vec<String> {
             ));
         }
     }
+    out.extend(counter_notes(c));
     out
 }
+
+/// Under keep-alive, connections opened beyond this share of requests mean the server closed
+/// them (a VU opens one at start and one after each close or error).
+const SERVER_CLOSED_SHARE: f64 = 0.01;
 
 /// Share of its CPUs above which the load generator counts as saturated.
 const LOADGEN_SATURATED: f64 = 0.9;
@@ -371,6 +587,20 @@ pub fn derive_warnings(c: &Comparison) -> Vec<String> {
                 v.name,
                 busiest * 100.0,
                 load_cpus
+            ));
+        }
+        if c.plan.connection_mode == ConnectionMode::KeepAlive
+            && let Some((opened, reqs)) = connections_of(v)
+            && reqs > 0
+            && opened.saturating_sub(first_connections(c, v)) as f64
+                > reqs as f64 * SERVER_CLOSED_SHARE
+        {
+            out.push(format!(
+                "{}: {opened} TCP connections were opened for {reqs} requests under keep-alive ({:.0}% of requests): the server closed connections, so connection setup is part of its figures (http_req_connecting p95 {}).",
+                v.name,
+                opened as f64 * 100.0 / reqs as f64,
+                v.figure_value(Figure::HttpReqConnectingP95Ms)
+                    .map_or_else(|| "not measured".to_string(), fmt_ms)
             ));
         }
         let (passes, fails) = v.runs.iter().fold((0u64, 0u64), |(p, f), r| {

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::stats::Stat;
 
 pub use wasmbench_vocab::{
-    ConnectionMode, ExecMode, LoadEngine, Platform, PodResources, RuntimeInfo, Target, TrendStats,
-    UNKNOWN,
+    ConnectionMode, ExecMode, LoadEngine, Platform, PodResources, RuntimeInfo, ServerCounts,
+    SyscallKind, Target, TrendStats, UNKNOWN,
 };
 
 /// Version of the JSON shape written by this crate; bump it on any incompatible change.
@@ -304,8 +304,43 @@ pub struct VariantResult {
     pub reason: Option<String>,
     /// One entry per measured repeat.
     pub runs: Vec<RunResult>,
+    /// Instructions per request counted under callgrind, in a pass of its own after the
+    /// measured runs (`compare --callgrind`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callgrind: Option<CallgrindCount>,
     /// Statistics over `runs`, filled by [`Aggregate::from_runs`].
     pub aggregate: Aggregate,
+}
+
+/// Instructions a server executed per request under valgrind's callgrind: deterministic where
+/// time is not, and available where the CPU has no hardware counters. Measured in a pass of its
+/// own, never inside the measured runs (valgrind runs the server tens of times slower).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallgrindCount {
+    /// Instructions (callgrind's `Ir`) over the load window, every thread of the server, less
+    /// the idle rate over the window's length.
+    pub instructions: u64,
+    /// Requests completed in the window.
+    pub requests: u64,
+    /// Instructions per second of the server with no request (timer and epoch threads),
+    /// measured just before the load window.
+    pub idle_instructions_per_s: u64,
+    /// Virtual users of the window's load.
+    pub vus: u32,
+    /// `valgrind --version`.
+    pub valgrind: String,
+    /// The callgrind profile of the window (opens in KCachegrind or `callgrind_annotate`),
+    /// relative to the output directory, when one was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_file: Option<String>,
+}
+
+impl CallgrindCount {
+    /// Instructions per request.
+    pub fn per_req(&self) -> Option<f64> {
+        (self.requests > 0).then(|| self.instructions as f64 / self.requests as f64)
+    }
 }
 
 impl VariantResult {
@@ -424,6 +459,9 @@ pub struct RunResult {
     pub throughput_rps: f64,
     /// Completed requests.
     pub http_reqs: u64,
+    /// TCP connections the load generator opened during the run, when its tool counts them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections_opened: Option<u64>,
     /// Share of failed requests, 0–1 (k6's `http_req_failed`).
     pub http_req_failed_rate: f64,
     /// Failed requests by kind (`status_500`, `connect`, `timeout`...).
@@ -446,12 +484,28 @@ pub struct RunResult {
     /// Load generator CPU and memory, when sampled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loadgen: Option<LoadgenUsage>,
+    /// What the kernel counted for the server over the load run, when it could.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_counts: Option<ServerCounts>,
     /// File (relative to the output directory) holding the load engine's raw summary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw_summary_file: Option<String>,
     /// Per request of the plan's mix (empty without a mix).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub by_request: BTreeMap<String, RequestBreakdown>,
+}
+
+impl RunResult {
+    /// `count(server_counts) / http_reqs`, when the run counted it and completed a request.
+    pub fn per_req(&self, count: impl Fn(&ServerCounts) -> Option<u64>) -> Option<f64> {
+        let c = self.server_counts.as_ref()?;
+        (self.http_reqs > 0).then_some(count(c)? as f64 / self.http_reqs as f64)
+    }
+
+    /// Syscalls of `kind` per request, when they were counted.
+    pub fn syscalls_per_req(&self, kind: SyscallKind) -> Option<f64> {
+        self.per_req(|c| c.syscalls.get(&kind).copied())
+    }
 }
 
 /// A compared figure: a field of [`Aggregate`], or the artifact size.
@@ -493,6 +547,22 @@ pub enum Figure {
     ServerRssPeakBytes,
     /// Artifact file size.
     ArtifactSizeBytes,
+    /// Server system calls per request, every kind.
+    SyscallsPerReq,
+    /// Server poll/epoll/select calls per request.
+    PollCallsPerReq,
+    /// Server read/recv calls per request.
+    ReadCallsPerReq,
+    /// Server write/send calls per request.
+    WriteCallsPerReq,
+    /// Server accept calls per request.
+    AcceptCallsPerReq,
+    /// Server context switches (voluntary + involuntary) per request.
+    ContextSwitchesPerReq,
+    /// Server page faults (minor + major) per request.
+    PageFaultsPerReq,
+    /// Server instructions retired per request (hardware counter).
+    InstructionsPerReq,
 }
 
 /// How a figure's value is printed.
@@ -506,11 +576,13 @@ pub enum Unit {
     Bytes,
     /// A 0–1 rate, printed as a percentage.
     Rate,
+    /// A count per completed request (`5/req`, `48k/req`).
+    PerRequest,
 }
 
 impl Figure {
     /// Every figure, in report order.
-    pub const ALL: [Figure; 16] = [
+    pub const ALL: [Figure; 24] = [
         Figure::ThroughputRps,
         Figure::HttpReqDurationP50Ms,
         Figure::HttpReqDurationP95Ms,
@@ -527,6 +599,14 @@ impl Figure {
         Figure::ServerCpuMsPer1kReq,
         Figure::ServerRssPeakBytes,
         Figure::ArtifactSizeBytes,
+        Figure::SyscallsPerReq,
+        Figure::PollCallsPerReq,
+        Figure::ReadCallsPerReq,
+        Figure::WriteCallsPerReq,
+        Figure::AcceptCallsPerReq,
+        Figure::ContextSwitchesPerReq,
+        Figure::PageFaultsPerReq,
+        Figure::InstructionsPerReq,
     ];
 
     /// The serialized name (also the [`Aggregate`] field name).
@@ -548,6 +628,14 @@ impl Figure {
             Figure::ServerCpuMsPer1kReq => "server_cpu_ms_per_1k_req",
             Figure::ServerRssPeakBytes => "server_rss_peak_bytes",
             Figure::ArtifactSizeBytes => "artifact_size_bytes",
+            Figure::SyscallsPerReq => "syscalls_per_req",
+            Figure::PollCallsPerReq => "poll_calls_per_req",
+            Figure::ReadCallsPerReq => "read_calls_per_req",
+            Figure::WriteCallsPerReq => "write_calls_per_req",
+            Figure::AcceptCallsPerReq => "accept_calls_per_req",
+            Figure::ContextSwitchesPerReq => "context_switches_per_req",
+            Figure::PageFaultsPerReq => "page_faults_per_req",
+            Figure::InstructionsPerReq => "instructions_per_req",
         }
     }
 
@@ -570,6 +658,14 @@ impl Figure {
             Figure::ServerCpuMsPer1kReq => "server CPU per 1k requests",
             Figure::ServerRssPeakBytes => "server peak RSS",
             Figure::ArtifactSizeBytes => "artifact size",
+            Figure::SyscallsPerReq => "server syscalls",
+            Figure::PollCallsPerReq => "server poll calls",
+            Figure::ReadCallsPerReq => "server read calls",
+            Figure::WriteCallsPerReq => "server write calls",
+            Figure::AcceptCallsPerReq => "server accept calls",
+            Figure::ContextSwitchesPerReq => "server context switches",
+            Figure::PageFaultsPerReq => "server page faults",
+            Figure::InstructionsPerReq => "server instructions",
         }
     }
 
@@ -579,7 +675,26 @@ impl Figure {
             Figure::ThroughputRps => Unit::PerS,
             Figure::HttpReqFailedRate => Unit::Rate,
             Figure::ServerRssPeakBytes | Figure::ArtifactSizeBytes => Unit::Bytes,
+            Figure::SyscallsPerReq
+            | Figure::PollCallsPerReq
+            | Figure::ReadCallsPerReq
+            | Figure::WriteCallsPerReq
+            | Figure::AcceptCallsPerReq
+            | Figure::ContextSwitchesPerReq
+            | Figure::PageFaultsPerReq
+            | Figure::InstructionsPerReq => Unit::PerRequest,
             _ => Unit::Ms,
+        }
+    }
+
+    /// The per-request figure of a syscall kind.
+    pub fn syscalls_per_req(kind: SyscallKind) -> Figure {
+        match kind {
+            SyscallKind::All => Figure::SyscallsPerReq,
+            SyscallKind::Poll => Figure::PollCallsPerReq,
+            SyscallKind::Read => Figure::ReadCallsPerReq,
+            SyscallKind::Write => Figure::WriteCallsPerReq,
+            SyscallKind::Accept => Figure::AcceptCallsPerReq,
         }
     }
 
@@ -653,6 +768,30 @@ pub struct Aggregate {
     /// Server peak RSS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_rss_peak_bytes: Option<Stat>,
+    /// Server syscalls per request, every kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscalls_per_req: Option<Stat>,
+    /// Server poll-family calls per request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_calls_per_req: Option<Stat>,
+    /// Server read/recv calls per request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_calls_per_req: Option<Stat>,
+    /// Server write/send calls per request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_calls_per_req: Option<Stat>,
+    /// Server accept calls per request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accept_calls_per_req: Option<Stat>,
+    /// Server context switches per request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_switches_per_req: Option<Stat>,
+    /// Server page faults per request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_faults_per_req: Option<Stat>,
+    /// Server instructions per request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions_per_req: Option<Stat>,
 }
 
 impl Aggregate {
@@ -684,6 +823,16 @@ impl Aggregate {
             cold_start_ms: Stat::from_samples(&cold),
             server_cpu_ms_per_1k_req: per_run(&|r| r.server.map(|s| s.cpu_ms_per_1k_req)),
             server_rss_peak_bytes: per_run(&|r| r.server.map(|s| s.rss_peak_bytes as f64)),
+            syscalls_per_req: per_run(&|r| r.syscalls_per_req(SyscallKind::All)),
+            poll_calls_per_req: per_run(&|r| r.syscalls_per_req(SyscallKind::Poll)),
+            read_calls_per_req: per_run(&|r| r.syscalls_per_req(SyscallKind::Read)),
+            write_calls_per_req: per_run(&|r| r.syscalls_per_req(SyscallKind::Write)),
+            accept_calls_per_req: per_run(&|r| r.syscalls_per_req(SyscallKind::Accept)),
+            context_switches_per_req: per_run(&|r| {
+                r.per_req(|c| Some(c.voluntary_switches + c.involuntary_switches))
+            }),
+            page_faults_per_req: per_run(&|r| r.per_req(|c| Some(c.minor_faults + c.major_faults))),
+            instructions_per_req: per_run(&|r| r.per_req(|c| c.instructions)),
         }
     }
 
@@ -706,6 +855,14 @@ impl Aggregate {
             Figure::ServerCpuMsPer1kReq => self.server_cpu_ms_per_1k_req.as_ref(),
             Figure::ServerRssPeakBytes => self.server_rss_peak_bytes.as_ref(),
             Figure::ArtifactSizeBytes => None,
+            Figure::SyscallsPerReq => self.syscalls_per_req.as_ref(),
+            Figure::PollCallsPerReq => self.poll_calls_per_req.as_ref(),
+            Figure::ReadCallsPerReq => self.read_calls_per_req.as_ref(),
+            Figure::WriteCallsPerReq => self.write_calls_per_req.as_ref(),
+            Figure::AcceptCallsPerReq => self.accept_calls_per_req.as_ref(),
+            Figure::ContextSwitchesPerReq => self.context_switches_per_req.as_ref(),
+            Figure::PageFaultsPerReq => self.page_faults_per_req.as_ref(),
+            Figure::InstructionsPerReq => self.instructions_per_req.as_ref(),
         }
     }
 }
@@ -757,6 +914,14 @@ impl Comparison {
     pub fn compute_aggregates(&mut self) {
         for v in &mut self.variants {
             v.aggregate = Aggregate::from_runs(&v.runs);
+            // Without a hardware counter, the callgrind pass gives the figure (one sample).
+            if v.aggregate.instructions_per_req.is_none() {
+                v.aggregate.instructions_per_req = v
+                    .callgrind
+                    .as_ref()
+                    .and_then(CallgrindCount::per_req)
+                    .and_then(|x| Stat::from_samples(&[x]));
+            }
         }
     }
 

@@ -38,6 +38,18 @@ pub(crate) fn description(f: Figure) -> &'static str {
         Figure::ServerCpuMsPer1kReq => "Server CPU time (user + system) per 1000 requests",
         Figure::ServerRssPeakBytes => "Peak resident memory of the server process",
         Figure::ArtifactSizeBytes => "Size of the built executable or .wasm",
+        Figure::SyscallsPerReq => "System calls of the server process per request (every kind)",
+        Figure::PollCallsPerReq => "poll/ppoll/epoll_wait/select calls per request",
+        Figure::ReadCallsPerReq => "read/readv/recvfrom/recvmsg calls per request",
+        Figure::WriteCallsPerReq => "write/writev/sendto/sendmsg calls per request",
+        Figure::AcceptCallsPerReq => "accept/accept4 calls per request",
+        Figure::ContextSwitchesPerReq => {
+            "Voluntary + involuntary context switches of the server's threads per request"
+        }
+        Figure::PageFaultsPerReq => "Minor + major page faults of the server per request",
+        Figure::InstructionsPerReq => {
+            "Instructions retired by the server per request (CPU hardware counter)"
+        }
     }
 }
 

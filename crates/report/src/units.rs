@@ -58,6 +58,31 @@ pub fn fmt_value(v: f64, unit: Unit) -> String {
         Unit::PerS => format!("{}/s", trim_to(v, 1)),
         Unit::Bytes => fmt_bytes(v),
         Unit::Rate => format!("{}%", trim_to(v * 100.0, 2)),
+        Unit::PerRequest => format!("{}/req", fmt_count(v)),
+    }
+}
+
+/// `/req`, or `k/req` from a thousand up (instructions per request run into the tens of
+/// thousands).
+fn per_request_scale(v: f64) -> (f64, &'static str) {
+    if v.abs() >= 1000.0 {
+        (1e-3, "k/req")
+    } else {
+        (1.0, "/req")
+    }
+}
+
+/// A count with at most two decimals, `k` from a thousand up, two significant digits below
+/// 0.01 (a page fault every 10,000 requests is not zero): `3.13`, `48.25k`, `0.00064`.
+pub fn fmt_count(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1000.0 {
+        format!("{}k", trim_to(v / 1000.0, 2))
+    } else if a > 0.0 && a < 0.01 {
+        let decimals = (-a.log10().floor()) as usize + 1;
+        trim_to(v, decimals)
+    } else {
+        trim_to(v, 2)
     }
 }
 
@@ -95,6 +120,7 @@ pub fn fmt_stat(s: &Stat, unit: Unit) -> String {
         }
         Unit::PerS => (1.0, "/s"),
         Unit::Rate => (100.0, "%"),
+        Unit::PerRequest => per_request_scale(s.median),
     };
     let h = half * scale;
     let digits = if h >= 10.0 {
@@ -104,7 +130,12 @@ pub fn fmt_stat(s: &Stat, unit: Unit) -> String {
     } else {
         2
     };
-    format!("{median} ±{}{suffix}", trim_to(h, digits))
+    let half = trim_to(h, digits);
+    // A spread that rounds to nothing at the median's precision is not printed as `±0`.
+    if half == "0" {
+        return median;
+    }
+    format!("{median} ±{half}{suffix}")
 }
 
 /// A ratio, `2.13x`.
@@ -139,6 +170,10 @@ mod tests {
         assert_eq!(fmt_bytes(38_000_000.0), "38 MB");
         assert_eq!(fmt_value(12345.67, Unit::PerS), "12345.7/s");
         assert_eq!(fmt_value(0.0123, Unit::Rate), "1.23%");
+        assert_eq!(fmt_value(5.0, Unit::PerRequest), "5/req");
+        assert_eq!(fmt_value(3.126, Unit::PerRequest), "3.13/req");
+        assert_eq!(fmt_value(48_250.0, Unit::PerRequest), "48.25k/req");
+        assert_eq!(fmt_value(0.000_642, Unit::PerRequest), "0.00064/req");
         assert_eq!(fmt_ratio(2.126), "2.13x");
         assert_eq!(fmt_ratio(73.2), "73.2x");
     }

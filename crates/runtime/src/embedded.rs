@@ -246,14 +246,7 @@ fn spawn_host(
 ) -> Result<RunningServer, RuntimeError> {
     let mut cmd = Command::new(exe);
     cmd.args(cfg.serve_args()?);
-    spawn_server(
-        cmd,
-        runtime,
-        info,
-        spec.cpu_set.as_deref(),
-        &spec.ready_path,
-        spec.startup_timeout,
-    )
+    spawn_server(cmd, runtime, info, spec)
 }
 
 #[cfg(test)]

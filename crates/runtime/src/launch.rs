@@ -41,6 +41,11 @@ pub struct LaunchSpec {
     /// (`--allow-outbound`); empty refuses them all. Other runtimes ignore it: the socket
     /// hosts never let a guest connect, and native processes have no sandbox.
     pub allow_outbound: Vec<SocketAddr>,
+    /// A program and its arguments the server's command runs under (`valgrind
+    /// --tool=callgrind`), with the server's own program and arguments appended; empty runs it
+    /// directly. The wrapper must run its client in its own process, so the pid stays the
+    /// server's.
+    pub wrapper: Vec<String>,
 }
 
 impl LaunchSpec {
@@ -57,6 +62,7 @@ impl LaunchSpec {
             startup_timeout: Duration::from_secs(30),
             host_exe: None,
             allow_outbound: Vec::new(),
+            wrapper: Vec::new(),
         }
     }
 }

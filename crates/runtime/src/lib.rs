@@ -25,6 +25,7 @@ pub mod inspect;
 pub mod launch;
 pub mod native;
 pub mod resources;
+mod staging;
 mod sync;
 
 pub use build::{Artifact, BuildOptions, Target, WasmKind, build_echo};

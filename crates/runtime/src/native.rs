@@ -59,14 +59,7 @@ impl Runtime for Native {
         let mut info = self.info();
         info.details
             .insert("artifact_sha256".into(), spec.artifact.sha256.clone());
-        spawn_server(
-            cmd,
-            "native",
-            info,
-            spec.cpu_set.as_deref(),
-            &spec.ready_path,
-            spec.startup_timeout,
-        )
+        spawn_server(cmd, "native", info, spec)
     }
 }
 

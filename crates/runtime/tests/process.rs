@@ -97,9 +97,7 @@ fn a_silent_child_times_out_with_the_stderr_tail() {
         cmd,
         "silent",
         info(),
-        None,
-        "/healthz",
-        Duration::from_millis(500),
+        &probe("/healthz", Duration::from_millis(500)),
     )
     .unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(10));
@@ -125,6 +123,33 @@ fn cpu_affinity_is_applied_to_the_child() {
     assert_eq!(allowed, "0");
 }
 
+/// A spec that probes `ready_path` for up to `timeout` (the artifact is not what runs: the
+/// command given to `spawn_server` is).
+fn probe(ready_path: &str, timeout: Duration) -> LaunchSpec {
+    let mut spec = LaunchSpec::new(common::artifact(Target::Native));
+    spec.ready_path = ready_path.into();
+    spec.startup_timeout = timeout;
+    spec
+}
+
+#[test]
+fn a_wrapper_runs_the_server_in_the_same_process_with_its_environment() {
+    let mut cmd = non_http_server();
+    cmd.env("SERVER_VAR", "kept");
+    let mut spec = probe("", Duration::from_secs(20));
+    spec.wrapper = vec!["env".into(), "WRAPPER_VAR=set".into()];
+    let server = spawn_server(cmd, "wrapped", info(), &spec).expect("ready under the wrapper");
+    // `env` execs the server: the pid the loop measures is the server's.
+    let environ = std::fs::read(format!("/proc/{}/environ", server.pid)).unwrap();
+    let environ = String::from_utf8_lossy(&environ);
+    assert!(environ.contains("WRAPPER_VAR=set"), "{environ}");
+    assert!(environ.contains("SERVER_VAR=kept"), "{environ}");
+    let cmdline = std::fs::read_to_string(format!("/proc/{}/cmdline", server.pid)).unwrap();
+    let program = cmdline.split('\0').next().unwrap_or_default();
+    assert!(program.ends_with("python3"), "{cmdline}");
+    server.stop().expect("stop");
+}
+
 /// A TCP service that is not HTTP: it accepts connections and closes them without a byte.
 fn non_http_server() -> Command {
     let mut cmd = Command::new("python3");
@@ -144,9 +169,7 @@ fn without_a_ready_path_an_accepted_connection_means_ready() {
         non_http_server(),
         "tcp-only",
         info(),
-        None,
-        "",
-        Duration::from_secs(20),
+        &probe("", Duration::from_secs(20)),
     )
     .expect("ready by TCP connect");
     assert!(server.spawn_to_ready > Duration::ZERO);
@@ -160,9 +183,7 @@ fn without_a_ready_path_an_accepted_connection_means_ready() {
         non_http_server(),
         "tcp-only",
         info(),
-        None,
-        "/healthz",
-        Duration::from_millis(1500),
+        &probe("/healthz", Duration::from_millis(1500)),
     )
     .unwrap_err()
     .to_string();

@@ -1,7 +1,8 @@
 //! The shared vocabulary of wasmbench: how the workload's code runs ([`ExecMode`]), what it is
 //! built for ([`Target`]), how the load generator uses connections ([`ConnectionMode`]), where
-//! a comparison ran ([`Platform`]), what a pod may use ([`PodResources`]) and the statistics of
-//! a latency metric ([`TrendStats`]).
+//! a comparison ran ([`Platform`]), what a pod may use ([`PodResources`]), the statistics of
+//! a latency metric ([`TrendStats`]) and what the kernel counted for a server ([`ServerCounts`],
+//! [`SyscallKind`]).
 //!
 //! Each concept is declared here once; the runtime, load engine, report model, comparison loop,
 //! Kubernetes driver and CLI all use these types, so adding a case is a compile error wherever it
@@ -142,6 +143,69 @@ named_enum!(ConnectionMode, "connection mode", {
     KeepAlive => "keep-alive",
     NewConnectionPerRequest => "new-connection-per-request" | "close" | "new-per-request",
 });
+
+/// A family of system calls counted per request on the server side.
+///
+/// `all` counts every syscall; the others count the calls that wait for readiness, receive,
+/// send and accept, under every name Linux has for each (`poll`, `ppoll`, `epoll_wait`… for
+/// `poll`; `read`, `recvfrom`, `recvmsg`… for `read`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyscallKind {
+    /// Every system call.
+    All,
+    /// Waiting for readiness: poll, ppoll, select, pselect6, epoll_wait, epoll_pwait(2).
+    Poll,
+    /// Receiving: read, readv, pread64, preadv, recvfrom, recvmsg, recvmmsg.
+    Read,
+    /// Sending: write, writev, pwrite64, pwritev, sendto, sendmsg, sendmmsg, sendfile.
+    Write,
+    /// Accepting connections: accept, accept4.
+    Accept,
+}
+
+named_enum!(SyscallKind, "syscall kind", {
+    All => "all",
+    Poll => "poll",
+    Read => "read",
+    Write => "write",
+    Accept => "accept",
+});
+
+/// What the kernel counted for a server process over one measured window: totals, which the
+/// report divides by the window's requests.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerCounts {
+    /// System calls by kind; empty when they could not be counted (`syscalls_not_counted`
+    /// says why).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub syscalls: BTreeMap<SyscallKind, u64>,
+    /// Voluntary context switches (a thread blocked), over every thread.
+    pub voluntary_switches: u64,
+    /// Involuntary context switches (a thread was preempted), over every thread.
+    pub involuntary_switches: u64,
+    /// Minor page faults (no I/O).
+    pub minor_faults: u64,
+    /// Major page faults (I/O).
+    pub major_faults: u64,
+    /// Instructions retired, from the CPU's hardware counter; `None` where the machine has
+    /// none (most VMs) or the counter could not be opened (`instructions_not_counted` says
+    /// why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<u64>,
+    /// Threads of the server at the end of the window.
+    pub threads: u64,
+    /// Why `syscalls` is empty, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscalls_not_counted: Option<String>,
+    /// Why `instructions` is `None`, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions_not_counted: Option<String>,
+    /// What made a count partial (threads beyond the cap, a thread that ended), one line each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
 
 /// Where a comparison ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

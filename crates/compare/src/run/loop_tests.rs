@@ -70,6 +70,8 @@ fn options(
         }),
         raw_dir: None,
         allow_outbound: Vec::new(),
+        kernel_counters: false,
+        callgrind: false,
     };
     (opts, events)
 }

@@ -124,6 +124,8 @@ fn run(repeat: u32, k: f64, cold_ms: f64, connect_ms: f64, rss: u64) -> RunResul
         ],
         throughput_rps: throughput,
         http_reqs: reqs,
+        // Keep-alive: one connection per VU; a connect cost per request means one each.
+        connections_opened: Some(if connect_ms > 0.0 { reqs } else { 100 }),
         http_req_failed_rate: 0.0,
         errors: BTreeMap::new(),
         checks: Checks {
@@ -148,6 +150,27 @@ fn run(repeat: u32, k: f64, cold_ms: f64, connect_ms: f64, rss: u64) -> RunResul
         loadgen: Some(LoadgenUsage {
             cpu_ms: 25_000.0,
             rss_peak_bytes: 30_000_000,
+        }),
+        // A known shape: per request one read, one write and `k` polls, plus 2 other calls.
+        server_counts: Some(ServerCounts {
+            syscalls: [
+                (SyscallKind::All, (k + 4.0) as u64 * reqs),
+                (SyscallKind::Poll, k as u64 * reqs),
+                (SyscallKind::Read, reqs),
+                (SyscallKind::Write, reqs),
+                (SyscallKind::Accept, if connect_ms > 0.0 { reqs } else { 0 }),
+            ]
+            .into_iter()
+            .collect(),
+            voluntary_switches: reqs / 2,
+            involuntary_switches: reqs / 10,
+            minor_faults: 12,
+            major_faults: 0,
+            instructions: None,
+            threads: 1,
+            syscalls_not_counted: None,
+            instructions_not_counted: Some("no hardware counters".into()),
+            notes: Vec::new(),
         }),
         by_request: BTreeMap::new(),
         raw_summary_file: Some(format!("raw/run-{repeat}.json")),
@@ -175,6 +198,7 @@ fn variant(
         },
         status,
         runs,
+        callgrind: None,
         aggregate: Aggregate::default(),
     }
 }

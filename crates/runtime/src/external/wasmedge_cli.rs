@@ -186,7 +186,7 @@ impl Runtime for WasmEdgeCli {
             let cached = out.is_file();
             let mut compile_ms = 0.0;
             if !cached {
-                let tmp = dir.join(format!("{}.{}.tmp.wasm", key.name(), std::process::id()));
+                let tmp = crate::staging::staging_path(&out);
                 let t0 = std::time::Instant::now();
                 run_bounded(
                     Command::new(&det.path)
@@ -231,14 +231,7 @@ impl Runtime for WasmEdgeCli {
         }
         let mut cmd = Command::new(&det.path);
         cmd.args(&args);
-        spawn_server(
-            cmd,
-            &format!("wasmedge-{}", self.mode),
-            info,
-            spec.cpu_set.as_deref(),
-            &spec.ready_path,
-            spec.startup_timeout,
-        )
+        spawn_server(cmd, &format!("wasmedge-{}", self.mode), info, spec)
     }
 }
 

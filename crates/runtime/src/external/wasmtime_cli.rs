@@ -146,7 +146,7 @@ impl WasmtimeCli {
         }
         // Compile to a temporary name and rename, so a crashed compile never leaves a
         // truncated file that later runs would trust.
-        let tmp = dir.join(format!("{sha}.{}.tmp", std::process::id()));
+        let tmp = crate::staging::staging_path(&out);
         let mut cmd = Command::new(program);
         cmd.arg("compile")
             .args(self.codegen_flags())
@@ -343,14 +343,7 @@ impl Runtime for WasmtimeCli {
                 c
             }
         };
-        spawn_server(
-            cmd,
-            &self.variant(),
-            info,
-            spec.cpu_set.as_deref(),
-            &spec.ready_path,
-            spec.startup_timeout,
-        )
+        spawn_server(cmd, &self.variant(), info, spec)
     }
 }
 

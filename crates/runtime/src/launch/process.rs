@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use wasmbench_vocab::RuntimeInfo;
 
+use super::LaunchSpec;
 use super::ready::{MIN_PROBE_WAIT, PROBE_INTERVAL, connectable, http_get, parse_listening};
 use crate::error::RuntimeError;
 use crate::sync::lock;
@@ -137,20 +138,41 @@ fn kill_group(pgid: u32, signal: i32) {
     }
 }
 
+/// `cmd` run under `wrapper` (its program first), with the same environment and directory.
+fn wrapped(cmd: Command, wrapper: &[String]) -> Command {
+    let Some((program, args)) = wrapper.split_first() else {
+        return cmd;
+    };
+    let mut w = Command::new(program);
+    w.args(args).arg(cmd.get_program()).args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => w.env(k, v),
+            None => w.env_remove(k),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        w.current_dir(dir);
+    }
+    w
+}
+
 /// Starts `cmd` as a server and waits until it is ready: first a stdout line
-/// `listening on <ip:port>`, then `GET <ready_path>` answering `200` (or, when `ready_path` is
+/// `listening on <ip:port>`, then `GET <spec.ready_path>` answering `200` (or, when it is
 /// empty, the port accepting a TCP connection).
 ///
-/// `cmd` gets piped stdout/stderr, its own process group and, when `cpu_set` is given, that CPU
-/// affinity.
+/// `cmd` gets piped stdout/stderr, its own process group and, when `spec.cpu_set` is given, that
+/// CPU affinity; it runs under `spec.wrapper` when there is one.
 pub fn spawn_server(
-    mut cmd: Command,
+    cmd: Command,
     runtime: &str,
     info: RuntimeInfo,
-    cpu_set: Option<&[usize]>,
-    ready_path: &str,
-    timeout: Duration,
+    spec: &LaunchSpec,
 ) -> Result<RunningServer, RuntimeError> {
+    let cpu_set = spec.cpu_set.as_deref();
+    let ready_path = spec.ready_path.as_str();
+    let timeout = spec.startup_timeout;
+    let mut cmd = wrapped(cmd, &spec.wrapper);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

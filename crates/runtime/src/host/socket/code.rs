@@ -33,9 +33,12 @@ pub fn build_engine(cfg: &EmbeddedConfig) -> Result<Engine, RuntimeError> {
     if cfg.pooling {
         let mut p = PoolingAllocationConfig::default();
         // One server instance per engine: small pools keep the virtual reservation modest.
+        // Each memory reserves ~4 GiB of address space; 8 of them stay under the ~64 GiB a
+        // process can map under valgrind (the callgrind pass), above the one to three
+        // memories a component has.
         p.total_component_instances(8)
             .total_core_instances(64)
-            .total_memories(32)
+            .total_memories(8)
             .total_tables(32)
             .total_stacks(8)
             .max_memory_size(cfg.max_memory_bytes);
@@ -112,12 +115,8 @@ pub(super) fn load_code(
     }
     .map_err(compile_err)?;
     report.compile_ms = Some(ms(t.elapsed()));
-    // Write to a unique temporary name and rename, so concurrent hosts never read a partial file.
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("cwasm"),
-        std::process::id()
-    ));
+    // Staged and renamed, so concurrent hosts never read a partial file.
+    let tmp = crate::staging::staging_path(&path);
     std::fs::write(&tmp, &compiled)
         .and_then(|()| std::fs::rename(&tmp, &path))
         .map_err(|e| RuntimeError::io(format!("writing {}", path.display()), e))?;

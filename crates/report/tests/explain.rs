@@ -1,0 +1,145 @@
+//! The explanation cites only figures the run measured: each kernel-counter sentence is there
+//! with its numbers when they were counted, and gone when they were not.
+
+mod support;
+
+use wasmbench_report::*;
+
+fn joined(c: &Comparison) -> String {
+    c.explanation.join("\n")
+}
+
+#[test]
+fn syscalls_per_request_are_cited_with_their_figures() {
+    let c = support::two_variants();
+    let e = joined(&c);
+    // The fixture: native 5 syscalls per request (1 poll), wasip2 6 (2 polls).
+    assert!(
+        e.contains("wasmtime-wasip2 made 6 syscalls per request vs 5 for native"),
+        "{e}"
+    );
+    assert!(e.contains("poll 2 vs 1"), "{e}");
+    assert!(e.contains("read 1 vs 1, write 1 vs 1"), "{e}");
+    assert!(
+        e.contains("the largest difference is +1 poll calls per request"),
+        "{e}"
+    );
+    assert!(
+        e.contains("Not measured in this run: instructions per request (no hardware counters)."),
+        "{e}"
+    );
+    // The figures are table rows with a ratio, like every other figure.
+    assert_eq!(
+        c.ratio("wasmtime-wasip2", Figure::PollCallsPerReq),
+        Some(2.0)
+    );
+    let text = render(&c, Format::Text).unwrap();
+    assert!(text.contains("server poll calls"), "{text}");
+}
+
+#[test]
+fn no_sentence_rests_on_a_figure_that_was_not_measured() {
+    let mut c = support::two_variants();
+    for r in &mut c.variants[1].runs {
+        r.server_counts = None;
+    }
+    c.finalize();
+    let e = joined(&c);
+    assert!(!e.contains("syscalls per request vs"), "{e}");
+    assert!(!e.contains("context switches"), "{e}");
+    assert_eq!(c.ratio("wasmtime-wasip2", Figure::SyscallsPerReq), None);
+
+    // Syscalls not counted at all (no tracefs): the switches alone make no syscall claim.
+    let mut c = support::two_variants();
+    for v in &mut c.variants {
+        for r in &mut v.runs {
+            let counts = r.server_counts.as_mut().unwrap();
+            counts.syscalls.clear();
+            counts.syscalls_not_counted = Some("no tracefs".into());
+        }
+    }
+    c.finalize();
+    let e = joined(&c);
+    assert!(!e.contains("syscalls per request vs"), "{e}");
+    assert!(
+        e.contains("Not measured in this run: syscalls per request (no tracefs)."),
+        "{e}"
+    );
+    let text = render(&c, Format::Text).unwrap();
+    assert!(!text.contains("server poll calls"), "{text}");
+    assert!(text.contains("server context switches"), "{text}");
+}
+
+#[test]
+fn a_server_that_closes_keep_alive_connections_is_named_with_its_figure() {
+    let mut c = support::two_variants();
+    assert!(
+        !c.warnings
+            .iter()
+            .any(|w| w.contains("TCP connections were opened")),
+        "{:?}",
+        c.warnings
+    );
+    // wasip2's server closes every connection: one connection per request.
+    for r in &mut c.variants[1].runs {
+        r.connections_opened = Some(r.http_reqs);
+    }
+    c.finalize();
+    let w = c.warnings.join("\n");
+    assert!(
+        w.contains("wasmtime-wasip2: ")
+            && w.contains("TCP connections were opened for")
+            && w.contains("under keep-alive (100% of requests): the server closed connections"),
+        "{w}"
+    );
+    assert!(
+        !c.warnings
+            .iter()
+            .any(|w| w.starts_with("native:") && w.contains("TCP connections")),
+        "{w}"
+    );
+    let e = joined(&c);
+    assert!(e.contains("TCP connections opened: native 300 for"), "{e}");
+    // Never the claim that connections were reused.
+    assert!(!e.contains("opened once and reused"), "{e}");
+    println!("{}", render(&c, Format::Text).unwrap());
+}
+
+#[test]
+fn instructions_from_the_callgrind_pass_are_cited_with_how_they_were_counted() {
+    let mut c = support::two_variants();
+    for (v, instructions) in c.variants.iter_mut().zip([2_218_000u64, 9_870_000]) {
+        v.callgrind = Some(CallgrindCount {
+            instructions,
+            requests: 1_000,
+            idle_instructions_per_s: 1_500,
+            vus: 1,
+            valgrind: "valgrind-3.19.0".into(),
+            profile_file: None,
+        });
+    }
+    c.finalize();
+    let e = joined(&c);
+    assert!(
+        e.contains(
+            "wasmtime-wasip2 executed 9.87k instructions per request vs 2.22k for native (4.45x native); both counted by callgrind (valgrind-3.19.0) over 1000 requests at 1 VU in a pass of its own, less its idle 1.5k instructions/s."
+        ),
+        "{e}"
+    );
+    // The figure came from another method: the missing hardware counter needs no note.
+    assert!(
+        !e.contains("instructions per request (no hardware counters)"),
+        "{e}"
+    );
+    let text = render(&c, Format::Text).unwrap();
+    assert!(text.contains("server instructions"), "{text}");
+
+    // One variant without its count: no instruction sentence at all.
+    c.variants[1].callgrind = None;
+    c.finalize();
+    assert!(
+        !joined(&c).contains("instructions per request vs"),
+        "{}",
+        joined(&c)
+    );
+}
