@@ -52,10 +52,10 @@ pub struct CompareArgs {
     /// Do not pin the server and the load generator to separate CPUs.
     #[arg(long)]
     pub no_pin: bool,
-    /// Do not count the server's syscalls, context switches and page faults during the load
-    /// (counted by default; the syscall counts need root and tracefs).
+    /// Also count the server's syscalls by kind during the measured runs (needs root and
+    /// tracefs; the counters lower a busy server's throughput, and the report says so).
     #[arg(long)]
-    pub no_kernel_counters: bool,
+    pub count_syscalls: bool,
     /// Also count each variant's instructions per request under valgrind's callgrind, in a pass
     /// of its own after its measured runs (deterministic; for machines without hardware
     /// counters). With --out, the profiles are written to runs/<variant>.callgrind.out.
@@ -291,7 +291,7 @@ pub fn run(a: CompareArgs) -> anyhow::Result<i32> {
         on_event,
         raw_dir: a.out.as_ref().map(|d| d.join("runs")),
         allow_outbound,
-        kernel_counters: !a.no_kernel_counters,
+        count_syscalls: a.count_syscalls,
         callgrind: a.callgrind,
     };
     let comparison = rt.block_on(async {

@@ -84,9 +84,10 @@ pub struct Options {
     /// Authorities the embedded `wasi:http` host lets guests send requests to
     /// (`--allow-outbound`); empty, the default, refuses every outgoing request.
     pub allow_outbound: Vec<SocketAddr>,
-    /// Count the server's syscalls, context switches and page faults over each load run
-    /// (`wasmbench_counters`); off leaves those figures out.
-    pub kernel_counters: bool,
+    /// Also count the server's syscalls by kind over each load run (`wasmbench_counters`);
+    /// context switches and page faults are always counted. Off by default: the tracepoint
+    /// counters lower a busy server's throughput (docs/metrics.md).
+    pub count_syscalls: bool,
     /// After each variant's measured runs, count its instructions per request under valgrind's
     /// callgrind in a pass of its own ([`crate::callgrind`]).
     pub callgrind: bool,
@@ -502,10 +503,8 @@ async fn run_once(
     event("load", Some(cfg.load.duration));
     let plan = plan_for(cfg, url, cfg.load.duration).map_err(|e| e.to_string())?;
     let sampler = ResourceSampler::start(server.pid(), Duration::from_millis(100));
-    // Kernel counters, no sampling: the count of each syscall kind, switches and faults.
-    let counting = opts
-        .kernel_counters
-        .then(|| wasmbench_counters::attach(server.pid()));
+    // Kernel counters, no sampling: switches and faults, and each syscall kind when asked.
+    let counting = wasmbench_counters::attach(server.pid(), opts.count_syscalls);
     // The load engine runs in this process; its CPU over the run tells whether the client, not
     // the server, was the bottleneck.
     let me = std::process::id();
@@ -540,7 +539,7 @@ async fn run_once(
             (cpu_ms as f64, rss_peak)
         });
     let usage = sampler.stop();
-    let server_counts = counting.map(wasmbench_counters::Attached::finish);
+    let server_counts = Some(counting.finish());
     let mut server = server;
     if let Some(status) = server.exited() {
         return Err(format!(

@@ -30,6 +30,9 @@ mod syscalls;
 /// more threads than this is counted on its first ones (a note says so).
 const MAX_THREADS: usize = 256;
 
+/// Why syscalls were not counted when the caller did not ask for them.
+pub const NOT_ASKED: &str = "not asked for: the tracepoint counters fire on every syscall of the server and lower its throughput, so they are off unless requested (compare --count-syscalls)";
+
 /// Where the tracepoint ids live, in the order tried.
 const TRACEFS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 
@@ -73,9 +76,10 @@ pub struct Attached {
     notes: Vec<String>,
 }
 
-/// Starts counting on every thread of `pid`. Never fails: what cannot be counted becomes a note
-/// of the result.
-pub fn attach(pid: u32) -> Attached {
+/// Starts counting on every thread of `pid`; syscalls only when `syscalls` is set (each syscall
+/// of the server then fires its counters: measurable on a busy server, see docs/metrics.md).
+/// Never fails: what cannot be counted becomes a note of the result.
+pub fn attach(pid: u32, syscalls: bool) -> Attached {
     let mut notes = Vec::new();
     let tids = match threads(pid) {
         Ok(t) => t,
@@ -91,9 +95,13 @@ pub fn attach(pid: u32) -> Attached {
         ));
     }
     let tids = &tids[..tids.len().min(MAX_THREADS)];
-    let (syscalls, syscalls_not_counted) = match open_syscall_counters(tids) {
-        Ok(c) => (c, None),
-        Err(e) => (Vec::new(), Some(e.to_string())),
+    let (syscalls, syscalls_not_counted) = if !syscalls {
+        (Vec::new(), Some(NOT_ASKED.to_string()))
+    } else {
+        match open_syscall_counters(tids) {
+            Ok(c) => (c, None),
+            Err(e) => (Vec::new(), Some(e.to_string())),
+        }
     };
     let (instructions, instructions_not_counted) = match open_instruction_counters(tids) {
         Ok(c) => (c, None),

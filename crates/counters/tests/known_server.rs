@@ -93,7 +93,7 @@ fn counters_read_a_known_number_of_syscalls_per_request() {
     conn.write_all(REQUEST).unwrap();
     conn.read_exact(&mut resp).unwrap();
 
-    let counting = attach(child.0.id());
+    let counting = attach(child.0.id(), true);
     for _ in 0..REQUESTS {
         conn.write_all(REQUEST).unwrap();
         conn.read_exact(&mut resp).unwrap();

@@ -603,6 +603,15 @@ pub fn derive_warnings(c: &Comparison) -> Vec<String> {
                     .map_or_else(|| "not measured".to_string(), fmt_ms)
             ));
         }
+        if v.runs
+            .iter()
+            .any(|r| r.syscalls_per_req(SyscallKind::All).is_some())
+        {
+            out.push(format!(
+                "{}: its syscalls were counted during the measured runs, and counting them lowers a busy server's throughput (docs/metrics.md has the measured cost): compare its time figures only with runs counted the same way.",
+                v.name
+            ));
+        }
         let (passes, fails) = v.runs.iter().fold((0u64, 0u64), |(p, f), r| {
             (p + r.checks.passes, f + r.checks.fails)
         });

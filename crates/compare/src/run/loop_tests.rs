@@ -70,7 +70,7 @@ fn options(
         }),
         raw_dir: None,
         allow_outbound: Vec::new(),
-        kernel_counters: false,
+        count_syscalls: false,
         callgrind: false,
     };
     (opts, events)
