@@ -37,9 +37,16 @@ pub struct CompareArgs {
     /// The load: executor, VUs, duration, connection mode, request, checks, thresholds.
     #[command(flatten)]
     pub load: LoadFlags,
-    /// Measured runs per variant.
+    /// Measured runs per variant (with --precision: the fewest).
     #[arg(long)]
     pub repeats: Option<u32>,
+    /// Keep adding repeats until the 95% interval of every headline ratio (throughput, p95
+    /// time to first byte, CPU per request) is within this share of the ratio, e.g. `5%`.
+    #[arg(long, value_parser = crate::capacity_flags::parse_share)]
+    pub precision: Option<f64>,
+    /// With --precision: the time the measured repeats may take, e.g. `3m` (default 10m).
+    #[arg(long, value_parser = humantime::parse_duration, requires = "precision")]
+    pub max_time: Option<Duration>,
     /// Load before each measured run, discarded, e.g. `5s` (`0s` to skip).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub warmup: Option<Duration>,
@@ -81,9 +88,19 @@ pub struct CompareArgs {
     /// `wasi:http/proxy` component).
     #[arg(long)]
     pub wasm: Option<PathBuf>,
-    /// Runtime for `--wasm` (default: the embedded Wasmtime host).
-    #[arg(long)]
-    pub wasm_runtime: Option<String>,
+    /// Runtimes for `--wasm`, comma-separated variant names, each run as a variant of its own
+    /// (`all`: every installed runtime that runs this kind of `.wasm`; default: the embedded
+    /// Wasmtime host for it). `--variants` with `--wasm` means the same.
+    #[arg(long, value_delimiter = ',')]
+    pub wasm_runtime: Vec<String>,
+    /// Environment variable for every server, `KEY=VALUE` (repeatable); Wasm guests get only
+    /// these and the listening address.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Host directory a Wasm guest may open, `HOST[::GUEST]` as in `wasmtime run` (repeatable);
+    /// guests see no files otherwise.
+    #[arg(long = "dir", value_name = "HOST[::GUEST]")]
+    pub dirs: Vec<String>,
     /// Path answering `200` when the service is ready (default `/healthz` for our workload; for
     /// your own builds, without it, ready means the port accepts a TCP connection).
     #[arg(long)]
@@ -95,9 +112,20 @@ pub struct CompareArgs {
     /// Where the workload sources are (default: this checkout).
     #[arg(long, hide = true)]
     pub workspace: Option<PathBuf>,
+    /// Compare every figure with a saved run (the `--out` directory of an earlier compare with
+    /// the same variants and plan) and report each change with its 95% interval.
+    #[arg(long, value_name = "DIR")]
+    pub baseline: Option<PathBuf>,
+    /// With --baseline: exit 16 when a figure got worse by more than this share with its whole
+    /// 95% interval beyond it, e.g. `5%` (also the noise threshold of the verdicts; default 5%).
+    #[arg(long, value_name = "SHARE", value_parser = crate::capacity_flags::parse_share, requires = "baseline")]
+    pub fail_on_regression: Option<f64>,
     /// What guests of the embedded wasi:http host may reach (the other variants ignore it).
     #[command(flatten)]
     pub sandbox: SandboxFlags,
+    /// After each measured run, a capacity search on the same server (`--capacity`).
+    #[command(flatten)]
+    pub capacity: crate::capacity_flags::CapacityFlags,
 }
 
 /// `--profile` values.
@@ -126,8 +154,25 @@ pub fn config_from_args(a: &CompareArgs) -> anyhow::Result<CompareConfig> {
     if a.quick {
         cfg = cfg.quick();
     }
-    if !a.variants.is_empty() {
-        cfg.variants = if a.variants.iter().any(|v| v == "all") {
+    if !a.variants.is_empty() && (a.wasm.is_some() || a.native_cmd.is_some()) {
+        // With the user's builds, --variants names the runtimes of --wasm.
+        if a.wasm.is_none() {
+            return Err(fail(
+                Exit::InvalidConfig,
+                "--variants names wasmbench's own builds; with --native-cmd, give your Wasm build \
+                 with --wasm and its runtimes with --wasm-runtime",
+            ));
+        }
+        if !a.wasm_runtime.is_empty() {
+            return Err(fail(
+                Exit::InvalidConfig,
+                "--variants and --wasm-runtime both name the runtimes of --wasm: give one of them",
+            ));
+        }
+    } else if !a.variants.is_empty() {
+        let all = a.variants.iter().any(|v| v == "all");
+        cfg.skip_unavailable |= all;
+        cfg.variants = if all {
             wasmbench_compare::known_variants()
                 .into_iter()
                 .map(|k| wasmbench_compare::config::variant(k.name))
@@ -149,6 +194,19 @@ pub fn config_from_args(a: &CompareArgs) -> anyhow::Result<CompareConfig> {
     if let Some(w) = a.warmup {
         cfg.warmup = w;
     }
+    if let Some(target) = a.precision {
+        let mut goal = wasmbench_compare::PrecisionGoal::new(target);
+        if let Some(t) = a.max_time {
+            goal.max_time = t;
+        }
+        if a.repeats.is_none() {
+            cfg.repeats = cfg
+                .repeats
+                .max(wasmbench_compare::PrecisionGoal::MIN_REPEATS);
+        }
+        goal.max_repeats = goal.max_repeats.max(cfg.repeats);
+        cfg.precision = Some(goal);
+    }
     if let Some(c) = a.cold_starts {
         cfg.cold_starts = c;
     }
@@ -166,12 +224,35 @@ pub fn config_from_args(a: &CompareArgs) -> anyhow::Result<CompareConfig> {
     if let Some(w) = &a.workload {
         wasmbench_compare::workloads::apply(&mut cfg, w)?;
     }
+    let wasm_runtimes = if a.wasm_runtime.is_empty() && a.wasm.is_some() {
+        &a.variants
+    } else {
+        &a.wasm_runtime
+    };
     wasmbench_compare::byo::apply(
         &mut cfg,
         a.native_cmd.as_deref(),
         a.wasm.as_deref(),
-        a.wasm_runtime.as_deref(),
+        wasm_runtimes,
     )?;
+    for kv in &a.env {
+        let Some((k, v)) = kv.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+            return Err(fail(
+                Exit::InvalidConfig,
+                format!("--env {kv:?}: write KEY=VALUE, e.g. `--env RUST_LOG=info`"),
+            ));
+        };
+        for variant in &mut cfg.variants {
+            variant.env.retain(|(key, _)| key != k);
+            variant.env.push((k.to_string(), v.to_string()));
+        }
+    }
+    for d in &a.dirs {
+        cfg.dirs.push(
+            wasmbench_runtime::Preopen::parse(d)
+                .map_err(|e| fail(Exit::InvalidConfig, e.to_string()))?,
+        );
+    }
     if let Some(p) = a.profile {
         cfg = cfg.with_profile(match p {
             ProfileArg::Default => Profile::Default,
@@ -239,10 +320,17 @@ fn pin_self(cpus: &[usize]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The noise threshold of the verdicts against a saved run without `--fail-on-regression`.
+const DEFAULT_NOISE_THRESHOLD: f64 = 0.05;
+
 /// `wasmbench compare`.
 pub fn run(a: CompareArgs) -> anyhow::Result<i32> {
     let cfg = config_from_args(&a)?;
     let allow_outbound = a.sandbox.allow_list()?;
+    let capacity = a
+        .capacity
+        .to_options(None)
+        .map_err(|e| fail(Exit::InvalidConfig, e))?;
     // A `.wasm` no host can run (no `_start`/`wasi:cli/run`/incoming handler, truncated) is
     // reported before anything is measured, not as a failed variant after the native runs.
     if let Some(wasm) = &a.wasm {
@@ -251,6 +339,27 @@ pub fn run(a: CompareArgs) -> anyhow::Result<i32> {
     if let Some(dir) = &a.out {
         crate::report_cmd::ensure_writable(dir)?;
     }
+    // A saved run this one cannot be compared with is refused before anything runs.
+    let saved = match &a.baseline {
+        Some(dir) => {
+            let saved = wasmbench_report::read_dir(dir).map_err(|e| {
+                fail(
+                    Exit::InvalidConfig,
+                    format!("--baseline {}: {e}; give the --out directory of an earlier `wasmbench compare`", dir.display()),
+                )
+            })?;
+            let names: Vec<String> = cfg.variants.iter().map(|v| v.name.clone()).collect();
+            wasmbench_report::check_comparable(
+                &saved,
+                &wasmbench_compare::planned(&cfg)?,
+                &names,
+                &dir.display().to_string(),
+            )
+            .map_err(|e| fail(Exit::InvalidConfig, e.to_string()))?;
+            Some((dir.display().to_string(), saved))
+        }
+        None => None,
+    };
     let cpus = wasmbench_compare::environment::machine_cpus();
     let pinning = cfg.pinning.resolve(cpus);
     let mut workers = cpus;
@@ -287,21 +396,65 @@ pub fn run(a: CompareArgs) -> anyhow::Result<i32> {
         cancel: cancel.clone(),
         host_exe,
         build,
-        command_line: std::env::args().collect::<Vec<_>>().join(" "),
+        command_line: std::env::args().collect(),
         on_event,
         raw_dir: a.out.as_ref().map(|d| d.join("runs")),
         allow_outbound,
         count_syscalls: a.count_syscalls,
         callgrind: a.callgrind,
+        capacity,
     };
-    let comparison = rt.block_on(async {
+    let mut comparison = rt.block_on(async {
         crate::signals::install(cancel.clone());
         wasmbench_compare::run(&cfg, &opts).await
     })?;
     progress.finish();
 
+    let threshold = a.fail_on_regression.unwrap_or(DEFAULT_NOISE_THRESHOLD);
+    let mismatch = match &saved {
+        Some((dir, saved)) => {
+            match wasmbench_report::against_saved(&comparison, saved, dir, threshold) {
+                Ok(s) => {
+                    comparison.saved = Some(s);
+                    None
+                }
+                Err(e) => Some(e),
+            }
+        }
+        None => None,
+    };
+    // The report is written whatever the saved run says: nothing measured is lost.
     crate::report_cmd::emit(&comparison, a.format, a.out.as_deref())?;
-    Ok(i32::from(crate::report_cmd::exit_of(&comparison)?.code()))
+    if let Some(e) = mismatch {
+        return Err(fail(Exit::InvalidConfig, e.to_string()));
+    }
+    let exit = crate::report_cmd::exit_of(&comparison)?;
+    if exit == Exit::Ok && a.fail_on_regression.is_some() {
+        let worse: Vec<String> = comparison
+            .saved
+            .iter()
+            .flat_map(|s| s.regressions())
+            .map(|c| {
+                format!(
+                    "{} {} {:+.1}%",
+                    c.variant,
+                    c.figure.label(),
+                    (c.ratio - 1.0) * 100.0
+                )
+            })
+            .collect();
+        if !worse.is_empty() {
+            return Err(fail(
+                Exit::Regressed,
+                format!(
+                    "worse than the saved run beyond {:.1}%: {}",
+                    threshold * 100.0,
+                    worse.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(i32::from(exit.code()))
 }
 
 /// `wasmbench runtimes`.

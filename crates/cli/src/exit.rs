@@ -14,9 +14,10 @@ pub enum Exit {
     /// Bad command-line usage (unknown flag, bad value).
     Usage = 2,
     /// The workload could not be built or loaded: build failure, missing/corrupt `.wasm`, a
-    /// module without the expected exports.
+    /// module without the expected exports, a `.wasm` the chosen runtime cannot run.
     Artifact = 10,
-    /// A server did not start: port in use, crashed, not ready before the timeout.
+    /// A server did not start: its runtime is not installed, port in use, crashed, not ready
+    /// before the timeout, ready path answered an error.
     ServerStart = 11,
     /// The load target is unreachable (every request refused).
     Unreachable = 12,
@@ -26,6 +27,11 @@ pub enum Exit {
     Cluster = 14,
     /// A comparison finished but one or more variants failed (the report says which and why).
     VariantFailed = 15,
+    /// A figure got worse than the saved run by more than `--fail-on-regression` allows.
+    // Only `compare` has a saved run; builds without it (no local runtimes, the load example
+    // that includes this file) never exit with it.
+    #[allow(dead_code)]
+    Regressed = 16,
     /// A threshold failed (k6: `ThresholdsHaveFailed`).
     ThresholdsFailed = 99,
     /// Invalid configuration: plan/config file, threshold expression, option combination

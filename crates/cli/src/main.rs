@@ -122,9 +122,11 @@ fn runtime_exit(r: &wasmbench_runtime::RuntimeError) -> Exit {
     use wasmbench_runtime::RuntimeError as R;
     match r {
         R::Build { .. } | R::InvalidArtifact { .. } | R::Wasmtime(_) => Exit::Artifact,
-        R::Unavailable { .. } | R::Spawn { .. } | R::Exited { .. } | R::NotReady { .. } => {
-            Exit::ServerStart
-        }
+        R::Unavailable { .. }
+        | R::Spawn { .. }
+        | R::Exited { .. }
+        | R::NotReady { .. }
+        | R::ReadyRejected { .. } => Exit::ServerStart,
         R::Config(_) => Exit::InvalidConfig,
         _ => Exit::Internal,
     }

@@ -91,8 +91,18 @@ pub(crate) fn exit_of(c: &Comparison) -> anyhow::Result<Exit> {
                 )
             })
             .collect();
+        // Servers that never became ready are a start failure (11), whatever the variant.
+        let exit = if c
+            .variants
+            .iter()
+            .all(|v| v.not_started || v.status == VariantStatus::Skipped)
+        {
+            Exit::ServerStart
+        } else {
+            Exit::VariantFailed
+        };
         return Err(fail(
-            Exit::VariantFailed,
+            exit,
             format!("no variant produced results: {}", why.join("; ")),
         ));
     } else if c.variants.iter().any(|v| v.status == VariantStatus::Failed) {

@@ -120,7 +120,7 @@ fn quick_compare_writes_a_consistent_report() {
             }
         }
         let t = v.aggregate.throughput_rps.as_ref().unwrap();
-        assert!(t.ci95_low <= t.median && t.median <= t.ci95_high, "{t:?}");
+        assert!(t.ci_low <= t.median && t.median <= t.ci_high, "{t:?}");
         assert!(v.artifact.as_ref().unwrap().size_bytes > 0);
     }
     let native = &c.variants[0];

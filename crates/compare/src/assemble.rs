@@ -28,6 +28,8 @@ pub struct MeasuredRun<'a> {
     pub server_counts: Option<wasmbench_vocab::ServerCounts>,
     /// File under the output directory's `runs/` holding the raw summary, when written.
     pub raw_summary_file: Option<String>,
+    /// The capacity search on this repeat's server, when one ran.
+    pub capacity: Option<r::CapacitySearch>,
 }
 
 /// How the run loop drove the load plan, for [`plan`].
@@ -49,6 +51,9 @@ pub struct PlanContext {
     pub cpu_pinning: Option<r::CpuPinning>,
     /// Conditions kept equal across variants, in words.
     pub fairness: Vec<String>,
+    /// When a started server counted as ready (cold starts end there); `None` when no start
+    /// was timed.
+    pub readiness: Option<String>,
 }
 
 /// Everything a run loop hands over once its variants are done.
@@ -70,6 +75,8 @@ pub struct Measured {
     pub variants: Vec<r::VariantResult>,
     /// Warnings only the run loop knows about.
     pub warnings: Vec<String>,
+    /// What a precision target reached, when the run had one.
+    pub precision: Option<r::PrecisionRecord>,
 }
 
 /// The comparison: the first variant is the baseline; aggregates, ratios, the explanation and
@@ -91,6 +98,7 @@ pub fn comparison(m: Measured) -> r::Comparison {
     let mut c = r::Comparison::new(meta, m.plan, baseline);
     c.variants = m.variants;
     c.warnings = m.warnings;
+    c.precision = m.precision;
     c.finalize();
     c
 }
@@ -148,6 +156,7 @@ pub fn plan(load: &wasmbench_load::Plan, how: &PlanContext) -> r::PlanRecord {
         cold_start_samples: how.cold_start_samples,
         cpu_pinning: how.cpu_pinning.clone(),
         fairness: how.fairness.clone(),
+        readiness: how.readiness.clone(),
         mix: load
             .mix
             .iter()
@@ -212,6 +221,7 @@ pub fn run_result(m: &MeasuredRun<'_>) -> r::RunResult {
         loadgen: m.loadgen,
         server_counts: m.server_counts.clone(),
         raw_summary_file: m.raw_summary_file.clone(),
+        capacity: m.capacity.clone(),
         by_request: s
             .by_request()
             .into_iter()
@@ -242,6 +252,41 @@ pub fn run_result(m: &MeasuredRun<'_>) -> r::RunResult {
     }
 }
 
+/// The report's record of a capacity search.
+pub fn capacity_search(c: &wasmbench_load::capacity::Capacity) -> r::CapacitySearch {
+    use wasmbench_load::capacity::Verdict;
+    r::CapacitySearch {
+        capacity_rps: c.value().map(|v| v as f64),
+        passed_rps: c.passed.map(|v| v as f64),
+        failed_rps: c.failed.map(|v| v as f64),
+        limit: c.limit.name().to_string(),
+        headline: c.headline(),
+        slo: c.slo.clone(),
+        steps: c
+            .steps
+            .iter()
+            .map(|s| {
+                let (verdict, reasons) = match &s.verdict {
+                    Verdict::Pass => ("pass", Vec::new()),
+                    Verdict::Fail { reasons } => ("fail", reasons.clone()),
+                    Verdict::ClientBound { reason } => ("client-bound", vec![reason.clone()]),
+                };
+                r::CapacityStep {
+                    offered_rps: s.offered as f64,
+                    achieved_rps: s.achieved,
+                    waiting_p50_ms: s.waiting_ms.p50,
+                    waiting_p95_ms: s.waiting_ms.p95,
+                    waiting_p99_ms: s.waiting_ms.p99,
+                    server_cpu_us_per_req: s.server_cpu_us_per_req,
+                    loadgen_cpu_share: s.usage.loadgen_cpu,
+                    verdict: verdict.to_string(),
+                    reasons,
+                }
+            })
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,6 +308,7 @@ mod tests {
             cold_start_samples: 0,
             cpu_pinning: None,
             fairness: Vec::new(),
+            readiness: None,
         };
         let p = plan(&load, &how);
         assert_eq!(p.vus, 6);

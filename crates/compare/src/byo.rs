@@ -7,20 +7,32 @@
 
 use std::path::Path;
 
+use wasmbench_runtime::Target;
+use wasmbench_runtime::inspect::WasiService;
+
 use crate::config::{CompareConfig, VariantSpec};
 use crate::error::CompareError;
 
 /// Name of the variant made from `--native-cmd`.
 pub const NATIVE_CMD_VARIANT: &str = "native-cmd";
 
-/// Replaces the variants of `cfg` with the user's builds, when any is given.
+/// Replaces the variants of `cfg` with the user's builds, when any is given: the native
+/// command, and the `.wasm` under each of `wasm_runtimes` (variant names; `all` for every
+/// variant that runs this kind of `.wasm` and is installed here; none: the embedded host
+/// that runs this kind).
 pub fn apply(
     cfg: &mut CompareConfig,
     native_cmd: Option<&str>,
     wasm: Option<&Path>,
-    wasm_runtime: Option<&str>,
+    wasm_runtimes: &[String],
 ) -> Result<(), CompareError> {
     if native_cmd.is_none() && wasm.is_none() {
+        if !wasm_runtimes.is_empty() {
+            return Err(CompareError::Invalid(
+                "--wasm-runtime chooses the runtimes of --wasm: give the .wasm file with --wasm"
+                    .into(),
+            ));
+        }
         return Ok(());
     }
     let mut variants = Vec::new();
@@ -40,42 +52,50 @@ pub fn apply(
         });
     }
     if let Some(path) = wasm {
-        let kind = wasmbench_runtime::build::wasm_kind(path)?;
-        let runtime = match wasm_runtime {
-            Some(r) => r.to_string(),
-            None => match kind {
-                wasmbench_runtime::WasmKind::Module => "wasmtime-wasip1".to_string(),
-                wasmbench_runtime::WasmKind::Component => {
-                    if is_http_proxy(path)? {
-                        "wasi-http".to_string()
-                    } else {
-                        "wasmtime-wasip2".to_string()
-                    }
+        let service = wasmbench_runtime::inspect::check_wasi_service(path)?;
+        let fits = crate::variants::variants_for(service);
+        let mut runtimes: Vec<String> = Vec::new();
+        for r in wasm_runtimes.iter().map(|r| r.trim()) {
+            if r == "all" {
+                cfg.skip_unavailable = true;
+                runtimes.extend(fits.iter().map(|f| f.to_string()));
+                continue;
+            }
+            let known = crate::variants::resolve(&crate::config::variant(r))?;
+            if !known.target.is_wasm() {
+                return Err(CompareError::Invalid(format!(
+                    "{r} runs wasmbench's own native build, not your .wasm; give your native \
+                     build with --native-cmd, and Wasm runtimes with --wasm-runtime (one of: {})",
+                    fits.join(", ")
+                )));
+            }
+            runtimes.push(r.to_string());
+        }
+        if runtimes.is_empty() && wasm_runtimes.is_empty() {
+            runtimes.push(
+                match service {
+                    WasiService::Command(Target::Wasip1) => "wasmtime-wasip1",
+                    WasiService::Command(_) => "wasmtime-wasip2",
+                    WasiService::HttpProxy => "wasi-http",
                 }
-            },
-        };
-        variants.push(VariantSpec {
-            name: format!("wasm-{runtime}"),
-            runtime,
-            target: String::new(),
-            env: Vec::new(),
-            artifact: Some(path.to_path_buf()),
-            command: None,
-        });
+                .to_string(),
+            );
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for runtime in runtimes.into_iter().filter(|r| seen.insert(r.clone())) {
+            variants.push(VariantSpec {
+                name: format!("wasm-{runtime}"),
+                runtime,
+                target: String::new(),
+                env: Vec::new(),
+                artifact: Some(path.to_path_buf()),
+                command: None,
+            });
+        }
     }
     cfg.workload = "user service".into();
     cfg.variants = variants;
     Ok(())
-}
-
-/// Whether a component exports `wasi:http/incoming-handler` (a `wasi:http/proxy` service).
-/// Export names are stored as plain strings in the component's export section, and only a
-/// proxy exports the incoming handler (clients import `outgoing-handler`).
-pub fn is_http_proxy(path: &Path) -> Result<bool, CompareError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| CompareError::Invalid(format!("cannot read {}: {e}", path.display())))?;
-    let needle = b"wasi:http/incoming-handler";
-    Ok(bytes.windows(needle.len()).any(|w| w == needle))
 }
 
 /// Runs the user's native command line as the server. The command is started through `sh` so
@@ -111,6 +131,11 @@ impl CommandRuntime {
             command: command.to_string(),
             program,
         })
+    }
+
+    /// The command line as the user gave it.
+    pub fn command(&self) -> &str {
+        &self.command
     }
 
     /// The program file, recorded as the variant's artifact.

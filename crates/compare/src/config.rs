@@ -158,6 +158,56 @@ pub struct CompareConfig {
     /// Path used for readiness and cold-start probes; unset: see
     /// [`CompareConfig::effective_ready_path`].
     pub ready_path: Option<String>,
+    /// Run the variants that can run here and skip the others (what `--variants all` asks
+    /// for); otherwise a variant whose runtime is missing stops the comparison before anything
+    /// runs.
+    pub skip_unavailable: bool,
+    /// Host directories every Wasm guest may open, `HOST[::GUEST]` (`--dir`); native
+    /// servers see the file system anyway.
+    #[cfg(feature = "local")]
+    pub dirs: Vec<wasmbench_runtime::Preopen>,
+    /// Keep adding repeats until the headline ratios are this precise (`--precision`);
+    /// `repeats` is then the least number of repeats.
+    pub precision: Option<PrecisionGoal>,
+}
+
+/// A precision target for the headline ratios (throughput, p95 time to first byte, CPU per
+/// request of every variant against the baseline).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrecisionGoal {
+    /// Largest allowed distance from a ratio to either bound of its 95% interval, as a share
+    /// of the ratio (0.05 for ±5%).
+    pub target: f64,
+    /// Time the measured repeats may take; no repeat starts that would not end within it.
+    #[serde(with = "humantime_serde", default = "PrecisionGoal::default_max_time")]
+    pub max_time: Duration,
+    /// Most repeats per variant.
+    #[serde(default = "PrecisionGoal::default_max_repeats")]
+    pub max_repeats: u32,
+}
+
+impl PrecisionGoal {
+    /// The fewest repeats a ratio interval is computed from when precision is the goal: the
+    /// bootstrap's interval is too narrow on fewer.
+    pub const MIN_REPEATS: u32 = 5;
+
+    fn default_max_time() -> Duration {
+        Duration::from_secs(600)
+    }
+
+    fn default_max_repeats() -> u32 {
+        40
+    }
+
+    /// A goal of `target` with the default budget.
+    pub fn new(target: f64) -> PrecisionGoal {
+        PrecisionGoal {
+            target,
+            max_time: Self::default_max_time(),
+            max_repeats: Self::default_max_repeats(),
+        }
+    }
 }
 
 impl Default for CompareConfig {
@@ -173,6 +223,10 @@ impl Default for CompareConfig {
             profile: Profile::Default,
             startup_timeout: Duration::from_secs(60),
             ready_path: None,
+            skip_unavailable: false,
+            #[cfg(feature = "local")]
+            dirs: Vec::new(),
+            precision: None,
         }
     }
 }
@@ -271,6 +325,20 @@ impl CompareConfig {
         if self.repeats == 0 {
             return Err("repeats must be at least 1".into());
         }
+        if let Some(p) = &self.precision {
+            if !(p.target > 0.0 && p.target < 1.0) {
+                return Err("precision.target must be between 0 and 1 (0.05 for ±5%)".into());
+            }
+            if p.max_repeats < self.repeats.max(2) {
+                return Err(format!(
+                    "precision.max_repeats ({}) must be at least repeats ({}) and 2",
+                    p.max_repeats, self.repeats
+                ));
+            }
+            if p.max_time.is_zero() {
+                return Err("precision.max_time must be longer than 0s".into());
+            }
+        }
         if self.load.duration.is_zero() {
             return Err("load.duration must be longer than 0s".into());
         }
@@ -326,7 +394,7 @@ mod tests {
     fn ready_path_defaults_to_healthz_for_ours_and_tcp_for_user_builds() {
         let mut c = CompareConfig::default();
         assert_eq!(c.effective_ready_path(), "/healthz");
-        crate::byo::apply(&mut c, Some("/bin/true --port {port}"), None, None).unwrap();
+        crate::byo::apply(&mut c, Some("/bin/true --port {port}"), None, &[]).unwrap();
         assert_eq!(
             c.effective_ready_path(),
             "",

@@ -21,6 +21,8 @@ pub mod error;
 #[cfg(feature = "local")]
 mod launcher;
 #[cfg(feature = "local")]
+mod preflight;
+#[cfg(feature = "local")]
 mod report;
 #[cfg(feature = "local")]
 pub mod run;
@@ -28,8 +30,12 @@ pub mod run;
 pub mod variants;
 pub mod workloads;
 
-pub use config::{CompareConfig, ConnectionMode, LoadSettings, Pinning, Profile, VariantSpec};
+pub use config::{
+    CompareConfig, ConnectionMode, LoadSettings, Pinning, PrecisionGoal, Profile, VariantSpec,
+};
 pub use error::CompareError;
+#[cfg(feature = "local")]
+pub use report::planned;
 #[cfg(feature = "local")]
 pub use run::{Event, Options, run};
 #[cfg(feature = "local")]

@@ -4,21 +4,134 @@ use wasmbench_report as r;
 
 use crate::assemble;
 use crate::config::CompareConfig;
+use crate::error::CompareError;
 use crate::run::{Options, Outcome, RunOutcome, Status, VariantOutcome};
+use crate::variants::Build;
+use wasmbench_report::WASI_HTTP_MODE;
 
-/// Listener and limit settings every variant shares; printed so fairness is explicit.
-const FAIRNESS: [&str; 4] = [
-    "same workload source (crates/echo) for every target, built with the `artifact` profile (opt-level 3, LTO, 1 codegen unit)",
-    "same concurrency model: one thread, non-blocking sockets, one poll(2) event loop (wasi-libc maps poll to WASI)",
-    "same listener options: keep-alive on, TCP_NODELAY requested, 1 MiB body limit, 16 KiB head limit",
-    "one server process per variant, started fresh for every repeat, measured after warm-up",
-];
+/// How our workload is built, when every variant runs one of our builds.
+const OUR_BUILD: &str = "built with the `artifact` profile (opt-level 3, LTO, 1 codegen unit)";
+/// The concurrency model of `crates/echo` in its default mode.
+const ECHO_CONCURRENT: &str =
+    "one thread, non-blocking sockets, one poll(2) event loop (wasi-libc maps poll to WASI)";
+/// The listener settings of `crates/echo`.
+const ECHO_LISTENER: &str =
+    "keep-alive on, TCP_NODELAY requested, 1 MiB body limit, 16 KiB head limit";
 
-pub(crate) fn build(cfg: &CompareConfig, opts: &Options, o: Outcome) -> r::Comparison {
-    let mut fairness: Vec<String> = FAIRNESS.iter().map(|s| s.to_string()).collect();
-    if cfg.variants.iter().any(|v| v.artifact.is_some()) {
-        fairness.push("user-supplied artifacts: the builds are the user's, not ours".into());
+/// The concurrency mode of a variant, when the run knows it: our builds' `ECHO_MODE` (or the
+/// wasi:http host's model); `None` for a service the user brought.
+fn workload_mode(v: &VariantOutcome) -> Option<String> {
+    if v.resolved.is_users() {
+        return None;
     }
+    if v.resolved.build == Build::EchoHttp {
+        return Some(WASI_HTTP_MODE.into());
+    }
+    Some(
+        v.resolved
+            .env
+            .iter()
+            .find(|(k, _)| k == "ECHO_MODE")
+            .map_or("concurrent".to_string(), |(_, m)| m.clone()),
+    )
+}
+
+/// The conditions every variant shares, and what differs, stated from what the run knows:
+/// how our builds are made, and for the user's services only what the user gave.
+fn fairness(cfg: &CompareConfig, variants: &[VariantOutcome]) -> Vec<String> {
+    let mut out = Vec::new();
+    let ours: Vec<&VariantOutcome> = variants.iter().filter(|v| !v.resolved.is_users()).collect();
+    let mut sources: Vec<(&str, Vec<&str>)> = Vec::new();
+    for v in &ours {
+        let src = v.resolved.build.source();
+        match sources.iter_mut().find(|(s, _)| *s == src) {
+            Some((_, names)) => names.push(&v.resolved.name),
+            None => sources.push((src, vec![&v.resolved.name])),
+        }
+    }
+    match sources.as_slice() {
+        [] => {}
+        [(src, _)] if ours.len() == variants.len() => {
+            out.push(format!(
+                "same workload source ({src}) for every variant, {OUR_BUILD}"
+            ));
+        }
+        _ => out.push(format!(
+            "workload sources: {}; {OUR_BUILD}",
+            sources
+                .iter()
+                .map(|(s, names)| format!("{s} for {}", names.join(", ")))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )),
+    }
+    let echo: Vec<&VariantOutcome> = ours
+        .iter()
+        .copied()
+        .filter(|v| matches!(v.resolved.build, Build::Echo(_) | Build::EchoWasmedge))
+        .collect();
+    if !echo.is_empty() {
+        let who = if echo.len() == variants.len() {
+            "same".to_string()
+        } else {
+            format!(
+                "{}:",
+                echo.iter()
+                    .map(|v| v.resolved.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let modes: Vec<Option<String>> = echo.iter().map(|v| workload_mode(v)).collect();
+        if modes.iter().all(|m| m.as_deref() == Some("concurrent")) {
+            out.push(format!("{who} concurrency model: {ECHO_CONCURRENT}"));
+        }
+        out.push(format!("{who} listener options: {ECHO_LISTENER}"));
+    }
+    for v in variants.iter().filter(|v| v.resolved.is_users()) {
+        let what = match (&v.resolved.command, &v.artifact) {
+            (Some(c), _) => format!("the user's command `{}`", c.command()),
+            (None, Some(a)) => format!(
+                "the user's build {} (sha256 {})",
+                a.path.display(),
+                a.sha256.get(..12).unwrap_or(&a.sha256)
+            ),
+            (None, None) => "the user's build".to_string(),
+        };
+        out.push(format!(
+            "{} runs {what}: its source, concurrency model and limits are the user's, and this \
+             report states only what it measured of it",
+            v.resolved.name
+        ));
+    }
+    let mut harness = "one server process per variant, started fresh for every repeat".to_string();
+    if !cfg.warmup.is_zero() {
+        harness.push_str(&format!(
+            ", measured after {} of warm-up",
+            humantime::format_duration(cfg.warmup)
+        ));
+    }
+    out.push(harness);
+    out
+}
+
+/// The readiness rule in words: cold starts end when it holds.
+fn readiness(ready_path: &str) -> String {
+    if ready_path.is_empty() {
+        "first accepted TCP connection on the server's port".into()
+    } else {
+        format!("first 200 on GET {ready_path}")
+    }
+}
+
+/// The plan record a run of `cfg` will report, known before it runs (without the fairness
+/// lines, which depend on the variants' builds): what `--baseline` checks against a saved run.
+pub fn planned(cfg: &CompareConfig) -> Result<r::PlanRecord, CompareError> {
+    let load_plan = crate::run::plan_for(
+        cfg,
+        format!("http://127.0.0.1:1{}", cfg.load.path),
+        cfg.load.duration,
+    )?;
     let how = assemble::PlanContext {
         workload: cfg.workload.clone(),
         load_generators: 1,
@@ -26,25 +139,39 @@ pub(crate) fn build(cfg: &CompareConfig, opts: &Options, o: Outcome) -> r::Compa
         repeats: cfg.repeats,
         warmup: cfg.warmup,
         cold_start_samples: cfg.cold_starts,
+        cpu_pinning: None,
+        fairness: Vec::new(),
+        readiness: Some(readiness(&cfg.effective_ready_path())),
+    };
+    Ok(assemble::plan(&load_plan, &how))
+}
+
+pub(crate) fn build(cfg: &CompareConfig, opts: &Options, o: Outcome) -> r::Comparison {
+    let fairness = fairness(cfg, &o.variants);
+    let how = assemble::PlanContext {
+        workload: cfg.workload.clone(),
+        load_generators: 1,
+        load_engine: wasmbench_vocab::LoadEngine::Wasmbench,
+        repeats: o.repeats,
+        warmup: cfg.warmup,
+        cold_start_samples: cfg.cold_starts,
         cpu_pinning: o.pinning.as_ref().map(|(s, l)| r::CpuPinning {
             server_cpus: s.iter().map(|&c| c as u32).collect(),
             load_cpus: l.iter().map(|&c| c as u32).collect(),
         }),
         fairness,
+        readiness: Some(readiness(&cfg.effective_ready_path())),
     };
     assemble::comparison(assemble::Measured {
         started_at: o.started_at,
         ended_at: o.ended_at,
-        command_line: opts
-            .command_line
-            .split_whitespace()
-            .map(str::to_string)
-            .collect(),
+        command_line: opts.command_line.clone(),
         partial: o.partial,
         environment: o.environment,
         plan: assemble::plan(&o.load_plan, &how),
         variants: o.variants.into_iter().map(variant).collect(),
         warnings: o.warnings,
+        precision: o.precision,
     })
 }
 
@@ -64,12 +191,8 @@ fn variant(v: VariantOutcome) -> r::VariantResult {
             details.insert(format!("host.{k}"), text);
         }
     }
-    let workload_mode = v
-        .resolved
-        .env
-        .iter()
-        .find(|(k, _)| k == "ECHO_MODE")
-        .map_or("concurrent".to_string(), |(_, m)| m.clone());
+    let workload_mode = workload_mode(&v);
+    let not_started = matches!(v.status, Status::Failed(_)) && !v.started;
     let cwasm_size_bytes = v
         .host_report
         .as_ref()
@@ -94,13 +217,14 @@ fn variant(v: VariantOutcome) -> r::VariantResult {
         }),
         status,
         reason,
+        not_started,
         runs: v.runs.iter().map(run).collect(),
         callgrind: v.callgrind.clone(),
         aggregate: r::Aggregate::default(),
     }
 }
 
-fn run(o: &RunOutcome) -> r::RunResult {
+pub(crate) fn run(o: &RunOutcome) -> r::RunResult {
     let s = &o.summary;
     assemble::run_result(&assemble::MeasuredRun {
         repeat: o.repeat,
@@ -119,5 +243,6 @@ fn run(o: &RunOutcome) -> r::RunResult {
         }),
         server_counts: o.server_counts.clone(),
         raw_summary_file: o.raw_file.clone(),
+        capacity: o.capacity.as_ref().map(assemble::capacity_search),
     })
 }

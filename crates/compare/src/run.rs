@@ -8,12 +8,15 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use wasmbench_load::{Executor, Plan, RunOptions, Summary};
-use wasmbench_runtime::{Artifact, BuildOptions, LaunchSpec, ResourceSampler, ResourceUsage};
+use wasmbench_runtime::{
+    Artifact, BuildOptions, LaunchSpec, ResourceSampler, ResourceUsage, RuntimeError,
+};
 
-use crate::config::CompareConfig;
+use crate::config::{CompareConfig, PrecisionGoal};
 use crate::error::CompareError;
 use crate::launcher::{Launcher, RuntimeLauncher, ServerHandle};
 use crate::variants::{Build, Resolved, resolve};
+use wasmbench_report::{PrecisionRecord, PrecisionStop};
 
 /// Progress of a comparison, for progress bars and logs.
 #[derive(Debug, Clone)]
@@ -75,8 +78,9 @@ pub struct Options {
     pub host_exe: PathBuf,
     /// How workload artifacts are built.
     pub build: BuildOptions,
-    /// The command line that started the comparison, recorded in the result.
-    pub command_line: String,
+    /// The command line that started the comparison, one argument per element, recorded in
+    /// the result.
+    pub command_line: Vec<String>,
     /// Receives progress events.
     pub on_event: Arc<dyn Fn(Event) + Send + Sync>,
     /// When set, each run's full load summary is written there as JSON.
@@ -91,6 +95,9 @@ pub struct Options {
     /// After each variant's measured runs, count its instructions per request under valgrind's
     /// callgrind in a pass of its own ([`crate::callgrind`]).
     pub callgrind: bool,
+    /// After each measured run, search the highest rate its server sustains within the SLO
+    /// (`--capacity`), on the same server, outside the measured window.
+    pub capacity: Option<wasmbench_load::capacity::CapacityOptions>,
 }
 
 impl std::fmt::Debug for Options {
@@ -114,6 +121,8 @@ pub(crate) struct VariantOutcome {
     /// What the runtime recorded about the variant's first launch.
     pub launch_details: std::collections::BTreeMap<String, String>,
     pub primed: bool,
+    /// Whether a server of this variant ever became ready.
+    pub started: bool,
     pub status: Status,
     pub runs: Vec<RunOutcome>,
     /// The callgrind pass's count, when `Options::callgrind` asked for one and it worked.
@@ -139,6 +148,8 @@ pub(crate) struct RunOutcome {
     /// What the kernel counted for the server over the run (`None` when counting was off).
     pub server_counts: Option<wasmbench_vocab::ServerCounts>,
     pub raw_file: Option<String>,
+    /// The capacity search after the measured run, when asked for.
+    pub capacity: Option<wasmbench_load::capacity::Capacity>,
 }
 
 /// What the loop produced; turned into a report by `crate::report`.
@@ -153,6 +164,72 @@ pub(crate) struct Outcome {
     pub partial: bool,
     /// What a pass after the measured runs could not do (the callgrind count).
     pub warnings: Vec<String>,
+    /// Repeats started per variant.
+    pub repeats: u32,
+    /// What a precision target reached, when there was one.
+    pub precision: Option<PrecisionRecord>,
+}
+
+/// Whether repeating stops after `done` repeats that took `spent`, and the precision reached:
+/// the widest relative half-width of a headline ratio's interval and the ratio that has it.
+fn precision_check(
+    goal: &PrecisionGoal,
+    variants: &[VariantOutcome],
+    done: u32,
+    spent: Duration,
+) -> (Option<PrecisionStop>, Option<(f64, String)>) {
+    let runs = |v: &VariantOutcome| -> Vec<wasmbench_report::RunResult> {
+        v.runs.iter().map(crate::report::run).collect()
+    };
+    let reached = variants
+        .first()
+        .filter(|b| b.status == Status::Ok)
+        .and_then(|base| {
+            let base_runs = runs(base);
+            let others: Vec<(String, Vec<wasmbench_report::RunResult>)> = variants[1..]
+                .iter()
+                .filter(|v| v.status == Status::Ok)
+                .map(|v| (v.resolved.name.clone(), runs(v)))
+                .collect();
+            wasmbench_report::headline_precision(
+                &base_runs,
+                others.iter().map(|(n, r)| (n.as_str(), r.as_slice())),
+            )
+        });
+    let stop = if done >= PrecisionGoal::MIN_REPEATS
+        && reached.as_ref().is_some_and(|(w, _)| *w <= goal.target)
+    {
+        Some(PrecisionStop::TargetMet)
+    } else if variants.first().is_none_or(|b| b.status != Status::Ok)
+        || variants.iter().filter(|v| v.status == Status::Ok).count() < 2
+    {
+        Some(PrecisionStop::NothingToCompare)
+    } else if done >= goal.max_repeats {
+        Some(PrecisionStop::RepeatCap)
+    } else if done > 0 && spent + spent / done > goal.max_time {
+        // The next repeat is expected to take as long as the mean one so far.
+        Some(PrecisionStop::TimeBudget)
+    } else {
+        None
+    };
+    (stop, reached)
+}
+
+fn record(
+    goal: &PrecisionGoal,
+    stopped: PrecisionStop,
+    reached: Option<(f64, String)>,
+    repeats: u32,
+) -> PrecisionRecord {
+    let (reached, limited_by) = reached.map_or((None, None), |(w, by)| (Some(w), Some(by)));
+    PrecisionRecord {
+        target: goal.target,
+        reached,
+        limited_by,
+        repeats,
+        stopped,
+        max_time_s: goal.max_time.as_secs_f64(),
+    }
 }
 
 /// Runs the comparison and returns the result every report renders.
@@ -191,21 +268,40 @@ pub(crate) async fn run_with(
             host_report: None,
             launch_details: Default::default(),
             primed: false,
+            started: false,
             status: Status::Ok,
             runs: Vec::new(),
             callgrind: None,
         });
     }
 
-    let mut built: BTreeMap<Build, Artifact> = BTreeMap::new();
+    // Everything that can be known before a server starts is checked for every variant
+    // first, so a wrong runtime or module fails in a moment, not after the others ran.
     for v in &mut variants {
-        let name = v.resolved.name.clone();
         if let Err(reason) = launcher.available(&v.resolved) {
+            if !cfg.skip_unavailable {
+                return Err(CompareError::Runtime(RuntimeError::Unavailable {
+                    runtime: v.resolved.name.clone(),
+                    reason: format!(
+                        "{reason}; leave it out of --variants, or pass `--variants all` to run \
+                         whatever can run here"
+                    ),
+                }));
+            }
             (opts.on_event)(Event::Skipped {
-                variant: name,
+                variant: v.resolved.name.clone(),
                 reason: reason.clone(),
             });
             v.status = Status::Skipped(reason);
+            continue;
+        }
+        crate::preflight::check_loadable(&v.resolved)?;
+    }
+
+    let mut built: BTreeMap<Build, Artifact> = BTreeMap::new();
+    for v in &mut variants {
+        let name = v.resolved.name.clone();
+        if v.status != Status::Ok {
             continue;
         }
         (opts.on_event)(Event::Building {
@@ -257,7 +353,22 @@ pub(crate) async fn run_with(
     }
 
     let mut partial = false;
-    'repeats: for repeat in 0..cfg.repeats {
+    let repeats_started = std::time::Instant::now();
+    let mut repeat = 0u32;
+    let mut precision = None;
+    'repeats: loop {
+        if repeat >= cfg.repeats {
+            let Some(goal) = &cfg.precision else { break };
+            let (stop, reached) =
+                precision_check(goal, &variants, repeat, repeats_started.elapsed());
+            if let Some(stop) = stop {
+                precision = Some(record(goal, stop, reached, repeat));
+                break;
+            }
+        }
+        if !variants.iter().any(|v| v.status == Status::Ok) {
+            break;
+        }
         let n = variants.len();
         // Rotate the order each repeat so no variant always runs first (cold caches) or last.
         for k in 0..n {
@@ -294,6 +405,17 @@ pub(crate) async fn run_with(
                 }
             }
         }
+        repeat += 1;
+    }
+    if let (Some(goal), None) = (&cfg.precision, &precision) {
+        // Interrupted, or no variant left to run: say how far it got.
+        let (_, reached) = precision_check(goal, &variants, repeat, repeats_started.elapsed());
+        let stop = if opts.cancel.is_cancelled() {
+            PrecisionStop::Interrupted
+        } else {
+            PrecisionStop::NothingToCompare
+        };
+        precision = Some(record(goal, stop, reached, repeat));
     }
     if opts.cancel.is_cancelled() {
         partial = true;
@@ -330,6 +452,8 @@ pub(crate) async fn run_with(
         ended_at: chrono::Utc::now(),
         partial,
         warnings,
+        repeats: repeat,
+        precision,
     };
     Ok(crate::report::build(cfg, opts, outcome))
 }
@@ -404,6 +528,18 @@ pub(crate) fn launch_spec(
     spec.startup_timeout = cfg.startup_timeout;
     spec.host_exe = Some(opts.host_exe.clone());
     spec.allow_outbound = opts.allow_outbound.clone();
+    spec.dirs = cfg.dirs.clone();
+    if v.resolved.is_users() && v.resolved.target.is_wasm() {
+        // A guest need not announce its address: with a port of its own, it is ready once
+        // that port accepts a connection.
+        if let Some(port) = std::net::TcpListener::bind((spec.host, 0))
+            .and_then(|l| l.local_addr())
+            .ok()
+            .map(|a| a.port())
+        {
+            spec.port = port;
+        }
+    }
     spec
 }
 
@@ -457,6 +593,7 @@ async fn run_once(
         let server = launcher
             .launch(&v.resolved, launch_spec(cfg, opts, v, server_cpus))
             .await?;
+        v.started = true;
         record_host_report(v, server.as_ref());
         stop(server).await?;
     }
@@ -469,6 +606,7 @@ async fn run_once(
         let server = launcher
             .launch(&v.resolved, launch_spec(cfg, opts, v, server_cpus))
             .await?;
+        v.started = true;
         cold_start_ms.push(server.spawn_to_ready().as_secs_f64() * 1e3);
         record_host_report(v, server.as_ref());
         stop(server).await?;
@@ -477,6 +615,7 @@ async fn run_once(
     let server = launcher
         .launch(&v.resolved, launch_spec(cfg, opts, v, server_cpus))
         .await?;
+    v.started = true;
     record_host_report(v, server.as_ref());
     let url = format!("{}{}", server.url(), cfg.load.path);
 
@@ -501,7 +640,7 @@ async fn run_once(
     }
 
     event("load", Some(cfg.load.duration));
-    let plan = plan_for(cfg, url, cfg.load.duration).map_err(|e| e.to_string())?;
+    let plan = plan_for(cfg, url.clone(), cfg.load.duration).map_err(|e| e.to_string())?;
     let sampler = ResourceSampler::start(server.pid(), Duration::from_millis(100));
     // Kernel counters, no sampling: switches and faults, and each syscall kind when asked.
     let counting = wasmbench_counters::attach(server.pid(), opts.count_syscalls);
@@ -547,6 +686,19 @@ async fn run_once(
             server.stderr_tail()
         ));
     }
+    let capacity = match &opts.capacity {
+        Some(options) if !opts.cancel.is_cancelled() => {
+            event("capacity", None);
+            Some(capacity_search(opts, options, &plan, server.pid(), pinning).await?)
+        }
+        _ => None,
+    };
+    if let Some(status) = server.exited() {
+        return Err(format!(
+            "server exited during the capacity search ({status}); stderr tail:\n{}",
+            server.stderr_tail()
+        ));
+    }
     stop(server).await?;
 
     let raw_file = match &opts.raw_dir {
@@ -567,11 +719,41 @@ async fn run_once(
         loadgen,
         server_counts,
         raw_file,
+        capacity,
     })
 }
 
 #[cfg(test)]
 mod loop_tests;
+
+/// The capacity search against the server `pid` serves `plan`'s request on, with both CPU
+/// clocks read around each step.
+async fn capacity_search(
+    opts: &Options,
+    options: &wasmbench_load::capacity::CapacityOptions,
+    plan: &Plan,
+    pid: u32,
+    pinning: Option<&(Vec<usize>, Vec<usize>)>,
+) -> Result<wasmbench_load::capacity::Capacity, String> {
+    use wasmbench_load::capacity::{EngineRunner, process_cpu_clock, search};
+    let mut runner = EngineRunner::new(RunOptions {
+        cancel: opts.cancel.child_token(),
+        ..RunOptions::default()
+    });
+    runner.server_cpu = Some(process_cpu_clock(pid));
+    if pid == std::process::id() {
+        // A server inside this process: its CPU and the load generator's are one clock, which
+        // says nothing about whether the client was the limit.
+        runner.loadgen_cpu = None;
+    }
+    if let Some((_, load)) = pinning {
+        runner.loadgen_cpus = load.len().max(1);
+    }
+    let cancel = opts.cancel.clone();
+    search(plan, options, &mut runner, || cancel.is_cancelled())
+        .await
+        .map_err(|e| format!("capacity search failed: {e}"))
+}
 
 #[cfg(test)]
 mod tests {

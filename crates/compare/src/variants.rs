@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use wasmbench_runtime::external::{WasmEdgeCli, WasmerCli, WasmtimeCli};
+use wasmbench_runtime::inspect::WasiService;
 use wasmbench_runtime::{
     Artifact, BuildOptions, EmbeddedWasiHttp, EmbeddedWasmtime, ExecMode, Native, Runtime,
     RuntimeError, Target,
@@ -51,6 +52,26 @@ impl Build {
         }
     }
 
+    /// What a `.wasm` given to a variant of this build must be; `None` for native builds.
+    pub fn service(self) -> Option<WasiService> {
+        match self {
+            Build::Echo(Target::Native) | Build::Command => None,
+            Build::Echo(t @ (Target::Wasip1 | Target::Wasip2)) => Some(WasiService::Command(t)),
+            Build::EchoWasmedge => Some(WasiService::Command(Target::Wasip1)),
+            Build::EchoHttp => Some(WasiService::HttpProxy),
+        }
+    }
+
+    /// The workload crate this build is made from.
+    pub fn source(self) -> &'static str {
+        match self {
+            Build::Echo(_) => "crates/echo",
+            Build::EchoHttp => "crates/echo-http (crates/echo's routes behind wasi:http)",
+            Build::EchoWasmedge => "crates/echo-wasmedge (crates/echo over WasmEdge sockets)",
+            Build::Command => "the user's command",
+        }
+    }
+
     /// The target of the artifact.
     pub fn target(self) -> Target {
         match self {
@@ -90,6 +111,14 @@ pub struct Resolved {
     pub command: Option<crate::byo::CommandRuntime>,
 }
 
+impl Resolved {
+    /// Whether the variant runs the user's program (a command or a prebuilt file) rather than
+    /// one of our builds.
+    pub fn is_users(&self) -> bool {
+        self.command.is_some() || self.artifact.is_some()
+    }
+}
+
 type Factory = fn() -> (Arc<dyn Runtime>, Build);
 
 fn embedded(target: Target, pooling: bool, precompiled: bool) -> Arc<dyn Runtime> {
@@ -99,13 +128,17 @@ fn embedded(target: Target, pooling: bool, precompiled: bool) -> Arc<dyn Runtime
     Arc::new(r)
 }
 
-fn wasi_http(mode: ExecMode, instance_reuse: usize) -> Arc<dyn Runtime> {
+fn wasi_http(mode: ExecMode, instance_reuse: usize, precompiled: bool) -> Arc<dyn Runtime> {
     Arc::new(EmbeddedWasiHttp {
         mode,
         instance_reuse,
+        precompiled,
         ..EmbeddedWasiHttp::default()
     })
 }
+
+/// Requests per instance of the `-reuse` wasi:http variants.
+const REUSE: usize = 1000;
 
 const REGISTRY: &[(Known, Factory)] = &[
     (
@@ -163,33 +196,61 @@ const REGISTRY: &[(Known, Factory)] = &[
             )
         },
     ),
+    // The wasi:http variants differ from `wasi-http` in one setting each (compiler, cached
+    // code, instance reuse), and the `-reuse` ones from each other only in the compiler.
     (
         Known {
             name: "wasi-http",
-            description: "embedded wasi:http host: proxy component, instance per request, pooling",
+            description: "embedded wasi:http host: Cranelift at every start, instance per request, pooling",
         },
-        || (wasi_http(ExecMode::CraneliftJit, 1), Build::EchoHttp),
+        || (wasi_http(ExecMode::CraneliftJit, 1, false), Build::EchoHttp),
     ),
     (
         Known {
-            name: "wasi-http-reuse",
-            description: "embedded wasi:http host: instances reused for up to 1000 requests",
+            name: "wasi-http-precompiled",
+            description: "as wasi-http, Cranelift code cached as .cwasm (no compile at start)",
         },
-        || (wasi_http(ExecMode::CraneliftJit, 1000), Build::EchoHttp),
+        || (wasi_http(ExecMode::CraneliftJit, 1, true), Build::EchoHttp),
     ),
     (
         Known {
             name: "wasi-http-winch",
-            description: "embedded wasi:http host compiled by Winch (baseline compiler), reuse 1000",
+            description: "as wasi-http, compiled by Winch (baseline compiler)",
         },
-        || (wasi_http(ExecMode::Winch, 1000), Build::EchoHttp),
+        || (wasi_http(ExecMode::Winch, 1, false), Build::EchoHttp),
     ),
     (
         Known {
             name: "wasi-http-pulley",
-            description: "embedded wasi:http host on Pulley (interpreter), reuse 1000",
+            description: "as wasi-http, on Pulley (interpreter)",
         },
-        || (wasi_http(ExecMode::Pulley, 1000), Build::EchoHttp),
+        || (wasi_http(ExecMode::Pulley, 1, false), Build::EchoHttp),
+    ),
+    (
+        Known {
+            name: "wasi-http-reuse",
+            description: "as wasi-http, each instance reused for up to 1000 requests",
+        },
+        || {
+            (
+                wasi_http(ExecMode::CraneliftJit, REUSE, false),
+                Build::EchoHttp,
+            )
+        },
+    ),
+    (
+        Known {
+            name: "wasi-http-winch-reuse",
+            description: "as wasi-http-reuse, compiled by Winch",
+        },
+        || (wasi_http(ExecMode::Winch, REUSE, false), Build::EchoHttp),
+    ),
+    (
+        Known {
+            name: "wasi-http-pulley-reuse",
+            description: "as wasi-http-reuse, on Pulley (interpreter)",
+        },
+        || (wasi_http(ExecMode::Pulley, REUSE, false), Build::EchoHttp),
     ),
     (
         Known {
@@ -299,6 +360,15 @@ const REGISTRY: &[(Known, Factory)] = &[
 /// Every variant name this build knows, in registry order.
 pub fn known_variants() -> Vec<Known> {
     REGISTRY.iter().map(|(k, _)| *k).collect()
+}
+
+/// The variants that run a `.wasm` of kind `service`, in registry order.
+pub fn variants_for(service: WasiService) -> Vec<&'static str> {
+    REGISTRY
+        .iter()
+        .filter(|(_, factory)| factory().1.service() == Some(service))
+        .map(|(k, _)| k.name)
+        .collect()
 }
 
 /// Turns a spec into a runnable variant.

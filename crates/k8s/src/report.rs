@@ -60,6 +60,7 @@ pub fn comparison(o: &RunOutcome, opts: &ReportOptions<'_>) -> Result<Comparison
         cold_start_samples: 0,
         cpu_pinning: None,
         fairness,
+        readiness: None,
     };
 
     let mut variants: Vec<(Variant, r::VariantResult)> = Vec::new();
@@ -102,6 +103,7 @@ pub fn comparison(o: &RunOutcome, opts: &ReportOptions<'_>) -> Result<Comparison
         plan: assemble::plan(opts.load_plan, &how),
         variants: variants.into_iter().map(|(_, v)| v).collect(),
         warnings,
+        precision: None,
     }))
 }
 
@@ -176,7 +178,8 @@ fn not_run(v: Variant, spec: &RunSpec, reason: &str) -> r::VariantResult {
     r::VariantResult {
         name: v.name().to_owned(),
         runtime,
-        workload_mode: "concurrent".into(),
+        workload_mode: Some("concurrent".into()),
+        not_started: false,
         artifact: None,
         status: VariantStatus::Skipped,
         reason: Some(reason.to_owned()),
@@ -224,6 +227,7 @@ fn ran(o: &RunOutcome, v: &VariantOutcome, raw: bool) -> r::VariantResult {
                 loadgen: None,
                 server_counts: None,
                 raw_summary_file: raw.then(|| raw_name(v.variant)),
+                capacity: None,
             })],
         ),
         Err(why) => (VariantStatus::Failed, Some(why.clone()), Vec::new()),
@@ -232,7 +236,8 @@ fn ran(o: &RunOutcome, v: &VariantOutcome, raw: bool) -> r::VariantResult {
         name: v.variant.name().to_owned(),
         runtime,
         // The Deployment sets no ECHO_MODE: the echo's default.
-        workload_mode: "concurrent".into(),
+        workload_mode: Some("concurrent".into()),
+        not_started: false,
         artifact: None,
         status,
         reason,

@@ -190,6 +190,10 @@ struct VuSlot {
     wake: Notify,
 }
 
+/// How late an open-model iteration may start after its scheduled time before it counts as
+/// late ([`crate::summary::CounterSummary::late_iterations`]).
+pub const LATE_START: Duration = Duration::from_millis(1);
+
 async fn open_vu(
     slot: Rc<VuSlot>,
     sh: Arc<Shared>,
@@ -208,6 +212,11 @@ async fn open_vu(
                 _ = sh.stop_new.cancelled() => break,
             }
         };
+        // A start this late means this process could not keep up with the schedule; its
+        // figures then include the client's own queueing.
+        if t.elapsed() > LATE_START {
+            metrics.borrow_mut().counters.late_iterations += 1;
+        }
         if !iteration(&sh, &mut client, &metrics, &picker, Some(t)).await
             || sh.stop_new.is_cancelled()
         {

@@ -42,7 +42,7 @@ mod url;
 
 pub use checks::{Check, CheckKind};
 pub use client::ErrorKind;
-pub use engine::{RunOptions, run};
+pub use engine::{LATE_START, RunOptions, run};
 pub use error::LoadError;
 pub use figures::{LoadFigures, NamedFigures};
 pub use k6::K6Summary;

@@ -11,6 +11,7 @@ impl CounterSummary {
         self.iterations += o.iterations;
         self.interrupted_iterations += o.interrupted_iterations;
         self.dropped_iterations += o.dropped_iterations;
+        self.late_iterations += o.late_iterations;
         self.data_sent_bytes += o.data_sent_bytes;
         self.data_received_bytes += o.data_received_bytes;
         self.connections_opened += o.connections_opened;

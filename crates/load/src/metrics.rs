@@ -20,6 +20,7 @@ pub(crate) struct Counters {
     pub(crate) iterations: u64,
     pub(crate) interrupted_iterations: u64,
     pub(crate) dropped_iterations: u64,
+    pub(crate) late_iterations: u64,
     pub(crate) data_sent: u64,
     pub(crate) data_received: u64,
     pub(crate) connections_opened: u64,
@@ -33,6 +34,7 @@ impl Counters {
         self.iterations += o.iterations;
         self.interrupted_iterations += o.interrupted_iterations;
         self.dropped_iterations += o.dropped_iterations;
+        self.late_iterations += o.late_iterations;
         self.data_sent += o.data_sent;
         self.data_received += o.data_received;
         self.connections_opened += o.connections_opened;

@@ -30,6 +30,11 @@ pub struct CounterSummary {
     pub interrupted_iterations: u64,
     /// Open-model iterations not started because no VU was free.
     pub dropped_iterations: u64,
+    /// Open-model iterations that started more than [`crate::LATE_START`] after their
+    /// scheduled time. A record, not a verdict: on a VM a parked thread's wake-up alone is often
+    /// that late, at any rate.
+    #[serde(default)]
+    pub late_iterations: u64,
     /// Bytes written (request heads and bodies; TLS: plaintext bytes).
     pub data_sent_bytes: u64,
     /// Bytes read (response heads and bodies; TLS: plaintext bytes).
@@ -48,6 +53,7 @@ impl CounterSummary {
             iterations: c.iterations,
             interrupted_iterations: c.interrupted_iterations,
             dropped_iterations: c.dropped_iterations,
+            late_iterations: c.late_iterations,
             data_sent_bytes: c.data_sent,
             data_received_bytes: c.data_received,
             connections_opened: c.connections_opened,

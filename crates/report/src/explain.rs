@@ -1,5 +1,7 @@
 //! Facts that explain a gap between variants, derived from the measured data only.
 
+use std::collections::BTreeMap;
+
 use crate::model::{
     Comparison, ConnectionMode, ExecMode, Figure, KubernetesEnv, PHASES, SyscallKind,
     VariantResult, VariantStatus,
@@ -44,19 +46,38 @@ fn mode_sentence(v: &VariantResult) -> String {
     } else {
         format!("{} {how}", v.name)
     };
+    match instance_reuse(rt) {
+        Some(1) => s.push_str("; a new instance for every request"),
+        Some(n) => s.push_str(&format!("; each instance answers up to {n} requests")),
+        None => {}
+    }
     match rt.pooling {
         Some(true) => s.push_str("; pooling instance allocator on"),
         Some(false) => s.push_str("; pooling instance allocator off (on-demand allocation)"),
         None => {}
     }
     if let Some(ms) = v.artifact.as_ref().and_then(|a| a.compile_ms) {
-        s.push_str(&format!(
-            "; Wasm → machine code compile took {}",
-            fmt_ms(ms)
-        ));
+        if rt.mode == ExecMode::Precompiled || rt.mode == ExecMode::Aot {
+            s.push_str(&format!(
+                "; compiling it once, into the cache the measured starts load, took {}",
+                fmt_ms(ms)
+            ));
+        } else {
+            s.push_str(&format!(
+                "; Wasm → machine code compile took {}",
+                fmt_ms(ms)
+            ));
+        }
     }
     s.push('.');
     s
+}
+
+/// Requests one instance answers, for hosts that make instances per request (`wasi:http`).
+pub(crate) fn instance_reuse(rt: &crate::model::RuntimeInfo) -> Option<u64> {
+    rt.details
+        .get("instance_reuse")
+        .and_then(|n| n.parse().ok())
 }
 
 fn concurrency_sentence(mode: &str, names: &[&str]) -> String {
@@ -71,8 +92,36 @@ fn concurrency_sentence(mode: &str, names: &[&str]) -> String {
              with many VUs the others queue in the listen backlog, and that queue shows up in \
              http_req_blocked/connecting (new connections) or http_req_waiting."
         ),
+        crate::model::WASI_HTTP_MODE => format!(
+            "Concurrency model of {who}: `wasi-http`, the host accepts connections concurrently \
+             and calls the component's handler once per request."
+        ),
         other => format!("Concurrency model of {who}: `{other}`."),
     }
+}
+
+/// For a service whose concurrency model the run was not told: the threads its server
+/// process had, as measured.
+fn observed_concurrency_sentence(v: &VariantResult) -> String {
+    let threads: Vec<u64> = v
+        .runs
+        .iter()
+        .filter_map(|r| r.server_counts.as_ref().map(|c| c.threads))
+        .collect();
+    let seen = match (threads.iter().min(), threads.iter().max()) {
+        (Some(a), Some(b)) if a == b => format!(
+            "its server process (runtime included) had {a} thread{} in the measured runs",
+            if *a == 1 { "" } else { "s" }
+        ),
+        (Some(a), Some(b)) => format!(
+            "its server process (runtime included) had {a} to {b} threads in the measured runs"
+        ),
+        _ => "its server's threads were not observed".to_string(),
+    };
+    format!(
+        "Concurrency model of {}: not declared (a service wasmbench did not build); {seen}.",
+        v.name
+    )
 }
 
 /// Where the time went between `v` and the baseline, phase by phase (p95 medians).
@@ -450,9 +499,15 @@ pub fn explain(c: &Comparison) -> Vec<String> {
         if v.status == VariantStatus::Ok {
             out.push(mode_sentence(v));
         }
-        match modes.iter_mut().find(|(m, _)| *m == v.workload_mode) {
+        let Some(mode) = v.workload_mode.as_deref() else {
+            if v.status == VariantStatus::Ok {
+                out.push(observed_concurrency_sentence(v));
+            }
+            continue;
+        };
+        match modes.iter_mut().find(|(m, _)| *m == mode) {
             Some((_, names)) => names.push(&v.name),
-            None => modes.push((&v.workload_mode, vec![&v.name])),
+            None => modes.push((mode, vec![&v.name])),
         }
     }
     for (m, names) in &modes {
@@ -558,7 +613,7 @@ pub fn derive_warnings(c: &Comparison) -> Vec<String> {
         ] {
             if let Some(s) = v.aggregate.get(f).filter(|s| s.is_noisy()) {
                 out.push(format!(
-                    "{}: {} varies between samples (CV {:.1}% > {:.0}%, n = {}); treat its ratio with care, or re-run on a quieter machine with more repeats.",
+                    "{}: {} varies between samples (CV {:.1}% > {:.0}%, n = {}); its interval and its ratio's say how far to trust it.",
                     v.name,
                     f.label(),
                     s.cv * 100.0,
@@ -566,6 +621,41 @@ pub fn derive_warnings(c: &Comparison) -> Vec<String> {
                     s.n
                 ));
             }
+            if let Some(s) = v.aggregate.get(f).filter(|s| !s.outliers.is_empty()) {
+                let unit = f.unit();
+                let values: Vec<String> = s
+                    .outliers
+                    .iter()
+                    .map(|x| crate::units::fmt_value(*x, unit))
+                    .collect();
+                out.push(format!(
+                    "{}: {} has {} outlier{} among {} samples ({}, beyond {} robust standard deviations of the median {}); the median and its interval are kept, the mean is not used.",
+                    v.name,
+                    f.label(),
+                    s.outliers.len(),
+                    if s.outliers.len() == 1 { "" } else { "s" },
+                    s.n,
+                    values.join(", "),
+                    crate::stats::OUTLIER_Z,
+                    crate::units::fmt_value(s.median, unit),
+                ));
+            }
+        }
+        let bounds: Vec<&str> = v
+            .runs
+            .iter()
+            .filter_map(|r| r.capacity.as_ref())
+            .filter(|s| s.capacity_rps.is_none())
+            .map(|s| s.headline.as_str())
+            .collect();
+        if !bounds.is_empty() {
+            out.push(format!(
+                "{}: {} of its {} capacity searches found no server limit ({}); those are bounds, not measurements, and its capacity figure and ratio use only the searches that found one.",
+                v.name,
+                bounds.len(),
+                v.runs.iter().filter(|r| r.capacity.is_some()).count(),
+                bounds.join("; ")
+            ));
         }
         let load_cpus = c
             .plan
@@ -587,6 +677,26 @@ pub fn derive_warnings(c: &Comparison) -> Vec<String> {
                 v.name,
                 busiest * 100.0,
                 load_cpus
+            ));
+        }
+        let mut transport: BTreeMap<&str, u64> = BTreeMap::new();
+        for r in &v.runs {
+            for (kind, n) in &r.errors {
+                if *n > 0 {
+                    *transport.entry(kind.as_str()).or_default() += n;
+                }
+            }
+        }
+        if !transport.is_empty() {
+            let total: u64 = transport.values().sum();
+            out.push(format!(
+                "{}: {total} request(s) failed without an HTTP answer ({}), counted in http_req_failed.",
+                v.name,
+                transport
+                    .iter()
+                    .map(|(k, n)| format!("{k} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         if c.plan.connection_mode == ConnectionMode::KeepAlive
@@ -659,6 +769,12 @@ pub fn derive_warnings(c: &Comparison) -> Vec<String> {
                 }
             }
         }
+    }
+    if c.precision.is_none() && out.iter().any(|w| w.contains("varies between samples")) {
+        out.push(
+            "Some figures vary by more than 10% between repeats: `--precision 5%` adds repeats until every headline ratio's 95% interval is within ±5%."
+                .to_string(),
+        );
     }
     out
 }

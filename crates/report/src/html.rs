@@ -11,7 +11,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::model::{Comparison, Figure, PHASES, Unit, VariantResult, VariantStatus};
 use crate::table::{
-    cell, description, plan_line, present, ratio_cell, runtime_line, status_line, table_figures,
+    cell, description, plan_line, precision_line, present, ratio_cell, runtime_line, status_line,
+    table_figures, values_legend,
 };
 use crate::units::{fmt_bytes, fmt_ms, fmt_value};
 use crate::{ReportError, Stat};
@@ -196,6 +197,102 @@ fn latency_chart(c: &Comparison) -> Result<Option<String>, ReportError> {
     Ok(Some(buf))
 }
 
+/// Latency against offered load from the capacity searches: `http_req_waiting` p50 (solid) and
+/// p99 (faint) per step, one pair of lines per variant (its representative run's search).
+fn capacity_chart(c: &Comparison) -> Result<Option<String>, ReportError> {
+    type Points = Vec<(f64, f64)>;
+    let curves: Vec<(&VariantResult, Points, Points)> = c
+        .variants
+        .iter()
+        .filter(|v| v.status == VariantStatus::Ok)
+        .filter_map(|v| {
+            let search = v
+                .representative_run()
+                .and_then(|r| r.capacity.as_ref())
+                .or_else(|| v.runs.iter().find_map(|r| r.capacity.as_ref()))?;
+            let mut steps: Vec<_> = search
+                .steps
+                .iter()
+                .filter(|s| s.waiting_p50_ms.is_finite() && s.waiting_p99_ms.is_finite())
+                .collect();
+            steps.sort_by(|a, b| a.offered_rps.total_cmp(&b.offered_rps));
+            let p50 = steps
+                .iter()
+                .map(|s| (s.offered_rps, s.waiting_p50_ms))
+                .collect();
+            let p99 = steps
+                .iter()
+                .map(|s| (s.offered_rps, s.waiting_p99_ms))
+                .collect();
+            (!steps.is_empty()).then_some((v, p50, p99))
+        })
+        .collect();
+    if curves.is_empty() {
+        return Ok(None);
+    }
+    let max_x = curves
+        .iter()
+        .flat_map(|(_, p, _)| p.iter().map(|q| q.0))
+        .fold(1.0f64, f64::max)
+        * 1.05;
+    let max_y = curves
+        .iter()
+        .flat_map(|(_, _, p)| p.iter().map(|q| q.1))
+        .fold(0.0f64, f64::max)
+        * 1.1;
+    let max_y = if max_y > 0.0 { max_y } else { 1.0 };
+    let mut buf = String::new();
+    {
+        let err = chart_err("capacity");
+        let root = SVGBackend::with_string(&mut buf, (1120, 460)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "http_req_waiting p50 and p99 by offered rate (capacity search)",
+                ("sans-serif", 20),
+            )
+            .margin(14)
+            .x_label_area_size(48)
+            .y_label_area_size(76)
+            .build_cartesian_2d(0f64..max_x, 0f64..max_y)
+            .map_err(|e| err(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .x_label_formatter(&|x| fmt_value(*x, Unit::PerS))
+            .y_label_formatter(&|y| fmt_ms(*y))
+            .x_desc("offered rate")
+            .y_desc("time to first byte")
+            .light_line_style(RGBColor(242, 242, 242))
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 14))
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        for (v, p50, p99) in &curves {
+            let col = color_of(c, v);
+            chart
+                .draw_series(LineSeries::new(p50.iter().copied(), col.stroke_width(2)))
+                .map_err(|e| err(e.to_string()))?
+                .label(format!("{} p50", v.name))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(3))
+                });
+            chart
+                .draw_series(LineSeries::new(
+                    p99.iter().copied(),
+                    col.mix(0.45).stroke_width(2),
+                ))
+                .map_err(|e| err(e.to_string()))?
+                .label(format!("{} p99", v.name))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], col.mix(0.45).stroke_width(3))
+                });
+        }
+        draw_legend(&mut chart).map_err(&err)?;
+        root.present().map_err(|e| err(e.to_string()))?;
+    }
+    Ok(Some(buf))
+}
+
 /// Grouped bars: p95 of every phase, one bar per variant.
 fn phase_chart(c: &Comparison) -> Result<Option<String>, ReportError> {
     let vars: Vec<&VariantResult> = c
@@ -298,7 +395,7 @@ fn stat_bar_chart(
         .variants
         .iter()
         .filter(|v| v.status == VariantStatus::Ok)
-        .filter_map(|v| v.aggregate.get(figure).map(|s| (v, *s)))
+        .filter_map(|v| v.aggregate.get(figure).map(|s| (v, s.clone())))
         .collect();
     if items.is_empty() {
         return Ok(None);
@@ -306,7 +403,7 @@ fn stat_bar_chart(
     let unit = figure.unit();
     let max_y = items
         .iter()
-        .map(|(_, s)| s.ci95_high.max(s.median))
+        .map(|(_, s)| s.ci_high.max(s.median))
         .fold(0.0f64, f64::max)
         * 1.18;
     let max_y = if max_y > 0.0 { max_y } else { 1.0 };
@@ -350,8 +447,8 @@ fn stat_bar_chart(
                 )))
                 .map_err(|e| err(e.to_string()))?;
             if s.n > 1 {
-                let lo = s.ci95_low.max(0.0);
-                let hi = s.ci95_high;
+                let lo = s.ci_low.max(0.0);
+                let hi = s.ci_high;
                 let whisker = [
                     vec![(mid, lo), (mid, hi)],
                     vec![(mid - 0.08, lo), (mid + 0.08, lo)],
@@ -365,7 +462,7 @@ fn stat_bar_chart(
                     )
                     .map_err(|e| err(e.to_string()))?;
             }
-            let top = s.ci95_high.max(s.median);
+            let top = s.ci_high.max(s.median);
             chart
                 .draw_series(std::iter::once(Text::new(
                     fmt_value(s.median, unit),
@@ -395,7 +492,7 @@ fn headline_table(c: &Comparison, out: &mut String) {
         let _ = write!(
             out,
             "<tr><td title=\"{}\">{}</td>",
-            esc(description(f)),
+            esc(&description(c, f)),
             esc(f.label())
         );
         for v in &c.variants {
@@ -419,11 +516,10 @@ pub(crate) fn render(c: &Comparison) -> Result<String, ReportError> {
     );
     let _ = writeln!(out, "<h1>wasmbench comparison</h1>");
     let _ = writeln!(out, "<p>{}</p>", esc(&plan_line(c)));
-    let _ = writeln!(
-        out,
-        "<p class=\"muted\">Values: median over repeats ± half the 95% confidence interval; ratios: variant median / <code>{}</code> median.</p>",
-        esc(&c.baseline)
-    );
+    let _ = writeln!(out, "<p class=\"muted\">{}.</p>", esc(&values_legend(c)));
+    if let Some(p) = precision_line(c) {
+        let _ = writeln!(out, "<p><strong>{}</strong></p>", esc(&p));
+    }
     if c.meta.partial {
         out.push_str("<p class=\"partial\">Partial result: the run was interrupted.</p>\n");
     }
@@ -453,6 +549,7 @@ pub(crate) fn render(c: &Comparison) -> Result<String, ReportError> {
     out.push_str("<h2>Charts</h2>\n<div class=\"charts\">\n");
     let charts = [
         latency_chart(c)?,
+        capacity_chart(c)?,
         phase_chart(c)?,
         stat_bar_chart(
             c,
@@ -487,6 +584,23 @@ pub(crate) fn render(c: &Comparison) -> Result<String, ReportError> {
         let _ = writeln!(out, "<div class=\"chart\">{svg}</div>");
     }
     out.push_str("</div>\n");
+
+    if let Some((heading, rows)) = crate::table::saved_rows(c) {
+        let _ = writeln!(
+            out,
+            "<h2>Against the saved run</h2>\n<p class=\"muted\">{}</p>\n<div class=\"scroll\"><table>",
+            esc(&heading)
+        );
+        for (i, r) in rows.iter().enumerate() {
+            let tag = if i == 0 { "th" } else { "td" };
+            out.push_str("<tr>");
+            for x in r {
+                let _ = write!(out, "<{tag}>{}</{tag}>", esc(x));
+            }
+            out.push_str("</tr>\n");
+        }
+        out.push_str("</table></div>\n");
+    }
 
     if !c.explanation.is_empty() {
         out.push_str("<h2>Explanation</h2>\n<ul>\n");
@@ -551,6 +665,12 @@ pub(crate) fn render(c: &Comparison) -> Result<String, ReportError> {
             ),
         ),
     ];
+    rows.extend(
+        c.plan
+            .readiness
+            .iter()
+            .map(|r| ("ready when".to_string(), r.clone())),
+    );
     rows.extend(
         c.plan
             .fairness

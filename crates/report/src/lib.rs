@@ -20,6 +20,7 @@ mod json;
 mod markdown;
 mod mix;
 mod model;
+mod saved;
 mod stats;
 mod table;
 mod text;
@@ -32,7 +33,11 @@ use std::str::FromStr;
 pub use explain::{derive_warnings, explain};
 pub use mix::{MixFigure, mix_ratio, mix_stat};
 pub use model::*;
-pub use stats::{CV_WARN_THRESHOLD, Stat, student_t_975};
+pub use saved::{
+    COMPARED_FIGURES, Change, PlanMismatch, SavedComparison, Verdict, against_saved,
+    check_comparable,
+};
+pub use stats::{CONFIDENCE, CV_WARN_THRESHOLD, Interval, OUTLIER_Z, Stat, ratio_interval};
 
 /// Name of the JSON file [`write_all`] writes and [`read_dir`] reads.
 pub const COMPARISON_FILE: &str = "comparison.json";

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 
 use crate::model::{Comparison, Figure, PHASES, VariantStatus};
 use crate::table::{
-    cell, description, kubernetes_rows, median_cell, plan_line, present, ratio_cell, runtime_line,
-    status_line, table_figures,
+    cell, compact_ratio_cell, description, kubernetes_rows, median_cell, plan_line, precision_line,
+    present, ratio_cell, runtime_line, status_line, table_figures, values_legend,
 };
 use crate::units::fmt_bytes;
 
@@ -16,8 +16,9 @@ fn esc(s: &str) -> String {
 }
 
 /// Rows after the phase rows in the demo-style table.
-const EXTRA_ROWS: [Figure; 9] = [
+const EXTRA_ROWS: [Figure; 10] = [
     Figure::ThroughputRps,
+    Figure::CapacityRps,
     Figure::HttpReqDurationP50Ms,
     Figure::HttpReqDurationP95Ms,
     Figure::HttpReqDurationP99Ms,
@@ -40,16 +41,24 @@ pub(crate) fn render(c: &Comparison) -> String {
     let wasm = c.primary_wasm_variant();
     let _ = writeln!(
         out,
-        "native = `{}`, Wasm = `{}`. Values are medians over repeats ± half the 95% confidence interval; phase rows are p95, as in k6's summary. Wasm/native = Wasm median / native median.\n",
+        "native = `{}`, Wasm = `{}`. Phase rows are p95, as in k6's summary; {}.\n",
         base.map_or(c.baseline.as_str(), |b| b.name.as_str()),
-        wasm.map_or("none", |w| w.name.as_str())
+        wasm.map_or("none", |w| w.name.as_str()),
+        values_legend(c)
     );
+    if let Some(p) = precision_line(c) {
+        let _ = writeln!(out, "**{}**\n", esc(&upper_first(&p)));
+    }
     let _ = writeln!(
         out,
         "| Metric Name | Description | native | Wasm | Wasm/native |\n|---|---|---|---|---|"
     );
     let phase_rows = PHASES.iter().filter_map(|p| Figure::phase_p95(p));
-    for f in phase_rows.chain(EXTRA_ROWS) {
+    // Capacity only when a search ran; every other row always, as in the demo's table.
+    for f in phase_rows
+        .chain(EXTRA_ROWS)
+        .filter(|f| *f != Figure::CapacityRps || present(c, *f))
+    {
         let name = match PHASES.iter().find(|p| Figure::phase_p95(p) == Some(f)) {
             Some(p) => (*p).to_string(),
             None => f.label().to_string(),
@@ -58,7 +67,7 @@ pub(crate) fn render(c: &Comparison) -> String {
             out,
             "| {} | {} | {} | {} | {} |",
             esc(&name),
-            esc(description(f)),
+            esc(&description(c, f)),
             base.map_or_else(|| "–".into(), |b| cell(b, f)),
             wasm.map_or_else(|| "–".into(), |w| cell(w, f)),
             wasm.map_or_else(|| "–".into(), |w| ratio_cell(c, w, f)),
@@ -89,7 +98,7 @@ pub(crate) fn render(c: &Comparison) -> String {
                 if v.name == c.baseline || c.ratio(&v.name, f).is_none() {
                     let _ = write!(row, " {value} |");
                 } else {
-                    let _ = write!(row, " {value} ({}) |", ratio_cell(c, v, f));
+                    let _ = write!(row, " {value} ({}) |", compact_ratio_cell(c, v, f));
                 }
             }
             let _ = writeln!(out, "{row}");
@@ -191,8 +200,26 @@ pub(crate) fn render(c: &Comparison) -> String {
             let _ = writeln!(out, "- CPU pinning: none");
         }
     }
+    if let Some(r) = &p.readiness {
+        let _ = writeln!(out, "- Ready when: {r} (cold starts end there)");
+    }
     for f in &p.fairness {
         let _ = writeln!(out, "- Fairness: {f}");
+    }
+
+    if let Some((heading, rows)) = crate::table::saved_rows(c) {
+        let _ = writeln!(
+            out,
+            "\n## Against the saved run\n\n{}\n",
+            esc(&upper_first(&heading))
+        );
+        for (i, r) in rows.iter().enumerate() {
+            let cells: Vec<String> = r.iter().map(|x| esc(x)).collect();
+            let _ = writeln!(out, "| {} |", cells.join(" | "));
+            if i == 0 {
+                let _ = writeln!(out, "|{}", "---|".repeat(r.len()));
+            }
+        }
     }
 
     if !c.explanation.is_empty() {
@@ -208,4 +235,11 @@ pub(crate) fn render(c: &Comparison) -> String {
         }
     }
     out
+}
+
+/// `precision: …` as a sentence start.
+fn upper_first(s: &str) -> String {
+    let mut ch = s.chars();
+    ch.next()
+        .map_or_else(String::new, |f| f.to_uppercase().chain(ch).collect())
 }

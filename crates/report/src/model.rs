@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats::Stat;
+use crate::stats::{Interval, Stat};
 
 pub use wasmbench_vocab::{
     ConnectionMode, ExecMode, LoadEngine, Platform, PodResources, RuntimeInfo, ServerCounts,
@@ -16,7 +16,7 @@ pub use wasmbench_vocab::{
 };
 
 /// Version of the JSON shape written by this crate; bump it on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Phase metrics (k6 names) whose p95 is compared, in the order the demo's table lists them.
 pub const PHASES: [&str; 5] = [
@@ -45,6 +45,16 @@ pub struct Comparison {
     /// Filled by [`Comparison::compute_ratios`]; a figure is absent when either side lacks it
     /// or the baseline value is 0.
     pub ratios: BTreeMap<String, BTreeMap<Figure, f64>>,
+    /// Per non-baseline variant: figure → 95% interval of its ratio, from a bootstrap over
+    /// both variants' repeats ([`crate::ratio_interval`]); absent below two repeats a side.
+    #[serde(default)]
+    pub ratio_intervals: BTreeMap<String, BTreeMap<Figure, Interval>>,
+    /// How precise the headline ratios got, when the run repeated until a precision target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<PrecisionRecord>,
+    /// This run against a saved one (`--baseline DIR`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved: Option<crate::saved::SavedComparison>,
     /// Facts that explain the gap between variants, derived by [`crate::explain`].
     pub explanation: Vec<String>,
     /// Things the reader must know before trusting the numbers (noise, failures, thresholds).
@@ -67,6 +77,99 @@ pub struct Meta {
     pub partial: bool,
     /// The machine the variants ran on.
     pub environment: Environment,
+}
+
+/// The ratios whose precision decides when a run with a precision target stops: every
+/// non-baseline variant's throughput (and capacity, with `--capacity`), p95 time to first
+/// byte and CPU per request.
+pub const HEADLINE_FIGURES: [Figure; 4] = [
+    Figure::ThroughputRps,
+    Figure::CapacityRps,
+    Figure::HttpReqWaitingP95Ms,
+    Figure::ServerCpuMsPer1kReq,
+];
+
+/// What a run with a precision target (`--precision`) reached.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrecisionRecord {
+    /// The target: the largest allowed distance from a headline ratio to either bound of its
+    /// 95% interval, as a share of the ratio (0.05 for ±5%).
+    pub target: f64,
+    /// The widest such distance over every headline ratio at the end (the limiting one).
+    /// Absent when no ratio had an interval (fewer than two repeats ran).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reached: Option<f64>,
+    /// The ratio that set `reached`: `variant figure`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limited_by: Option<String>,
+    /// Repeats run per variant.
+    pub repeats: u32,
+    /// Why the repeats stopped.
+    pub stopped: PrecisionStop,
+    /// The time budget (`--max-time`), seconds.
+    pub max_time_s: f64,
+}
+
+/// Why a run with a precision target stopped repeating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PrecisionStop {
+    /// Every headline ratio's interval was within the target.
+    TargetMet,
+    /// Another repeat would not have fitted in the time budget.
+    TimeBudget,
+    /// The repeat cap was reached.
+    RepeatCap,
+    /// No ratio to make precise: the baseline or every other variant stopped running.
+    NothingToCompare,
+    /// The run was interrupted.
+    Interrupted,
+}
+
+impl PrecisionStop {
+    /// How a report says it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            PrecisionStop::TargetMet => "target met",
+            PrecisionStop::TimeBudget => "time budget spent before the target was met",
+            PrecisionStop::RepeatCap => "repeat cap reached before the target was met",
+            PrecisionStop::NothingToCompare => {
+                "stopped: the baseline or every other variant no longer runs"
+            }
+            PrecisionStop::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// The widest distance from a headline ratio (variant median / baseline median of each of
+/// [`HEADLINE_FIGURES`]) to either bound of its bootstrap interval, as a share of the ratio,
+/// over every variant of `others`, with the ratio that has it (`variant figure`). Figures a
+/// side did not measure are left out; `None` when a ratio has no interval yet (fewer than two
+/// repeats a side) or no ratio exists.
+pub fn headline_precision<'a>(
+    baseline: &[RunResult],
+    others: impl IntoIterator<Item = (&'a str, &'a [RunResult])>,
+) -> Option<(f64, String)> {
+    let mut worst: Option<(f64, String)> = None;
+    for (variant, runs) in others {
+        for f in HEADLINE_FIGURES {
+            let (a, b) = (figure_samples(runs, f), figure_samples(baseline, f));
+            let (Some(sa), Some(sb)) = (Stat::from_samples(&a), Stat::from_samples(&b)) else {
+                continue;
+            };
+            let r = sa.median / sb.median;
+            if !r.is_finite() || sb.median == 0.0 {
+                continue;
+            }
+            let w = crate::stats::ratio_interval(&a, &b)
+                .map_or(f64::INFINITY, |i| i.relative_half_width(r));
+            if worst.as_ref().is_none_or(|(x, _)| w > *x) {
+                worst = Some((w, format!("{variant} {}", f.label())));
+            }
+        }
+    }
+    worst.filter(|(w, _)| w.is_finite())
 }
 
 /// The machine (or node) the variants ran on.
@@ -215,6 +318,10 @@ pub struct PlanRecord {
     pub cpu_pinning: Option<CpuPinning>,
     /// Conditions kept equal across variants (listener options, limits...); differences too.
     pub fairness: Vec<String>,
+    /// When a started server counted as ready, e.g. `first 200 on GET /healthz`; cold starts
+    /// end there. `None` where no server start was timed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<String>,
     /// The request mix, when iterations pick one of several requests instead of `request`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mix: Vec<MixEntry>,
@@ -284,6 +391,10 @@ pub enum VariantStatus {
     Skipped,
 }
 
+/// The [`VariantResult::workload_mode`] of a `wasi:http` component: the host accepts the
+/// connections and calls the component's handler once per request.
+pub const WASI_HTTP_MODE: &str = "wasi-http";
+
 /// Everything measured for one variant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -292,8 +403,11 @@ pub struct VariantResult {
     pub name: String,
     /// Runtime and execution mode.
     pub runtime: RuntimeInfo,
-    /// The workload's concurrency mode (`ECHO_MODE`: `concurrent` or `seed`).
-    pub workload_mode: String,
+    /// How the server handles connections, when the run knows it: our workload's mode
+    /// (`ECHO_MODE`: `concurrent` or `seed`) or what the user declared; `None` for a service
+    /// the run knows nothing about (its measured threads and connections are in `runs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_mode: Option<String>,
     /// The artifact, `None` when it was never built.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact: Option<ArtifactInfo>,
@@ -302,6 +416,10 @@ pub struct VariantResult {
     /// Why the variant failed or was skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// True when the variant failed because its server never became ready (it did not start,
+    /// exited, or its ready path refused), so nothing of it was measured.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_started: bool,
     /// One entry per measured repeat.
     pub runs: Vec<RunResult>,
     /// Instructions per request counted under callgrind, in a pass of its own after the
@@ -453,7 +571,7 @@ pub struct RunResult {
     pub repeat: u32,
     /// Actual length of the measured load run.
     pub duration_s: f64,
-    /// Cold-start samples: spawn → first `200` on `/healthz`.
+    /// Cold-start samples: spawn → ready, by the plan's `readiness` rule.
     pub cold_start_ms: Vec<f64>,
     /// Completed requests per second.
     pub throughput_rps: f64,
@@ -493,6 +611,9 @@ pub struct RunResult {
     /// Per request of the plan's mix (empty without a mix).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub by_request: BTreeMap<String, RequestBreakdown>,
+    /// The capacity search run on this repeat's server after its measured load (`--capacity`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<CapacitySearch>,
 }
 
 impl RunResult {
@@ -508,6 +629,57 @@ impl RunResult {
     }
 }
 
+/// A capacity search (`--capacity`): constant-arrival-rate steps, doubling then bisection,
+/// for the highest offered rate the server sustains within the SLO.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapacitySearch {
+    /// The capacity, when the server was the limit (what ratios and intervals use).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_rps: Option<f64>,
+    /// The highest rate that passed, req/s (a lower bound when the client was the limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passed_rps: Option<f64>,
+    /// The lowest rate that failed, req/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_rps: Option<f64>,
+    /// What ended the search: `server`, `client` (a step was client-bound), `max-rate`, `steps`.
+    pub limit: String,
+    /// The search's result in words, e.g. `≥ 40000 req/s (client-bound)`.
+    pub headline: String,
+    /// The objective every step had to meet.
+    pub slo: Vec<String>,
+    /// Every step, in the order run.
+    pub steps: Vec<CapacityStep>,
+}
+
+/// One step of a capacity search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapacityStep {
+    /// Offered rate, req/s.
+    pub offered_rps: f64,
+    /// Achieved rate, req/s.
+    pub achieved_rps: f64,
+    /// `http_req_waiting` p50, ms.
+    pub waiting_p50_ms: f64,
+    /// `http_req_waiting` p95, ms.
+    pub waiting_p95_ms: f64,
+    /// `http_req_waiting` p99, ms.
+    pub waiting_p99_ms: f64,
+    /// Server CPU per request, µs, when measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_cpu_us_per_req: Option<f64>,
+    /// Load generator CPU over the step, as a share of its CPUs (0–1), when measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loadgen_cpu_share: Option<f64>,
+    /// `pass`, `fail` or `client-bound`.
+    pub verdict: String,
+    /// Why the step did not pass.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+}
+
 /// A compared figure: a field of [`Aggregate`], or the artifact size.
 ///
 /// The serialized names are the keys of [`Comparison::ratios`].
@@ -516,6 +688,9 @@ impl RunResult {
 pub enum Figure {
     /// Requests per second.
     ThroughputRps,
+    /// Highest offered rate served within the SLO (`--capacity`), from searches where the
+    /// server was the limit.
+    CapacityRps,
     /// Median of `http_req_duration`.
     HttpReqDurationP50Ms,
     /// p95 of `http_req_duration`.
@@ -582,8 +757,9 @@ pub enum Unit {
 
 impl Figure {
     /// Every figure, in report order.
-    pub const ALL: [Figure; 24] = [
+    pub const ALL: [Figure; 25] = [
         Figure::ThroughputRps,
+        Figure::CapacityRps,
         Figure::HttpReqDurationP50Ms,
         Figure::HttpReqDurationP95Ms,
         Figure::HttpReqDurationP99Ms,
@@ -613,6 +789,7 @@ impl Figure {
     pub fn key(self) -> &'static str {
         match self {
             Figure::ThroughputRps => "throughput_rps",
+            Figure::CapacityRps => "capacity_rps",
             Figure::HttpReqDurationP50Ms => "http_req_duration_p50_ms",
             Figure::HttpReqDurationP95Ms => "http_req_duration_p95_ms",
             Figure::HttpReqDurationP99Ms => "http_req_duration_p99_ms",
@@ -643,6 +820,7 @@ impl Figure {
     pub fn label(self) -> &'static str {
         match self {
             Figure::ThroughputRps => "throughput",
+            Figure::CapacityRps => "capacity at the SLO",
             Figure::HttpReqDurationP50Ms => "http_req_duration p50",
             Figure::HttpReqDurationP95Ms => "http_req_duration p95",
             Figure::HttpReqDurationP99Ms => "http_req_duration p99",
@@ -672,7 +850,7 @@ impl Figure {
     /// The unit of the figure's values.
     pub fn unit(self) -> Unit {
         match self {
-            Figure::ThroughputRps => Unit::PerS,
+            Figure::ThroughputRps | Figure::CapacityRps => Unit::PerS,
             Figure::HttpReqFailedRate => Unit::Rate,
             Figure::ServerRssPeakBytes | Figure::ArtifactSizeBytes => Unit::Bytes,
             Figure::SyscallsPerReq
@@ -698,9 +876,9 @@ impl Figure {
         }
     }
 
-    /// True when a larger value is better (only throughput).
+    /// True when a larger value is better (throughput and capacity).
     pub fn higher_is_better(self) -> bool {
-        self == Figure::ThroughputRps
+        matches!(self, Figure::ThroughputRps | Figure::CapacityRps)
     }
 
     /// The p95 figure of a k6 phase metric name, if there is one.
@@ -768,6 +946,9 @@ pub struct Aggregate {
     /// Server peak RSS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_rss_peak_bytes: Option<Stat>,
+    /// Capacity at the SLO, over the searches where the server was the limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_rps: Option<Stat>,
     /// Server syscalls per request, every kind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub syscalls_per_req: Option<Stat>,
@@ -794,45 +975,79 @@ pub struct Aggregate {
     pub instructions_per_req: Option<Stat>,
 }
 
+/// One sample of `figure` per run of `runs` (cold start: every start of every run); empty for
+/// the artifact size, which has no repeats.
+pub fn figure_samples(runs: &[RunResult], figure: Figure) -> Vec<f64> {
+    let phase = |metric: &str, pick: fn(&TrendStats) -> f64| -> Vec<f64> {
+        runs.iter()
+            .filter_map(|r| r.phases.get(metric).map(pick))
+            .collect()
+    };
+    let each =
+        |f: &dyn Fn(&RunResult) -> Option<f64>| -> Vec<f64> { runs.iter().filter_map(f).collect() };
+    match figure {
+        Figure::ThroughputRps => each(&|r| Some(r.throughput_rps)),
+        Figure::CapacityRps => each(&|r| r.capacity.as_ref().and_then(|c| c.capacity_rps)),
+        Figure::HttpReqDurationP50Ms => phase("http_req_duration", |t| t.med_ms),
+        Figure::HttpReqDurationP95Ms => phase("http_req_duration", |t| t.p95_ms),
+        Figure::HttpReqDurationP99Ms => phase("http_req_duration", |t| t.p99_ms),
+        Figure::HttpReqBlockedP95Ms => phase("http_req_blocked", |t| t.p95_ms),
+        Figure::HttpReqConnectingP95Ms => phase("http_req_connecting", |t| t.p95_ms),
+        Figure::HttpReqTlsHandshakingP95Ms => phase("http_req_tls_handshaking", |t| t.p95_ms),
+        Figure::HttpReqSendingP95Ms => phase("http_req_sending", |t| t.p95_ms),
+        Figure::HttpReqWaitingP95Ms => phase("http_req_waiting", |t| t.p95_ms),
+        Figure::HttpReqReceivingP95Ms => phase("http_req_receiving", |t| t.p95_ms),
+        Figure::IterationDurationP95Ms => phase("iteration_duration", |t| t.p95_ms),
+        Figure::HttpReqFailedRate => each(&|r| Some(r.http_req_failed_rate)),
+        Figure::ColdStartMs => runs
+            .iter()
+            .flat_map(|r| r.cold_start_ms.iter().copied())
+            .collect(),
+        Figure::ServerCpuMsPer1kReq => each(&|r| r.server.map(|s| s.cpu_ms_per_1k_req)),
+        Figure::ServerRssPeakBytes => each(&|r| r.server.map(|s| s.rss_peak_bytes as f64)),
+        Figure::ArtifactSizeBytes => Vec::new(),
+        Figure::SyscallsPerReq => each(&|r| r.syscalls_per_req(SyscallKind::All)),
+        Figure::PollCallsPerReq => each(&|r| r.syscalls_per_req(SyscallKind::Poll)),
+        Figure::ReadCallsPerReq => each(&|r| r.syscalls_per_req(SyscallKind::Read)),
+        Figure::WriteCallsPerReq => each(&|r| r.syscalls_per_req(SyscallKind::Write)),
+        Figure::AcceptCallsPerReq => each(&|r| r.syscalls_per_req(SyscallKind::Accept)),
+        Figure::ContextSwitchesPerReq => {
+            each(&|r| r.per_req(|c| Some(c.voluntary_switches + c.involuntary_switches)))
+        }
+        Figure::PageFaultsPerReq => each(&|r| r.per_req(|c| Some(c.minor_faults + c.major_faults))),
+        Figure::InstructionsPerReq => each(&|r| r.per_req(|c| c.instructions)),
+    }
+}
+
 impl Aggregate {
     /// Statistics over `runs` (one sample per run; cold start pools all samples).
     pub fn from_runs(runs: &[RunResult]) -> Aggregate {
-        let per_run = |f: &dyn Fn(&RunResult) -> Option<f64>| -> Option<Stat> {
-            Stat::from_samples(&runs.iter().filter_map(f).collect::<Vec<_>>())
-        };
-        let phase = |metric: &'static str, pick: fn(&TrendStats) -> f64| {
-            per_run(&move |r: &RunResult| r.phases.get(metric).map(pick))
-        };
-        let cold: Vec<f64> = runs
-            .iter()
-            .flat_map(|r| r.cold_start_ms.iter().copied())
-            .collect();
+        let stat = |f: Figure| Stat::from_samples(&figure_samples(runs, f));
         Aggregate {
-            throughput_rps: per_run(&|r| Some(r.throughput_rps)),
-            http_req_duration_p50_ms: phase("http_req_duration", |t| t.med_ms),
-            http_req_duration_p95_ms: phase("http_req_duration", |t| t.p95_ms),
-            http_req_duration_p99_ms: phase("http_req_duration", |t| t.p99_ms),
-            http_req_blocked_p95_ms: phase("http_req_blocked", |t| t.p95_ms),
-            http_req_connecting_p95_ms: phase("http_req_connecting", |t| t.p95_ms),
-            http_req_tls_handshaking_p95_ms: phase("http_req_tls_handshaking", |t| t.p95_ms),
-            http_req_sending_p95_ms: phase("http_req_sending", |t| t.p95_ms),
-            http_req_waiting_p95_ms: phase("http_req_waiting", |t| t.p95_ms),
-            http_req_receiving_p95_ms: phase("http_req_receiving", |t| t.p95_ms),
-            iteration_duration_p95_ms: phase("iteration_duration", |t| t.p95_ms),
-            http_req_failed_rate: per_run(&|r| Some(r.http_req_failed_rate)),
-            cold_start_ms: Stat::from_samples(&cold),
-            server_cpu_ms_per_1k_req: per_run(&|r| r.server.map(|s| s.cpu_ms_per_1k_req)),
-            server_rss_peak_bytes: per_run(&|r| r.server.map(|s| s.rss_peak_bytes as f64)),
-            syscalls_per_req: per_run(&|r| r.syscalls_per_req(SyscallKind::All)),
-            poll_calls_per_req: per_run(&|r| r.syscalls_per_req(SyscallKind::Poll)),
-            read_calls_per_req: per_run(&|r| r.syscalls_per_req(SyscallKind::Read)),
-            write_calls_per_req: per_run(&|r| r.syscalls_per_req(SyscallKind::Write)),
-            accept_calls_per_req: per_run(&|r| r.syscalls_per_req(SyscallKind::Accept)),
-            context_switches_per_req: per_run(&|r| {
-                r.per_req(|c| Some(c.voluntary_switches + c.involuntary_switches))
-            }),
-            page_faults_per_req: per_run(&|r| r.per_req(|c| Some(c.minor_faults + c.major_faults))),
-            instructions_per_req: per_run(&|r| r.per_req(|c| c.instructions)),
+            throughput_rps: stat(Figure::ThroughputRps),
+            capacity_rps: stat(Figure::CapacityRps),
+            http_req_duration_p50_ms: stat(Figure::HttpReqDurationP50Ms),
+            http_req_duration_p95_ms: stat(Figure::HttpReqDurationP95Ms),
+            http_req_duration_p99_ms: stat(Figure::HttpReqDurationP99Ms),
+            http_req_blocked_p95_ms: stat(Figure::HttpReqBlockedP95Ms),
+            http_req_connecting_p95_ms: stat(Figure::HttpReqConnectingP95Ms),
+            http_req_tls_handshaking_p95_ms: stat(Figure::HttpReqTlsHandshakingP95Ms),
+            http_req_sending_p95_ms: stat(Figure::HttpReqSendingP95Ms),
+            http_req_waiting_p95_ms: stat(Figure::HttpReqWaitingP95Ms),
+            http_req_receiving_p95_ms: stat(Figure::HttpReqReceivingP95Ms),
+            iteration_duration_p95_ms: stat(Figure::IterationDurationP95Ms),
+            http_req_failed_rate: stat(Figure::HttpReqFailedRate),
+            cold_start_ms: stat(Figure::ColdStartMs),
+            server_cpu_ms_per_1k_req: stat(Figure::ServerCpuMsPer1kReq),
+            server_rss_peak_bytes: stat(Figure::ServerRssPeakBytes),
+            syscalls_per_req: stat(Figure::SyscallsPerReq),
+            poll_calls_per_req: stat(Figure::PollCallsPerReq),
+            read_calls_per_req: stat(Figure::ReadCallsPerReq),
+            write_calls_per_req: stat(Figure::WriteCallsPerReq),
+            accept_calls_per_req: stat(Figure::AcceptCallsPerReq),
+            context_switches_per_req: stat(Figure::ContextSwitchesPerReq),
+            page_faults_per_req: stat(Figure::PageFaultsPerReq),
+            instructions_per_req: stat(Figure::InstructionsPerReq),
         }
     }
 
@@ -840,6 +1055,7 @@ impl Aggregate {
     pub fn get(&self, figure: Figure) -> Option<&Stat> {
         match figure {
             Figure::ThroughputRps => self.throughput_rps.as_ref(),
+            Figure::CapacityRps => self.capacity_rps.as_ref(),
             Figure::HttpReqDurationP50Ms => self.http_req_duration_p50_ms.as_ref(),
             Figure::HttpReqDurationP95Ms => self.http_req_duration_p95_ms.as_ref(),
             Figure::HttpReqDurationP99Ms => self.http_req_duration_p99_ms.as_ref(),
@@ -878,6 +1094,9 @@ impl Comparison {
             baseline: baseline.into(),
             variants: Vec::new(),
             ratios: BTreeMap::new(),
+            ratio_intervals: BTreeMap::new(),
+            precision: None,
+            saved: None,
             explanation: Vec::new(),
             warnings: Vec::new(),
         }
@@ -929,6 +1148,7 @@ impl Comparison {
     /// have (baseline value ≠ 0), for every non-baseline variant that ran.
     pub fn compute_ratios(&mut self) {
         let mut ratios = BTreeMap::new();
+        let mut intervals = BTreeMap::new();
         if let Some(base) = self
             .baseline_variant()
             .filter(|b| b.status == VariantStatus::Ok)
@@ -938,18 +1158,36 @@ impl Comparison {
                     continue;
                 }
                 let mut per = BTreeMap::new();
+                let mut per_interval = BTreeMap::new();
                 for f in Figure::ALL {
                     if let (Some(a), Some(b)) = (v.figure_value(f), base.figure_value(f)) {
                         let r = a / b;
                         if b != 0.0 && r.is_finite() {
                             per.insert(f, r);
+                            let interval = crate::stats::ratio_interval(
+                                &figure_samples(&v.runs, f),
+                                &figure_samples(&base.runs, f),
+                            );
+                            if let Some(i) = interval {
+                                per_interval.insert(f, i);
+                            }
                         }
                     }
                 }
                 ratios.insert(v.name.clone(), per);
+                if !per_interval.is_empty() {
+                    intervals.insert(v.name.clone(), per_interval);
+                }
             }
         }
         self.ratios = ratios;
+        self.ratio_intervals = intervals;
+    }
+
+    /// The 95% bootstrap interval of the ratio of `figure` (variant / baseline), when both
+    /// sides have at least two samples.
+    pub fn ratio_interval(&self, variant: &str, figure: Figure) -> Option<Interval> {
+        self.ratio_intervals.get(variant)?.get(&figure).copied()
     }
 
     /// Recomputes aggregates, ratios and the explanation, and adds derived warnings that are not

@@ -13,8 +13,19 @@ pub(crate) fn table_figures() -> impl Iterator<Item = Figure> {
         .filter(|f| *f != Figure::IterationDurationP95Ms)
 }
 
-/// k6's description of a figure (the demo's "Description" column).
-pub(crate) fn description(f: Figure) -> &'static str {
+/// k6's description of a figure (the demo's "Description" column); cold start names the
+/// readiness rule the run used.
+pub(crate) fn description(c: &Comparison, f: Figure) -> std::borrow::Cow<'static, str> {
+    if f == Figure::ColdStartMs {
+        return match &c.plan.readiness {
+            Some(r) => format!("Process spawn → {r}").into(),
+            None => "Process spawn → ready".into(),
+        };
+    }
+    static_description(f).into()
+}
+
+fn static_description(f: Figure) -> &'static str {
     match f {
         Figure::HttpReqBlockedP95Ms => {
             "Time spent blocked (waiting for a free TCP connection slot) before initiating the request"
@@ -29,12 +40,15 @@ pub(crate) fn description(f: Figure) -> &'static str {
         }
         Figure::HttpReqReceivingP95Ms => "Time spent receiving response data from the remote host",
         Figure::ThroughputRps => "Completed requests per second",
+        Figure::CapacityRps => {
+            "Highest offered request rate served within the SLO (open-model search after each measured run)"
+        }
         Figure::HttpReqDurationP50Ms => "Median request time (sending + waiting + receiving)",
         Figure::HttpReqDurationP95Ms => "95th percentile request time",
         Figure::HttpReqDurationP99Ms => "99th percentile request time",
         Figure::IterationDurationP95Ms => "Time to complete one full iteration",
         Figure::HttpReqFailedRate => "Share of failed requests (http_req_failed)",
-        Figure::ColdStartMs => "Process spawn → first 200 on /healthz",
+        Figure::ColdStartMs => "Process spawn → ready",
         Figure::ServerCpuMsPer1kReq => "Server CPU time (user + system) per 1000 requests",
         Figure::ServerRssPeakBytes => "Peak resident memory of the server process",
         Figure::ArtifactSizeBytes => "Size of the built executable or .wasm",
@@ -55,7 +69,10 @@ pub(crate) fn description(f: Figure) -> &'static str {
 
 /// Whether any variant has a value for `f` (rows without any are left out).
 pub(crate) fn present(c: &Comparison, f: Figure) -> bool {
-    c.variants.iter().any(|v| v.figure_value(f).is_some())
+    c.variants.iter().any(|v| {
+        v.figure_value(f).is_some()
+            || (f == Figure::CapacityRps && v.runs.iter().any(|r| r.capacity.is_some()))
+    })
 }
 
 /// The value of `f` for `v`: median ± CI half-width, or the variant's status when it did not run.
@@ -69,11 +86,26 @@ pub(crate) fn cell(v: &VariantResult, f: Figure) -> String {
     match v.status {
         VariantStatus::Failed => "failed".into(),
         VariantStatus::Skipped => "skipped".into(),
-        VariantStatus::Ok => v
-            .aggregate
-            .get(f)
-            .map_or_else(|| "–".to_string(), |s| fmt_stat(s, f.unit())),
+        VariantStatus::Ok => match v.aggregate.get(f) {
+            Some(s) => fmt_stat(s, f.unit()),
+            None if f == Figure::CapacityRps => capacity_bound(v),
+            None => "–".to_string(),
+        },
     }
+}
+
+/// A variant's capacity when no search found the server's limit: the best bound a search
+/// gave (`≥ 40000 req/s (client-bound)`), never a bare number.
+fn capacity_bound(v: &VariantResult) -> String {
+    v.runs
+        .iter()
+        .filter_map(|r| r.capacity.as_ref())
+        .max_by(|a, b| {
+            a.passed_rps
+                .unwrap_or(0.0)
+                .total_cmp(&b.passed_rps.unwrap_or(0.0))
+        })
+        .map_or_else(|| "–".to_string(), |c| c.headline.clone())
 }
 
 /// The median alone (for compact cells).
@@ -82,10 +114,61 @@ pub(crate) fn median_cell(v: &VariantResult, f: Figure) -> String {
         .map_or_else(|| "–".to_string(), |m| fmt_value(m, f.unit()))
 }
 
-/// The stored ratio of `f` for `v`, or `–`.
+/// The stored ratio of `f` for `v` with its 95% interval, `0.47x [0.44–0.51]`, or `–`.
 pub(crate) fn ratio_cell(c: &Comparison, v: &VariantResult, f: Figure) -> String {
+    c.ratio(&v.name, f).map_or_else(
+        || "–".to_string(),
+        |r| ratio_with_interval(r, c.ratio_interval(&v.name, f)),
+    )
+}
+
+/// `0.47x [0.44–0.51x]`, or the ratio alone without a (non-empty) interval.
+fn ratio_with_interval(r: f64, interval: Option<crate::stats::Interval>) -> String {
+    match interval {
+        Some(i) if i.high > i.low => format!(
+            "{} [{}–{}]",
+            fmt_ratio(r),
+            fmt_ratio(i.low).trim_end_matches('x'),
+            fmt_ratio(i.high)
+        ),
+        _ => fmt_ratio(r),
+    }
+}
+
+/// The stored ratio of `f` for `v` alone, for tables of one short cell per variant.
+pub(crate) fn compact_ratio_cell(c: &Comparison, v: &VariantResult, f: Figure) -> String {
     c.ratio(&v.name, f)
         .map_or_else(|| "–".to_string(), fmt_ratio)
+}
+
+/// What the values and ratios of the headline table are, in one sentence every renderer uses.
+pub(crate) fn values_legend(c: &Comparison) -> String {
+    format!(
+        "values: median over repeats, with the 95% interval of the median in brackets (order \
+         statistics) or, below 6 repeats, the range of the repeats; ratios: variant median / {} \
+         median, with its 95% bootstrap interval over the repeats in brackets",
+        c.baseline
+    )
+}
+
+/// How precise the headline ratios got, for a run that repeated until a precision target.
+pub(crate) fn precision_line(c: &Comparison) -> Option<String> {
+    let p = c.precision.as_ref()?;
+    let reached = match (&p.reached, &p.limited_by) {
+        (Some(w), Some(by)) => format!(
+            "every headline ratio within ±{:.1}% (widest: {by})",
+            w * 100.0
+        ),
+        _ => "no headline ratio has an interval yet".to_string(),
+    };
+    Some(format!(
+        "precision: {reached}, target ±{:.1}%, after {} repeat{} per variant ({}; budget {}s)",
+        p.target * 100.0,
+        p.repeats,
+        if p.repeats == 1 { "" } else { "s" },
+        p.stopped.describe(),
+        p.max_time_s
+    ))
 }
 
 /// One-line plan summary.
@@ -142,12 +225,19 @@ pub(crate) fn runtime_line(v: &VariantResult) -> String {
         r.mode.as_str(),
         r.target.as_str()
     );
+    match crate::explain::instance_reuse(r) {
+        Some(1) => s.push_str(", instance per request"),
+        Some(n) => s.push_str(&format!(", instance reuse {n}")),
+        None => {}
+    }
     match r.pooling {
         Some(true) => s.push_str(", pooling"),
         Some(false) => s.push_str(", no pooling"),
         None => {}
     }
-    s.push_str(&format!(", {} mode", v.workload_mode));
+    if let Some(m) = &v.workload_mode {
+        s.push_str(&format!(", {m} mode"));
+    }
     s
 }
 
@@ -247,4 +337,39 @@ pub(crate) fn kubernetes_rows(c: &Comparison) -> Vec<(String, String)> {
         ));
     }
     rows
+}
+
+/// The rows of the table against a saved run (`--baseline`): a header, then one row per
+/// variant and figure; `None` without a saved run.
+pub(crate) fn saved_rows(c: &Comparison) -> Option<(String, Vec<Vec<String>>)> {
+    let s = c.saved.as_ref()?;
+    let heading = format!(
+        "against the saved run in {} (started {}): a change counts when its whole 95% interval is beyond ±{:.1}%",
+        s.dir,
+        s.saved_started_at,
+        s.threshold * 100.0
+    );
+    let mut rows = vec![
+        ["variant", "metric", "saved", "now", "now/saved", "verdict"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for ch in &s.changes {
+        let unit = ch.figure.unit();
+        let change = ratio_with_interval(ch.ratio, ch.interval);
+        rows.push(vec![
+            ch.variant.clone(),
+            ch.figure.label().to_string(),
+            fmt_value(ch.saved, unit),
+            fmt_value(ch.now, unit),
+            change,
+            match ch.verdict {
+                crate::saved::Verdict::Improved => "improved",
+                crate::saved::Verdict::Unchanged => "within noise",
+                crate::saved::Verdict::Regressed => "REGRESSED",
+            }
+            .to_string(),
+        ]);
+    }
+    Some((heading, rows))
 }

@@ -1,13 +1,15 @@
-//! Terminal renderer: an aligned table of medians ± 95% CI with ratios to the baseline.
+//! Terminal renderer: an aligned table of medians and their intervals with ratios to the
+//! baseline.
 
 use std::fmt::Write as _;
 
 use crate::model::Comparison;
 use crate::table::{
-    cell, kubernetes_rows, plan_line, present, ratio_cell, runtime_line, status_line, table_figures,
+    cell, kubernetes_rows, plan_line, precision_line, present, ratio_cell, runtime_line,
+    status_line, table_figures, values_legend,
 };
 
-/// Pads every column to its widest cell (counted in chars: `µ` and `±` are one column wide).
+/// Pads every column to its widest cell (counted in chars: `µ` and `–` are one column wide).
 fn aligned(rows: &[Vec<String>], right: &[bool]) -> Vec<String> {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
@@ -49,11 +51,10 @@ pub(crate) fn render(c: &Comparison) -> String {
         c.meta.wasmbench_version,
         plan_line(c)
     );
-    let _ = writeln!(
-        out,
-        "values: median ±half-width of the 95% CI over repeats; ratios: variant median / {} median",
-        c.baseline
-    );
+    let _ = writeln!(out, "{}", values_legend(c));
+    if let Some(p) = precision_line(c) {
+        let _ = writeln!(out, "{p}");
+    }
     if c.meta.partial {
         let _ = writeln!(out, "PARTIAL RESULT: the run was interrupted");
     }
@@ -114,6 +115,14 @@ pub(crate) fn render(c: &Comparison) -> String {
         out.push_str("\nkubernetes\n");
         for (k, v) in cluster {
             let _ = writeln!(out, "  {k}: {v}");
+        }
+    }
+
+    if let Some((heading, rows)) = crate::table::saved_rows(c) {
+        let _ = writeln!(out, "\n{heading}");
+        let right = [false, false, true, true, true, false];
+        for l in aligned(&rows, &right) {
+            let _ = writeln!(out, "  {}", l.trim_end());
         }
     }
 

@@ -86,16 +86,16 @@ pub fn fmt_count(v: f64) -> String {
     }
 }
 
-/// Median with the 95% CI half-width in the median's own scale, `12.3ms ±0.4ms`; just the
-/// median when n = 1 or the interval is empty.
+/// Median with its interval in the median's own scale: `12.3ms [12.1–12.6]` for a 95%
+/// interval, `12.3ms (range 12.1–12.6)` when there are too few repeats for one (the range is
+/// then all the samples say); just the median for one sample or an interval that rounds to it.
 pub fn fmt_stat(s: &Stat, unit: Unit) -> String {
-    let half = s.ci95_half_width();
     let median = fmt_value(s.median, unit);
-    if s.n <= 1 || half <= 0.0 {
+    if s.n <= 1 || s.ci_high <= s.ci_low {
         return median;
     }
-    // The half-width is printed with the median's suffix so the two read at a glance.
-    let (scale, suffix) = match unit {
+    // The bounds are printed in the median's scale, with the median's suffix once.
+    let (scale, _suffix) = match unit {
         Unit::Ms => {
             let a = s.median.abs();
             if a < 0.001 {
@@ -122,20 +122,36 @@ pub fn fmt_stat(s: &Stat, unit: Unit) -> String {
         Unit::Rate => (100.0, "%"),
         Unit::PerRequest => per_request_scale(s.median),
     };
-    let h = half * scale;
-    let digits = if h >= 10.0 {
+    let (lo, hi) = (s.ci_low * scale, s.ci_high * scale);
+    // Enough decimals that the two bounds differ, at most four.
+    let mut digits = 0;
+    while digits < 4 && trim_to(lo, digits) == trim_to(hi, digits) {
+        digits += 1;
+    }
+    let (lo, hi) = (
+        trim_to(lo, digits.max(significant(hi))),
+        trim_to(hi, digits.max(significant(hi))),
+    );
+    if lo == hi {
+        return median;
+    }
+    if s.is_confident() {
+        format!("{median} [{lo}–{hi}]")
+    } else {
+        format!("{median} (range {lo}–{hi})")
+    }
+}
+
+/// Decimals that give a value of this magnitude three significant digits (at most two).
+fn significant(x: f64) -> usize {
+    let a = x.abs();
+    if a >= 100.0 {
         0
-    } else if h >= 1.0 {
+    } else if a >= 10.0 {
         1
     } else {
         2
-    };
-    let half = trim_to(h, digits);
-    // A spread that rounds to nothing at the median's precision is not printed as `±0`.
-    if half == "0" {
-        return median;
     }
-    format!("{median} ±{half}{suffix}")
 }
 
 /// A ratio, `2.13x`.
@@ -179,11 +195,14 @@ mod tests {
     }
 
     #[test]
-    fn stat_half_width_uses_the_median_scale() {
+    fn stat_interval_uses_the_median_scale() {
         let s = Stat::from_samples(&[3.9, 4.0, 4.1]).unwrap();
-        assert_eq!(fmt_stat(&s, Unit::Ms), "4ms ±0.25ms");
+        assert_eq!(fmt_stat(&s, Unit::Ms), "4ms (range 3.9–4.1)");
         let b = Stat::from_samples(&[38_000_000.0, 38_004_096.0, 38_008_192.0]).unwrap();
-        assert_eq!(fmt_stat(&b, Unit::Bytes), "38 MB ±0.01 MB");
+        assert_eq!(fmt_stat(&b, Unit::Bytes), "38 MB (range 38–38.01)");
+        let nine: Vec<f64> = (0..9).map(|i| 100.0 + f64::from(i)).collect();
+        let c = Stat::from_samples(&nine).unwrap();
+        assert_eq!(fmt_stat(&c, Unit::PerS), "104/s [101–107]");
         let one = Stat::from_samples(&[0.011]).unwrap();
         assert_eq!(fmt_stat(&one, Unit::Ms), "11µs");
     }

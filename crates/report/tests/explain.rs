@@ -143,3 +143,62 @@ fn instructions_from_the_callgrind_pass_are_cited_with_how_they_were_counted() {
         joined(&c)
     );
 }
+
+#[test]
+fn a_service_without_a_declared_mode_gets_its_measured_threads_and_no_model() {
+    let mut c = support::two_variants();
+    for v in &mut c.variants {
+        v.workload_mode = None;
+    }
+    c.variants[1].runs[0]
+        .server_counts
+        .as_mut()
+        .unwrap()
+        .threads = 9;
+    c.finalize();
+    let e = joined(&c);
+    assert!(
+        e.contains(
+            "Concurrency model of native: not declared (a service wasmbench did not build); \
+             its server process (runtime included) had 1 thread in the measured runs."
+        ),
+        "{e}"
+    );
+    assert!(
+        e.contains("Concurrency model of wasmtime-wasip2: not declared")
+            && e.contains("had 1 to 9 threads"),
+        "{e}"
+    );
+    assert!(
+        !e.contains("poll(2) event loop") && !e.contains("`concurrent`"),
+        "{e}"
+    );
+    let text = render(&c, Format::Markdown).unwrap();
+    assert!(!text.contains("concurrent mode"), "{text}");
+    assert!(
+        text.contains("Process spawn → first 200 on GET /healthz"),
+        "the cold-start row names the plan's readiness rule: {text}"
+    );
+}
+
+#[test]
+fn transport_errors_are_a_warning_with_their_kinds() {
+    let mut c = support::two_variants();
+    let r = &mut c.variants[1].runs[0];
+    r.errors.insert("reset".into(), 9);
+    r.errors.insert("timeout".into(), 2);
+    c.finalize();
+    assert!(
+        c.warnings.iter().any(|w| w
+            == "wasmtime-wasip2: 11 request(s) failed without an HTTP answer (reset 9, timeout 2), counted in http_req_failed."),
+        "{:?}",
+        c.warnings
+    );
+    assert!(
+        !c.warnings
+            .iter()
+            .any(|w| w.starts_with("native:") && w.contains("without an HTTP answer")),
+        "{:?}",
+        c.warnings
+    );
+}

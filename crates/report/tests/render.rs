@@ -70,7 +70,7 @@ fn confidence_intervals_contain_the_median_and_counts_match_repeats() {
             for f in Figure::ALL {
                 if let Some(s) = v.aggregate.get(f) {
                     assert!(
-                        s.ci95_low <= s.median && s.median <= s.ci95_high,
+                        s.ci_low <= s.median && s.median <= s.ci_high,
                         "{} {f:?}",
                         v.name
                     );
@@ -118,9 +118,19 @@ fn markdown_has_the_demo_table_with_a_ratio_column() {
     for p in PHASES {
         assert!(md.contains(&format!("| {p} | ")), "missing phase row {p}");
     }
-    let waiting_ratio = fmt_ratio(
-        c.ratio("wasmtime-wasip2", Figure::HttpReqWaitingP95Ms)
-            .unwrap(),
+    // The ratio cell is the stored ratio with its bootstrap interval.
+    let r = c
+        .ratio("wasmtime-wasip2", Figure::HttpReqWaitingP95Ms)
+        .unwrap();
+    let i = c
+        .ratio_interval("wasmtime-wasip2", Figure::HttpReqWaitingP95Ms)
+        .expect("three repeats a side give an interval");
+    assert!(i.low <= r && r <= i.high, "{i:?} around {r}");
+    let waiting_ratio = format!(
+        "{} [{}–{}]",
+        fmt_ratio(r),
+        fmt_ratio(i.low).trim_end_matches('x'),
+        fmt_ratio(i.high)
     );
     let row = md
         .lines()
@@ -170,7 +180,7 @@ fn text_table_columns_align() {
         for l in &table[2..] {
             assert_eq!(col_ends(l).last(), header_cols.last(), "{l:?}");
         }
-        assert!(txt.contains("±"));
+        assert!(txt.contains("(range ") || txt.contains(" ["), "{txt}");
     }
 }
 
@@ -431,9 +441,10 @@ fn every_figure_key_is_in_the_schema_and_the_aggregate() {
     for f in Figure::ALL {
         assert!(schema.contains(&format!("\"{}\"", f.key())), "{}", f.key());
         assert_eq!(serde_json::to_value(f).unwrap(), f.key());
-        // Not measured by the fixture: no TLS, no hardware counters.
+        // Not measured by the fixture: no TLS, no hardware counters, no capacity search.
         if ![
             Figure::ArtifactSizeBytes,
+            Figure::CapacityRps,
             Figure::HttpReqTlsHandshakingP95Ms,
             Figure::InstructionsPerReq,
         ]
@@ -459,7 +470,7 @@ fn a_mix_gets_a_per_request_table_in_every_format() {
         Some(1.0)
     );
     let rps = mix_stat(native, "hash", MixFigure::ThroughputRps).unwrap();
-    let all = native.aggregate.throughput_rps.unwrap();
+    let all = native.aggregate.throughput_rps.clone().unwrap();
     assert!(
         (rps.median / all.median - 0.25).abs() < 0.01,
         "{rps:?} {all:?}"

@@ -59,6 +59,7 @@ impl EmbeddedWasmtime {
             pooling: self.pooling,
             precompiled: self.precompiled,
             cache_dir: self.cache_dir.clone(),
+            dirs: spec.dirs.clone(),
         }
     }
 }
@@ -93,8 +94,13 @@ impl Runtime for EmbeddedWasmtime {
     fn launch(&self, spec: &LaunchSpec) -> Result<RunningServer, RuntimeError> {
         if spec.artifact.target != self.target {
             return Err(RuntimeError::Config(format!(
-                "this runtime is set up for {}, but the artifact is {}; pass a matching --target",
-                self.target, spec.artifact.target
+                "this host runs {} builds, but {} is a {} build; give it a {} build, or run \
+                 this one with a host for {}",
+                self.target,
+                spec.artifact.path.display(),
+                spec.artifact.target,
+                self.target,
+                spec.artifact.target
             )));
         }
         let exe = host_exe(spec, "Wasmtime")?;
@@ -134,6 +140,8 @@ pub struct EmbeddedWasiHttp {
     pub max_memory_bytes: usize,
     /// Requests per instance (1 = instance per request).
     pub instance_reuse: usize,
+    /// Load Cranelift's code from the `.cwasm` cache instead of compiling at every start.
+    pub precompiled: bool,
 }
 
 impl Default for EmbeddedWasiHttp {
@@ -143,6 +151,7 @@ impl Default for EmbeddedWasiHttp {
             pooling: true,
             max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
             instance_reuse: 1,
+            precompiled: false,
         }
     }
 }
@@ -157,7 +166,10 @@ impl EmbeddedWasiHttp {
             max_memory_bytes: self.max_memory_bytes,
             mode: self.mode,
             instance_reuse: self.instance_reuse,
+            precompiled: self.precompiled,
             allow_outbound: spec.allow_outbound.clone(),
+            env: spec.env.clone(),
+            dirs: spec.dirs.clone(),
             ..WasiHttpConfig::new(spec.artifact.path.clone())
         }
     }
@@ -176,7 +188,11 @@ impl Runtime for EmbeddedWasiHttp {
         RuntimeInfo {
             name: "wasmtime-wasi-http".into(),
             version: WASMTIME_VERSION.into(),
-            mode: self.mode,
+            mode: if self.precompiled {
+                ExecMode::Precompiled
+            } else {
+                self.mode
+            },
             target: Target::Wasip2,
             pooling: Some(self.pooling),
             details,
@@ -204,8 +220,15 @@ impl Runtime for EmbeddedWasiHttp {
             .host_report_json(HOST_REPORT_WAIT)
             .and_then(|j| serde_json::from_str::<WasiHttpReport>(&j).ok())
         {
+            server.info.mode = report.mode;
             let d = &mut server.info.details;
-            d.insert("compile_ms".into(), format!("{:.3}", report.compile_ms));
+            d.insert("cache_hit".into(), report.cache_hit.to_string());
+            if let Some(c) = report.compile_ms {
+                d.insert("compile_ms".into(), format!("{c:.3}"));
+            }
+            if report.cache_hit {
+                d.insert("load_ms".into(), format!("{:.3}", report.load_ms));
+            }
             d.insert(
                 "pre_instantiate_ms".into(),
                 format!("{:.3}", report.pre_instantiate_ms),

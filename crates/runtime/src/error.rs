@@ -65,6 +65,19 @@ pub enum RuntimeError {
         /// Last lines of the child's stderr.
         stderr_tail: String,
     },
+    /// The readiness probe got an answer that waiting will not change (a 4xx, or a 5xx other
+    /// than 503), so the server was stopped at once.
+    #[error(
+        "{runtime}: GET {path} answered {status}, so the service will not become ready; give --ready-path a path it answers with 200, or leave --ready-path out to wait for its port to accept a connection"
+    )]
+    ReadyRejected {
+        /// Runtime name.
+        runtime: String,
+        /// The probed path.
+        path: String,
+        /// The status it answered.
+        status: u16,
+    },
     /// Invalid configuration (bad address, conflicting options, ...).
     #[error("invalid configuration: {0}")]
     Config(String),

@@ -135,8 +135,8 @@ pub fn component_imports(path: &Path) -> Result<Vec<String>, RuntimeError> {
 pub fn check_http_component(artifact: &Artifact) -> Result<(), RuntimeError> {
     if artifact.target != Target::Wasip2 {
         return Err(RuntimeError::Config(format!(
-            "wasi:http runtimes serve a wasm32-wasip2 component, not a {} artifact; build \
-             wasmbench-echo-http for wasm32-wasip2",
+            "wasi:http runtimes serve a wasm32-wasip2 component, not a {} artifact; build the \
+             service as a wasi:http/proxy component for wasm32-wasip2",
             artifact.target
         )));
     }
@@ -147,8 +147,9 @@ pub fn check_http_component(artifact: &Artifact) -> Result<(), RuntimeError> {
         Err(RuntimeError::InvalidArtifact {
             path: artifact.path.clone(),
             problem: format!(
-                "does not export {INCOMING_HANDLER}: it is not a wasi:http component (the socket \
-                 build `echo.wasm` runs under `wasmtime run`); use wasmbench_echo_http.wasm"
+                "does not export {INCOMING_HANDLER}: it is not a wasi:http component; a WASI \
+                 command that opens its own listener runs under a socket host (wasmtime-wasip2, \
+                 wasmtime-cli), a wasi:http runtime needs a wasi:http/proxy component"
             ),
         })
     }
@@ -185,6 +186,9 @@ mod tests {
             sha256: String::new(),
         };
         let e = check_http_component(&artifact).unwrap_err().to_string();
-        assert!(e.contains("wasmbench_echo_http.wasm"), "{e}");
+        assert!(
+            e.contains("wasi:http/proxy component") && !e.contains("wasmbench_echo_http"),
+            "{e}"
+        );
     }
 }

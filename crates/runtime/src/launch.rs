@@ -14,8 +14,63 @@ use crate::build::Artifact;
 use crate::error::RuntimeError;
 
 pub use process::{HOST_REPORT_PREFIX, RunningServer, spawn_server};
-pub use ready::{connectable, http_get, parse_listening, wait_ready};
+pub use ready::{connectable, http_get, parse_listening, rejects_readiness, wait_ready};
 pub use wasmbench_vocab::{ExecMode, RuntimeInfo};
+
+/// A host directory a guest may open, under a path of its own: `--dir HOST[::GUEST]`, as
+/// `wasmtime run` writes it (GUEST defaults to HOST). Native servers see the whole file system
+/// anyway and ignore it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Preopen {
+    /// The directory on this machine (absolute once parsed).
+    pub host: PathBuf,
+    /// The path the guest opens it by.
+    pub guest: String,
+}
+
+impl Preopen {
+    /// Parses `HOST[::GUEST]`; HOST must be an existing directory.
+    pub fn parse(text: &str) -> Result<Preopen, RuntimeError> {
+        let (host, guest) = text.split_once("::").unwrap_or((text, text));
+        if host.is_empty() || guest.is_empty() {
+            return Err(RuntimeError::Config(format!(
+                "--dir {text:?}: write HOST or HOST::GUEST, e.g. `--dir ./static::/static`"
+            )));
+        }
+        let abs = std::fs::canonicalize(host)
+            .ok()
+            .filter(|p| p.is_dir())
+            .ok_or_else(|| {
+                RuntimeError::Config(format!(
+                    "--dir {text:?}: {host} is not a directory on this machine; give one that exists"
+                ))
+            })?;
+        Ok(Preopen {
+            host: abs,
+            guest: guest.to_string(),
+        })
+    }
+}
+
+impl TryFrom<String> for Preopen {
+    type Error = RuntimeError;
+    fn try_from(s: String) -> Result<Preopen, RuntimeError> {
+        Preopen::parse(&s)
+    }
+}
+
+impl From<Preopen> for String {
+    fn from(p: Preopen) -> String {
+        p.to_string()
+    }
+}
+
+impl fmt::Display for Preopen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}::{}", self.host.display(), self.guest)
+    }
+}
 
 /// How to launch a server.
 #[derive(Debug, Clone)]
@@ -46,6 +101,8 @@ pub struct LaunchSpec {
     /// directly. The wrapper must run its client in its own process, so the pid stays the
     /// server's.
     pub wrapper: Vec<String>,
+    /// Host directories a Wasm guest may open (`--dir`); none by default.
+    pub dirs: Vec<Preopen>,
 }
 
 impl LaunchSpec {
@@ -63,6 +120,7 @@ impl LaunchSpec {
             host_exe: None,
             allow_outbound: Vec::new(),
             wrapper: Vec::new(),
+            dirs: Vec::new(),
         }
     }
 }
@@ -77,4 +135,28 @@ pub trait Runtime: fmt::Debug + Send + Sync {
 
     /// Starts the server and returns once it answers `spec.ready_path` with `200`.
     fn launch(&self, spec: &LaunchSpec) -> Result<RunningServer, RuntimeError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Preopen;
+
+    #[test]
+    fn dir_mappings_parse_as_wasmtime_writes_them() {
+        let tmp = std::fs::canonicalize(std::env::temp_dir()).unwrap();
+        let t = tmp.to_str().unwrap();
+        let p = Preopen::parse(&format!("{t}::/data")).unwrap();
+        assert_eq!(
+            (p.host.as_path(), p.guest.as_str()),
+            (tmp.as_path(), "/data")
+        );
+        let same = Preopen::parse(t).unwrap();
+        assert_eq!(same.guest, t);
+        let round: Preopen = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+        assert_eq!(round, p);
+        for bad in ["", "::/x", "/no/such/dir::/x", "/proc/self/status"] {
+            let e = Preopen::parse(bad).unwrap_err().to_string();
+            assert!(e.contains("--dir"), "{bad}: {e}");
+        }
+    }
 }

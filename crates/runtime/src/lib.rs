@@ -33,6 +33,6 @@ pub use embedded::{EmbeddedWasiHttp, EmbeddedWasmtime};
 pub use error::RuntimeError;
 pub use host::HostConfig;
 pub use host::socket::{EmbeddedConfig, EmbeddedHost, HostReport, serve_forever};
-pub use launch::{ExecMode, LaunchSpec, RunningServer, Runtime, RuntimeInfo};
+pub use launch::{ExecMode, LaunchSpec, Preopen, RunningServer, Runtime, RuntimeInfo};
 pub use native::Native;
 pub use resources::{ResourceSampler, ResourceUsage};

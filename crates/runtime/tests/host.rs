@@ -214,5 +214,5 @@ fn embedded_runtime_without_host_exe_says_what_to_do() {
     let mut spec = LaunchSpec::new(artifact(Target::Native));
     spec.host_exe = Some(serve_example());
     let e = rt.launch(&spec).unwrap_err().to_string();
-    assert!(e.contains("matching --target"), "{e}");
+    assert!(e.contains("give it a wasip2 build"), "{e}");
 }

@@ -193,6 +193,40 @@ fn winch_and_pulley_serve_the_component() {
     }
 }
 
+/// `precompiled`: the first host compiles into the cache, the next one loads it and compiles
+/// nothing, and both serve the component.
+#[test]
+fn precompiled_code_is_compiled_once_then_loaded_from_the_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    let mut reports = Vec::new();
+    for _ in 0..2 {
+        let mut c = cfg(ExecMode::CraneliftJit);
+        c.precompiled = true;
+        c.cache_dir = Some(cache.path().to_path_buf());
+        let host = WasiHttpHost::new(c.clone()).unwrap();
+        reports.push(host.report().clone());
+        drop(host);
+        let s = Served::start(c);
+        assert_eq!(
+            request(s.addr, &post("/", b"cached", true)),
+            (200, b"echo: cached".to_vec())
+        );
+    }
+    let (first, second) = (&reports[0], &reports[1]);
+    assert!(!first.cache_hit && first.compile_ms.is_some(), "{first:?}");
+    assert_eq!(first.mode, ExecMode::CraneliftJit);
+    assert!(
+        second.cache_hit && second.compile_ms.is_none(),
+        "{second:?}"
+    );
+    assert_eq!(second.mode, ExecMode::Precompiled);
+    assert!(second.cwasm_size_bytes.is_some_and(|n| n > 0));
+    let mut winch = cfg(ExecMode::Winch);
+    winch.precompiled = true;
+    let e = WasiHttpHost::new(winch).err().unwrap().to_string();
+    assert!(e.contains("Cranelift only"), "{e}");
+}
+
 /// Not a check: serves the component for a benchmark until a deadline, e.g.
 /// `WASMBENCH_BENCH_ADDR=127.0.0.1:18200 WASMBENCH_BENCH_SECONDS=60 WASMBENCH_BENCH_REUSE=1
 /// cargo test -p wasmbench-runtime --test wasi_http -- --ignored bench_serve`, until the

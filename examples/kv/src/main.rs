@@ -8,8 +8,8 @@
 //! - `GET /healthz` answers `ok`.
 //!
 //! Port: `--port N` (or `--port=N`), else the `PORT` environment variable, else 8080; `0` picks
-//! a free port. Address: `KV_HOST`, else `HOST` (default `0.0.0.0`). Prints `listening on <ip:port>` once
-//! ready. One thread, non-blocking sockets and `poll(2)`, so the same source builds natively
+//! a free port. Address: `KV_HOST`, else `HOST` (default `0.0.0.0`). It prints nothing when
+//! ready (a harness learns that from its port accepting). One thread, non-blocking sockets and `poll(2)`, so the same source builds natively
 //! and for `wasm32-wasip2`.
 
 use std::collections::HashMap;

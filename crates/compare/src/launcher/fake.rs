@@ -35,6 +35,11 @@ pub(crate) struct Served {
     die_after: Option<u64>,
     /// Cancelled once this many requests were answered.
     cancel_after: Option<(u64, CancellationToken)>,
+    /// Serve one request at a time for this long each, across connections: a server whose
+    /// capacity is exactly one request per slot.
+    slot: Option<Duration>,
+    /// End of the last slot handed out.
+    next_free: Mutex<Option<Instant>>,
     /// Open connections, shut down when the server stops.
     conns: Mutex<Vec<TcpStream>>,
     /// The threads serving them.
@@ -74,6 +79,7 @@ pub(crate) struct FakeLauncher {
     unavailable: BTreeMap<String, String>,
     refused: BTreeMap<String, String>,
     die_after: BTreeMap<String, u64>,
+    slot: BTreeMap<String, Duration>,
     cancel_after: BTreeMap<String, (u64, CancellationToken)>,
     host_report: BTreeMap<String, String>,
     launches: Arc<Mutex<Vec<Launched>>>,
@@ -89,6 +95,13 @@ impl FakeLauncher {
     /// Launching `variant` fails with `reason`.
     pub(crate) fn refuse(mut self, variant: &str, reason: &str) -> Self {
         self.refused.insert(variant.into(), reason.into());
+        self
+    }
+
+    /// Every server of `variant` answers one request per `slot`, in turn, whatever the number
+    /// of connections: its capacity is `1 / slot` requests per second.
+    pub(crate) fn throttle(mut self, variant: &str, slot: Duration) -> Self {
+        self.slot.insert(variant.into(), slot);
         self
     }
 
@@ -135,6 +148,7 @@ impl FakeLauncher {
         listener.set_nonblocking(true)?;
         let served = Arc::new(Served {
             die_after: self.die_after.get(name).copied(),
+            slot: self.slot.get(name).copied(),
             cancel_after: self.cancel_after.get(name).cloned(),
             ..Served::default()
         });
@@ -293,6 +307,18 @@ fn serve_connection(stream: TcpStream, served: &Served) {
         let mut body = vec![0u8; body_len];
         if reader.read_exact(&mut body).is_err() || served.stopped.load(Ordering::SeqCst) {
             return;
+        }
+        if let Some(slot) = served.slot {
+            // The next free slot after the previous one's end, so sleep overshoot never
+            // accumulates; answered at the slot's end.
+            let end = {
+                let mut next = lock(&served.next_free);
+                let now = Instant::now();
+                let end = next.map_or(now, |n| n.max(now)) + slot;
+                *next = Some(end);
+                end
+            };
+            std::thread::sleep(end.saturating_duration_since(Instant::now()));
         }
         let n = served.requests.fetch_add(1, Ordering::SeqCst) + 1;
         let reply: &[u8] = if close {

@@ -11,8 +11,12 @@ use super::{Event, Options, run_with};
 use crate::config::{CompareConfig, Pinning, VariantSpec};
 use crate::launcher::fake::FakeLauncher;
 
-/// A core Wasm module header: enough for a wasip1 artifact to be accepted.
-const WASM_MODULE: &[u8] = b"\0asm\x01\0\0\0";
+/// The smallest WASI command module: one empty function exported as `_start`.
+const WASM_MODULE: &[u8] = b"\0asm\x01\0\0\0\
+    \x01\x04\x01\x60\0\0\
+    \x03\x02\x01\0\
+    \x07\x0a\x01\x06_start\0\0\
+    \x0a\x04\x01\x02\0\x0b";
 
 /// A comparison of `variants` (native, each with an artifact file of its own), 2 VUs, `load`
 /// per measured run, no warm-up, no cold starts, no pinning.
@@ -63,7 +67,7 @@ fn options(
         cancel,
         host_exe: "wasmbench".into(),
         build: Default::default(),
-        command_line: "wasmbench compare".into(),
+        command_line: vec!["wasmbench".into(), "compare".into()],
         on_event: Arc::new(move |e: Event| {
             also(&e);
             sink.lock().unwrap().push(e);
@@ -72,6 +76,7 @@ fn options(
         allow_outbound: Vec::new(),
         count_syscalls: false,
         callgrind: false,
+        capacity: None,
     };
     (opts, events)
 }
@@ -225,9 +230,29 @@ async fn a_server_that_dies_during_the_load_fails_its_variant_alone() {
 }
 
 #[tokio::test]
-async fn an_unavailable_runtime_is_skipped_with_its_reason() {
+async fn an_unavailable_runtime_named_explicitly_stops_the_run_before_anything_starts() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(&dir, &["a", "b"], 2, Duration::from_millis(200));
+    let (opts, _) = options(CancellationToken::new(), |_| {});
+    let launcher = FakeLauncher::default().unavailable("b", "wasmedge is not on PATH");
+
+    let e = run_with(&cfg, &opts, &launcher)
+        .await
+        .unwrap_err()
+        .to_string();
+
+    assert!(
+        e.contains("b") && e.contains("wasmedge is not on PATH") && e.contains("--variants all"),
+        "{e}"
+    );
+    assert!(launcher.order().is_empty(), "nothing was started");
+}
+
+#[tokio::test]
+async fn an_unavailable_runtime_is_skipped_with_its_reason_when_asked_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&dir, &["a", "b"], 2, Duration::from_millis(200));
+    cfg.skip_unavailable = true;
     let (opts, events) = options(CancellationToken::new(), |_| {});
     let launcher = FakeLauncher::default().unavailable("b", "wasmedge is not on PATH");
 
@@ -388,4 +413,147 @@ async fn a_wasm_variant_compiles_once_and_its_first_start_is_no_cold_start() {
         .get("command")
         .expect("the launch's details");
     assert!(command.starts_with("fake http://127.0.0.1:"), "{command}");
+}
+
+/// With a precision target two identical servers' ratios reach, repeating stops once it is
+/// met (never before the fewest repeats a ratio interval is trusted from), and the record
+/// says so.
+#[tokio::test]
+async fn precision_mode_stops_when_the_target_is_met() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&dir, &["a", "b"], 2, Duration::from_millis(250));
+    let mut goal = crate::PrecisionGoal::new(0.9);
+    goal.max_time = Duration::from_secs(30);
+    cfg.precision = Some(goal);
+    let (opts, _) = options(CancellationToken::new(), |_| {});
+
+    let c = run_with(&cfg, &opts, &FakeLauncher::default())
+        .await
+        .unwrap();
+
+    // The in-process servers share this test process's CPU with the other tests, so their CPU
+    // ratio may need a few more repeats than the fewest.
+    let p = c.precision.clone().expect("a precision record");
+    assert_eq!(
+        p.stopped,
+        wasmbench_report::PrecisionStop::TargetMet,
+        "{p:?}"
+    );
+    assert!(p.repeats >= crate::PrecisionGoal::MIN_REPEATS, "{p:?}");
+    let reached = p.reached.unwrap();
+    assert!(reached <= 0.9, "{p:?}");
+    assert!(p.limited_by.as_deref().unwrap().starts_with("b "), "{p:?}");
+    assert_measured(variant(&c, "a"), p.repeats);
+    assert_measured(variant(&c, "b"), p.repeats);
+    assert_eq!(c.plan.repeats, p.repeats);
+    // The reported figure is the one the intervals in the report give.
+    let i = c
+        .ratio_interval("b", wasmbench_report::Figure::ThroughputRps)
+        .unwrap();
+    let r = c
+        .ratio("b", wasmbench_report::Figure::ThroughputRps)
+        .unwrap();
+    assert!(i.relative_half_width(r) <= reached + 1e-12);
+}
+
+/// A target no run reaches ends on the time budget: no repeat starts that would not end in
+/// it, and the record names the ratio that limited the precision.
+#[tokio::test]
+async fn precision_mode_stops_at_the_time_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&dir, &["a", "b"], 2, Duration::from_millis(200));
+    let mut goal = crate::PrecisionGoal::new(1e-6);
+    goal.max_time = Duration::from_millis(1500);
+    cfg.precision = Some(goal);
+    let (opts, _) = options(CancellationToken::new(), |_| {});
+
+    let started = std::time::Instant::now();
+    let c = run_with(&cfg, &opts, &FakeLauncher::default())
+        .await
+        .unwrap();
+    let spent = started.elapsed();
+
+    let p = c.precision.clone().unwrap();
+    assert_eq!(
+        p.stopped,
+        wasmbench_report::PrecisionStop::TimeBudget,
+        "{p:?}"
+    );
+    assert!(p.repeats >= 2 && p.repeats < goal.max_repeats, "{p:?}");
+    assert!(p.reached.unwrap() > 1e-6 && p.limited_by.is_some(), "{p:?}");
+    // The budget bounds the repeats (plus one repeat's worth of slack for the estimate).
+    assert!(spent < Duration::from_secs(4), "{spent:?}");
+    let text = wasmbench_report::render(&c, wasmbench_report::Format::Text).unwrap();
+    assert!(
+        text.contains("time budget spent before the target was met"),
+        "{text}"
+    );
+}
+
+/// The repeat cap ends a run whose target is out of reach inside a generous budget.
+#[tokio::test]
+async fn precision_mode_stops_at_the_repeat_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&dir, &["a", "b"], 2, Duration::from_millis(150));
+    let mut goal = crate::PrecisionGoal::new(1e-6);
+    goal.max_repeats = 3;
+    cfg.precision = Some(goal);
+    let (opts, _) = options(CancellationToken::new(), |_| {});
+
+    let c = run_with(&cfg, &opts, &FakeLauncher::default())
+        .await
+        .unwrap();
+
+    let p = c.precision.clone().unwrap();
+    assert_eq!(p.stopped, wasmbench_report::PrecisionStop::RepeatCap);
+    assert_eq!(p.repeats, 3);
+    assert_measured(variant(&c, "b"), 3);
+}
+
+/// `--capacity`: after each measured run, a search on the same server finds each variant's
+/// capacity, built here as one request per slot (2 ms: 500 req/s; 4 ms: 250 req/s); the report
+/// has the capacity row, its ratio and the search's steps.
+#[tokio::test]
+async fn capacity_searches_find_each_servers_built_in_capacity() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&dir, &["a", "b"], 1, Duration::from_millis(300));
+    let (mut opts, _) = options(CancellationToken::new(), |_| {});
+    // Overload by a share e over a step of T seconds queues e·T seconds of work: 1 s steps
+    // and a 100 ms objective catch 10% over capacity.
+    opts.capacity = Some(wasmbench_load::capacity::CapacityOptions {
+        step_duration: Duration::from_secs(1),
+        calibration: Duration::from_millis(300),
+        resolution: 0.1,
+        slo: vec![wasmbench_load::Threshold::parse_cli("http_req_waiting=p(99)<100").unwrap()],
+        ..Default::default()
+    });
+    let launcher = FakeLauncher::default()
+        .throttle("a", Duration::from_millis(2))
+        .throttle("b", Duration::from_millis(4));
+
+    let c = run_with(&cfg, &opts, &launcher).await.unwrap();
+
+    for (name, built) in [("a", 500.0), ("b", 250.0)] {
+        let v = variant(&c, name);
+        let search = v.runs[0].capacity.as_ref().expect("a capacity search");
+        assert_eq!(search.limit, "server", "{name}: {search:#?}");
+        let found = search.capacity_rps.unwrap();
+        assert!(
+            (found - built).abs() <= 0.15 * built,
+            "{name}: found {found} req/s, built for {built}"
+        );
+        assert!(
+            search.steps.iter().any(|s| s.verdict == "fail"),
+            "{search:#?}"
+        );
+        // In-process servers share this process's CPU clock with the load generator (and with
+        // the other tests): no load-generator share is claimed from it.
+        assert!(search.steps.iter().all(|s| s.loadgen_cpu_share.is_none()));
+    }
+    let r = c.ratio("b", wasmbench_report::Figure::CapacityRps).unwrap();
+    assert!((0.35..=0.7).contains(&r), "b/a capacity ratio {r}");
+    let text = wasmbench_report::render(&c, wasmbench_report::Format::Text).unwrap();
+    assert!(text.contains("capacity at the SLO"), "{text}");
+    let html = wasmbench_report::render(&c, wasmbench_report::Format::Html).unwrap();
+    assert!(html.contains("by offered rate (capacity search)"));
 }

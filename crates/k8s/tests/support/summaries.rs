@@ -73,6 +73,7 @@ pub fn summary(latencies_us: &[u64], vus: u64, start_s: i64, secs: i64) -> Summa
             iterations: n,
             interrupted_iterations: 0,
             dropped_iterations: 0,
+            late_iterations: 0,
             data_sent_bytes: 100 * n,
             data_received_bytes: 120 * n,
             connections_opened: vus,

@@ -49,6 +49,7 @@ pub fn plan(mode: ConnectionMode) -> PlanRecord {
             "same echo source, profile artifact, TCP_NODELAY, backlog 1024 for every variant"
                 .into(),
         ],
+        readiness: Some("first 200 on GET /healthz".into()),
         mix: Vec::new(),
     }
 }
@@ -173,6 +174,7 @@ fn run(repeat: u32, k: f64, cold_ms: f64, connect_ms: f64, rss: u64) -> RunResul
             notes: Vec::new(),
         }),
         by_request: BTreeMap::new(),
+        capacity: None,
         raw_summary_file: Some(format!("raw/run-{repeat}.json")),
     }
 }
@@ -187,7 +189,8 @@ fn variant(
     VariantResult {
         name: name.into(),
         runtime,
-        workload_mode: "concurrent".into(),
+        workload_mode: Some("concurrent".into()),
+        not_started: false,
         artifact,
         reason: match status {
             VariantStatus::Ok => None,
@@ -328,12 +331,12 @@ pub fn many_variants() -> Comparison {
 pub fn new_connection_per_request() -> Comparison {
     let mut n = native();
     n.runs = (0..3).map(|r| run(r, 1.0, 1.8, 0.35, 2_100_000)).collect();
-    n.workload_mode = "seed".into();
+    n.workload_mode = Some("seed".into());
     let mut w = wasmtime("wasmtime-wasip2", ExecMode::CraneliftJit, 1.05, 12.4);
     w.runs = (0..3)
         .map(|r| run(r, 1.05, 12.4, 1.4, 38_000_000))
         .collect();
-    w.workload_mode = "seed".into();
+    w.workload_mode = Some("seed".into());
     finish(vec![n, w], ConnectionMode::NewConnectionPerRequest)
 }
 

@@ -63,6 +63,9 @@ impl WasmEdgeCli {
         for (k, v) in env {
             a.extend(["--env".into(), format!("{k}={v}")]);
         }
+        for d in &spec.dirs {
+            a.extend(["--dir".into(), format!("{}:{}", d.guest, d.host.display())]);
+        }
         a.push(wasm.display().to_string());
         a
     }

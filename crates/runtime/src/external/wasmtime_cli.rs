@@ -183,6 +183,9 @@ impl WasmtimeCli {
                 }
             }
             WasmtimeCommand::Serve => {
+                for (k, v) in &spec.env {
+                    args.extend(["--env".into(), format!("{k}={v}")]);
+                }
                 args.push("serve".into());
                 let port = if spec.port == 0 {
                     free_port(spec.host)?
@@ -210,6 +213,9 @@ impl WasmtimeCli {
                     args.extend(["-S".into(), "cli=y".into()]);
                 }
             }
+        }
+        for d in &spec.dirs {
+            args.extend(["--dir".into(), format!("{}::{}", d.host.display(), d.guest)]);
         }
         if self.mode == ExecMode::Precompiled {
             wasm = self.precompile(&det.path, &det.version, &spec.artifact)?;

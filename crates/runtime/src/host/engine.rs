@@ -22,6 +22,17 @@ pub const WASMTIME_VERSION: &str = "48.0.8";
 pub const DEFAULT_MAX_MEMORY_BYTES: usize = 256 << 20;
 
 /// Milliseconds, as the host reports print them.
+/// Gives a guest the host directories `dirs` (read and write, as `wasmtime run --dir`).
+pub(crate) fn preopen(
+    b: &mut wasmtime_wasi::WasiCtxBuilder,
+    dirs: &[crate::launch::Preopen],
+) -> ::wasmtime::Result<()> {
+    for d in dirs {
+        b.preopened_dir(&d.host, &d.guest, wasmtime_wasi::FsPerms::ReadWrite)?;
+    }
+    Ok(())
+}
+
 pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }

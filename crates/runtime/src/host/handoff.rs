@@ -92,6 +92,7 @@ mod tests {
             pooling: false,
             precompiled: false,
             cache_dir: Some("/tmp/cwasm dir".into()),
+            dirs: vec![crate::launch::Preopen::parse("/tmp::/data").unwrap()],
         };
         // Every setting differs from its default, so one the hand-off dropped or reset comes
         // back different. The pattern names every field: a new one must be added here.
@@ -107,6 +108,7 @@ mod tests {
             pooling,
             precompiled,
             cache_dir,
+            dirs,
         } = &cfg;
         assert_ne!(*target, default.target);
         assert_ne!(*wasm, default.wasm);
@@ -118,6 +120,7 @@ mod tests {
         assert_ne!(*pooling, default.pooling);
         assert_ne!(*precompiled, default.precompiled);
         assert_ne!(*cache_dir, default.cache_dir);
+        assert_ne!(*dirs, default.dirs);
 
         let sent = HostConfig::Socket(cfg);
         assert_eq!(hand_off(&sent), sent);
@@ -139,6 +142,10 @@ mod tests {
                 "127.0.0.1:9000".parse::<SocketAddr>().unwrap(),
                 "[::1]:9001".parse().unwrap(),
             ],
+            precompiled: true,
+            cache_dir: Some("/tmp/cwasm dir".into()),
+            env: vec![("GREETING".into(), "a=b \"c\"".into())],
+            dirs: vec![crate::launch::Preopen::parse("/tmp").unwrap()],
         };
         let default = WasiHttpConfig::new("");
         let WasiHttpConfig {
@@ -152,6 +159,10 @@ mod tests {
             max_concurrent_requests,
             worker_threads,
             allow_outbound,
+            precompiled,
+            cache_dir,
+            env,
+            dirs,
         } = &cfg;
         assert_ne!(*wasm, default.wasm);
         assert_ne!(*host, default.host);
@@ -163,6 +174,10 @@ mod tests {
         assert_ne!(*max_concurrent_requests, default.max_concurrent_requests);
         assert_ne!(*worker_threads, default.worker_threads);
         assert_ne!(*allow_outbound, default.allow_outbound);
+        assert_ne!(*precompiled, default.precompiled);
+        assert_ne!(*cache_dir, default.cache_dir);
+        assert_ne!(*env, default.env);
+        assert_ne!(*dirs, default.dirs);
 
         let sent = HostConfig::WasiHttp(cfg);
         assert_eq!(hand_off(&sent), sent);

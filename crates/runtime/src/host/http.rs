@@ -10,7 +10,8 @@
 //! the default of 1 is an instance per request, as `wasmtime serve` does for WASI 0.2
 //! components.
 //!
-//! Sandbox: the guest gets no arguments, environment, files or sockets (WASI's defaults), and
+//! Sandbox: the guest gets no arguments or sockets, only the environment and directories it is
+//! given ([`WasiHttpConfig::env`], [`WasiHttpConfig::dirs`]; none by default), and
 //! its outgoing HTTP requests (`wasi:http/outgoing-handler`) are refused with
 //! `HTTP-request-denied` unless their authority is an `IP:port` in
 //! [`WasiHttpConfig::allow_outbound`] (`--allow-outbound`), the same deny-by-default rule the
@@ -26,13 +27,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use ::wasmtime::component::{Component, Linker};
+use ::wasmtime::component::Linker;
 use ::wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
 use tokio::sync::Semaphore;
-use wasmbench_vocab::{HOST_REPORT_PREFIX, Target};
+use wasmbench_vocab::{ExecMode, HOST_REPORT_PREFIX, Target};
 use wasmtime_wasi_http::WasiBody;
 use wasmtime_wasi_http::handler::{ProxyHandler, ProxyPre};
 use wasmtime_wasi_http::io::TokioIo;
@@ -40,6 +41,7 @@ use wasmtime_wasi_http::io::TokioIo;
 use crate::build::Artifact;
 use crate::error::RuntimeError;
 use crate::host::engine::{WASMTIME_VERSION, apply_exec_mode, ms};
+use crate::host::socket::code::{Code, CodeSource};
 use crate::inspect::{INCOMING_HANDLER, component_exports};
 use instance::{Handler, HostData};
 
@@ -91,10 +93,22 @@ impl WasiHttpHost {
             });
         }
         let engine = build_engine(&cfg)?;
-        let started = Instant::now();
-        let component = Component::from_file(&engine, &artifact.path)
-            .map_err(|e| RuntimeError::wasmtime("compiling the component", e))?;
-        let compile = started.elapsed();
+        let (code, load) = crate::host::socket::code::load(
+            &engine,
+            &CodeSource {
+                wasm: &artifact.path,
+                component: true,
+                precompiled: cfg.precompiled,
+                cache_dir: cfg
+                    .cache_dir
+                    .clone()
+                    .unwrap_or_else(crate::host::socket::default_cache_dir),
+                rebuild_hint: "rebuild it as a wasi:http/proxy component for wasm32-wasip2".into(),
+            },
+        )?;
+        let Code::Component(component) = code else {
+            unreachable!("a component source loads as a component")
+        };
         let started = Instant::now();
         let mut linker = Linker::<HostData>::new(&engine);
         // All of WASI 0.2 (as `wasmtime serve -S cli=y`), so components built with toolchains
@@ -120,10 +134,17 @@ impl WasiHttpHost {
         })?;
         let report = WasiHttpReport {
             wasmtime_version: WASMTIME_VERSION.into(),
-            mode: cfg.mode,
+            mode: if load.cache_hit {
+                ExecMode::Precompiled
+            } else {
+                cfg.mode
+            },
             pooling: cfg.pooling,
             instance_reuse: cfg.instance_reuse,
-            compile_ms: ms(compile),
+            compile_ms: load.compile_ms,
+            load_ms: load.load_ms,
+            cache_hit: load.cache_hit,
+            cwasm_size_bytes: load.cwasm_size_bytes,
             pre_instantiate_ms: ms(pre_instantiate),
             max_memory_bytes: cfg.max_memory_bytes,
             allow_outbound: cfg.allow_outbound.clone(),
@@ -196,6 +217,8 @@ impl WasiHttpHost {
                 max_memory_bytes: cfg.max_memory_bytes,
                 instance_reuse: cfg.instance_reuse,
                 allow_outbound: cfg.allow_outbound.into(),
+                env: cfg.env,
+                dirs: cfg.dirs,
                 requests: Semaphore::new(cfg.max_concurrent_requests),
                 next_instance: AtomicU64::new(0),
             });

@@ -6,7 +6,7 @@
 //! `wasi:sockets`, restricted to the configured address ([`socket_allowed`]); `wasm32-wasip1`
 //! modules get a listener preopened at descriptor 3 (see [`p1net`]).
 
-mod code;
+pub(crate) mod code;
 mod command;
 mod config;
 pub mod p1net;
@@ -25,7 +25,7 @@ use wasmtime_wasi::sockets::SocketAddrUse;
 
 use crate::build::Artifact;
 use crate::error::RuntimeError;
-use crate::host::engine::{EpochTicker, ms, store_limits};
+use crate::host::engine::{EpochTicker, ms, preopen, store_limits};
 use crate::inspect::{INCOMING_HANDLER, WasiService, check_wasi_service};
 use crate::sync::lock;
 use code::{Code, load_code};
@@ -33,7 +33,7 @@ use command::{arm_epoch, exit_result, guest_error};
 
 pub use code::build_engine;
 pub use command::{GuestExit, run_command};
-pub use config::{EmbeddedConfig, HostReport};
+pub use config::{EmbeddedConfig, HostReport, default_cache_dir};
 pub use policy::socket_allowed;
 
 /// The embedded Wasmtime host for one workload: engine and compiled code, ready to serve.
@@ -174,6 +174,8 @@ impl EmbeddedHost {
                 }
                 Box::pin(async move { ok })
             });
+        preopen(&mut b, &self.cfg.dirs)
+            .map_err(|e| RuntimeError::wasmtime("giving the guest its --dir directories", e))?;
         let exit = run_command(
             &self.engine,
             component,
@@ -209,13 +211,15 @@ impl EmbeddedHost {
         })?;
 
         let base = Instant::now();
-        let wasi = WasiCtx::builder()
-            .arg("echo.wasm")
+        let mut b = WasiCtx::builder();
+        b.arg("echo.wasm")
             .envs(&self.cfg.guest_env()[..])
             .inherit_stdout()
             .inherit_stderr()
-            .monotonic_clock(p1net::SharedMonotonic(base))
-            .build_p1();
+            .monotonic_clock(p1net::SharedMonotonic(base));
+        preopen(&mut b, &self.cfg.dirs)
+            .map_err(|e| RuntimeError::wasmtime("giving the guest its --dir directories", e))?;
+        let wasi = b.build_p1();
         let state = p1net::P1State {
             wasi,
             net: p1net::SocketTable::new(listener, base, Arc::clone(shutdown)),

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use wasmbench_vocab::RuntimeInfo;
 
 use super::LaunchSpec;
-use super::ready::{MIN_PROBE_WAIT, PROBE_INTERVAL, connectable, http_get, parse_listening};
+use super::ready::{
+    MIN_PROBE_WAIT, PROBE_INTERVAL, connectable, http_get, parse_listening, rejects_readiness,
+};
 use crate::error::RuntimeError;
 use crate::sync::lock;
 
@@ -157,9 +159,11 @@ fn wrapped(cmd: Command, wrapper: &[String]) -> Command {
     w
 }
 
-/// Starts `cmd` as a server and waits until it is ready: first a stdout line
-/// `listening on <ip:port>`, then `GET <spec.ready_path>` answering `200` (or, when it is
-/// empty, the port accepting a TCP connection).
+/// Starts `cmd` as a server and waits until it is ready: first its address, from a stdout
+/// line `listening on <ip:port>` or, when `spec.port` is fixed, from that port accepting a TCP
+/// connection (a service need not announce itself); then `GET <spec.ready_path>` answering
+/// `200` (or, when it is empty, the port accepting a TCP connection). A probe answer that
+/// waiting will not change (see [`rejects_readiness`]) stops the server at once.
 ///
 /// `cmd` gets piped stdout/stderr, its own process group and, when `spec.cpu_set` is given, that
 /// CPU affinity; it runs under `spec.wrapper` when there is one.
@@ -261,7 +265,8 @@ pub fn spawn_server(
         }
     };
 
-    // Phase 1: learn the address from stdout.
+    // Phase 1: learn the address from stdout, or from the fixed port accepting.
+    let fixed = (spec.port != 0).then(|| connectable(SocketAddr::new(spec.host, spec.port)));
     let mut stdout_open = true;
     let addr = loop {
         if let Some(status) = server.try_exit_status() {
@@ -269,19 +274,35 @@ pub fn spawn_server(
         }
         let now = Instant::now();
         if now >= deadline {
-            let why = if stdout_open {
-                "no `listening on <ip:port>` line on stdout"
-            } else {
-                "stdout was closed without a `listening on <ip:port>` line"
+            let why = match (fixed, stdout_open) {
+                (Some(a), _) => format!(
+                    "no `listening on <ip:port>` line on stdout, and nothing accepted on {a}"
+                ),
+                (None, true) => "no `listening on <ip:port>` line on stdout".into(),
+                (None, false) => "stdout was closed without a `listening on <ip:port>` line".into(),
             };
-            return Err(not_ready(&mut server, why.into()));
+            return Err(not_ready(&mut server, why));
         }
         let wait = (deadline - now).min(Duration::from_millis(20));
+        if let Some(a) = fixed
+            && std::net::TcpStream::connect_timeout(&a, wait.max(MIN_PROBE_WAIT)).is_ok()
+        {
+            break a;
+        }
         if !stdout_open {
-            // Only the exit status or the deadline can end this phase now.
-            std::thread::sleep(wait);
+            // Only the exit status, the fixed port or the deadline can end this phase now.
+            std::thread::sleep(if fixed.is_some() {
+                PROBE_INTERVAL
+            } else {
+                wait
+            });
             continue;
         }
+        let wait = if fixed.is_some() {
+            PROBE_INTERVAL
+        } else {
+            wait
+        };
         match rx.recv_timeout(wait) {
             Ok(line) => {
                 if let Some(addr) = parse_listening(&line) {
@@ -305,6 +326,14 @@ pub fn spawn_server(
         } else {
             match http_get(server.addr, ready_path, wait) {
                 Ok((200, _)) => break,
+                Ok((status, _)) if rejects_readiness(status) => {
+                    let _ = server.terminate(libc::SIGKILL, Duration::from_secs(2));
+                    return Err(RuntimeError::ReadyRejected {
+                        runtime: runtime.to_string(),
+                        path: ready_path.to_string(),
+                        status,
+                    });
+                }
                 Ok((status, _)) => format!("GET {ready_path} answered {status}"),
                 Err(e) => e,
             }

@@ -71,8 +71,15 @@ pub fn http_get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<(u16,
     Ok((status, buf[head_end + 4..].to_vec()))
 }
 
-/// Waits until `GET path` on `addr` answers `200`, or the deadline passes (then returns the
-/// last error).
+/// Whether a readiness probe's answer is final: a client error (the path does not exist, the
+/// method is refused) or a server error other than `503 Service Unavailable`, which servers
+/// answer while they warm up.
+pub fn rejects_readiness(status: u16) -> bool {
+    (400..600).contains(&status) && status != 503
+}
+
+/// Waits until `GET path` on `addr` answers `200`, or the deadline passes or the answer
+/// [rejects readiness](rejects_readiness) (then returns the last error).
 pub fn wait_ready(addr: SocketAddr, path: &str, timeout: Duration) -> Result<Duration, String> {
     let started = Instant::now();
     let deadline = started + timeout;
@@ -80,6 +87,7 @@ pub fn wait_ready(addr: SocketAddr, path: &str, timeout: Duration) -> Result<Dur
         let left = deadline.saturating_duration_since(Instant::now());
         let last = match http_get(addr, path, left.min(Duration::from_secs(1))) {
             Ok((200, _)) => return Ok(started.elapsed()),
+            Ok((s, _)) if rejects_readiness(s) => return Err(format!("GET {path} answered {s}")),
             Ok((s, _)) => format!("GET {path} answered {s}"),
             Err(e) => e,
         };
@@ -109,6 +117,16 @@ mod tests {
             connectable("0.0.0.0:9".parse().unwrap()),
             "127.0.0.1:9".parse().unwrap()
         );
+    }
+
+    #[test]
+    fn only_answers_waiting_cannot_change_reject_readiness() {
+        for s in [400, 404, 405, 500, 502, 504] {
+            assert!(rejects_readiness(s), "{s}");
+        }
+        for s in [200, 204, 301, 503] {
+            assert!(!rejects_readiness(s), "{s}");
+        }
     }
 
     #[test]

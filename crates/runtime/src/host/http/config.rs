@@ -45,6 +45,19 @@ pub struct WasiHttpConfig {
     /// refuses every outgoing request. See
     /// [`outbound_allowed`](crate::host::http::outbound_allowed).
     pub allow_outbound: Vec<SocketAddr>,
+    /// Compile once into the `.cwasm` cache and load it at later starts (Cranelift only);
+    /// `false` compiles at every start, as `wasmtime serve` does.
+    #[serde(default)]
+    pub precompiled: bool,
+    /// Where `.cwasm` files live (default: [`default_cache_dir`](crate::host::socket::default_cache_dir)).
+    #[serde(default)]
+    pub cache_dir: Option<PathBuf>,
+    /// Environment of every instance; none by default.
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
+    /// Host directories every instance may open; none by default.
+    #[serde(default)]
+    pub dirs: Vec<crate::launch::Preopen>,
 }
 
 impl WasiHttpConfig {
@@ -62,6 +75,10 @@ impl WasiHttpConfig {
             max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
             worker_threads: 0,
             allow_outbound: Vec::new(),
+            precompiled: false,
+            cache_dir: None,
+            env: Vec::new(),
+            dirs: Vec::new(),
         }
     }
 
@@ -81,6 +98,12 @@ impl WasiHttpConfig {
                 "outbound authority {a} has port 0, which no request can reach"
             )));
         }
+        if self.precompiled && self.mode != ExecMode::CraneliftJit {
+            return Err(RuntimeError::Config(format!(
+                "precompiled code is cached for Cranelift only, not for {}",
+                self.mode
+            )));
+        }
         check_exec_mode(self.mode)
     }
 }
@@ -98,8 +121,17 @@ pub struct WasiHttpReport {
     pub pooling: bool,
     /// Requests per instance.
     pub instance_reuse: usize,
-    /// Time to compile the component.
-    pub compile_ms: f64,
+    /// Time to compile the component; `None` when it was loaded from the `.cwasm` cache.
+    pub compile_ms: Option<f64>,
+    /// Time to load the cached `.cwasm` (0 when compiled in memory).
+    #[serde(default)]
+    pub load_ms: f64,
+    /// Whether a cached `.cwasm` was used.
+    #[serde(default)]
+    pub cache_hit: bool,
+    /// Size of the `.cwasm`, when the code is cached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwasm_size_bytes: Option<u64>,
     /// Time to link and pre-instantiate it.
     pub pre_instantiate_ms: f64,
     /// Guest memory limit per instance.

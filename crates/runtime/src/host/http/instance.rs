@@ -58,6 +58,10 @@ pub(super) struct Handler {
     pub(super) max_memory_bytes: usize,
     pub(super) instance_reuse: usize,
     pub(super) allow_outbound: Arc<[SocketAddr]>,
+    /// Environment of every instance.
+    pub(super) env: Vec<(String, String)>,
+    /// Host directories every instance may open.
+    pub(super) dirs: Vec<crate::launch::Preopen>,
     /// Permits for the requests handled at once.
     pub(super) requests: Semaphore,
     pub(super) next_instance: AtomicU64,
@@ -74,9 +78,14 @@ impl HandlerState for Handler {
         self.next_instance.fetch_add(1, Ordering::Relaxed);
         let data = HostData {
             table: ResourceTable::new(),
-            // The workload needs no arguments, environment or files; stderr is kept so guest
-            // panics are visible.
-            wasi: WasiCtx::builder().inherit_stderr().build(),
+            // No arguments; only the environment and directories the user gave; stderr is
+            // kept so guest panics are visible.
+            wasi: {
+                let mut b = WasiCtx::builder();
+                b.inherit_stderr().envs(&self.env);
+                crate::host::engine::preopen(&mut b, &self.dirs)?;
+                b.build()
+            },
             http: WasiHttpCtx::new(),
             hooks: OutboundPolicy {
                 allow: Arc::clone(&self.allow_outbound),

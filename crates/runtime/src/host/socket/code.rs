@@ -3,7 +3,7 @@
 //! memory at every start.
 
 use std::hash::{Hash, Hasher};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use ::wasmtime::component::Component;
@@ -16,7 +16,7 @@ use crate::error::RuntimeError;
 use crate::host::engine::{WASMTIME_VERSION, ms};
 
 /// The guest's compiled code.
-pub(super) enum Code {
+pub(crate) enum Code {
     /// A wasip1 core module.
     Module(Module),
     /// A wasip2 component.
@@ -60,25 +60,65 @@ fn cache_key(engine: &Engine, wasm_sha256: &str) -> String {
     )
 }
 
-pub(super) fn load_code(
+/// Where a host gets the guest's code from.
+pub(crate) struct CodeSource<'a> {
+    /// The `.wasm` file.
+    pub wasm: &'a Path,
+    /// A component (wasip2, wasi:http) rather than a core module.
+    pub component: bool,
+    /// Compile once into `cache_dir` and load the `.cwasm` afterwards; `false` compiles in
+    /// memory at every start.
+    pub precompiled: bool,
+    /// Where `.cwasm` files live.
+    pub cache_dir: PathBuf,
+    /// What to say when the file cannot be compiled: how to rebuild it.
+    pub rebuild_hint: String,
+}
+
+/// What getting the code took, for the host's report.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct CodeLoad {
+    /// Milliseconds spent compiling, when this process compiled.
+    pub compile_ms: Option<f64>,
+    /// Milliseconds spent loading a `.cwasm`.
+    pub load_ms: f64,
+    /// Whether a cached `.cwasm` was used.
+    pub cache_hit: bool,
+    /// The `.cwasm` file (when caching is on).
+    pub cwasm_path: Option<PathBuf>,
+    /// Its size.
+    pub cwasm_size_bytes: Option<u64>,
+}
+
+impl CodeLoad {
+    /// `precompiled` when the code came from the cache, `cranelift-jit` when compiled here.
+    pub fn mode(&self) -> ExecMode {
+        if self.cache_hit {
+            ExecMode::Precompiled
+        } else {
+            ExecMode::CraneliftJit
+        }
+    }
+}
+
+/// Compiles `src` with `engine`, or loads it from the `.cwasm` cache.
+pub(crate) fn load(
     engine: &Engine,
-    cfg: &EmbeddedConfig,
-    wasm: &Path,
-) -> Result<(Code, HostReport), RuntimeError> {
-    let is_component = cfg.target == Target::Wasip2;
-    let mut report = HostReport::jit(cfg.target, cfg.pooling, cfg.max_memory_bytes);
+    src: &CodeSource<'_>,
+) -> Result<(Code, CodeLoad), RuntimeError> {
+    let wasm = src.wasm;
+    let is_component = src.component;
+    let mut report = CodeLoad::default();
     let bytes = std::fs::read(wasm)
         .map_err(|e| RuntimeError::io(format!("reading {}", wasm.display()), e))?;
     let compile_err = |e: ::wasmtime::Error| RuntimeError::InvalidArtifact {
         path: wasm.to_path_buf(),
         problem: format!(
-            "Wasmtime cannot compile it ({e:#}); the file is truncated or corrupt: rebuild it \
-             (the echo workload: `cargo build -p wasmbench-echo --profile artifact --target \
-             wasm32-{}`)",
-            cfg.target
+            "Wasmtime cannot compile it ({e:#}); the file is truncated or corrupt: {}",
+            src.rebuild_hint
         ),
     };
-    if !cfg.precompiled {
+    if !src.precompiled {
         let t = Instant::now();
         let code = if is_component {
             Code::Component(Component::new(engine, &bytes).map_err(compile_err)?)
@@ -89,8 +129,8 @@ pub(super) fn load_code(
         return Ok((code, report));
     }
 
-    let dir = cfg.cache_dir();
-    std::fs::create_dir_all(&dir)
+    let dir = &src.cache_dir;
+    std::fs::create_dir_all(dir)
         .map_err(|e| RuntimeError::io(format!("creating cache directory {}", dir.display()), e))?;
     let sha = sha256_file(wasm)?;
     let path = dir.join(format!("{}.cwasm", cache_key(engine, &sha)));
@@ -101,7 +141,6 @@ pub(super) fn load_code(
         if let Ok(code) = deserialize(engine, &path, is_component) {
             report.load_ms = ms(t.elapsed());
             report.cache_hit = true;
-            report.mode = ExecMode::Precompiled;
             report.cwasm_size_bytes = std::fs::metadata(&path).ok().map(|m| m.len());
             return Ok((code, report));
         }
@@ -125,6 +164,34 @@ pub(super) fn load_code(
     let code = deserialize(engine, &path, is_component)
         .map_err(|e| RuntimeError::wasmtime(&format!("loading {}", path.display()), e))?;
     report.load_ms = ms(t.elapsed());
+    Ok((code, report))
+}
+
+/// The socket host's code, and its report.
+pub(super) fn load_code(
+    engine: &Engine,
+    cfg: &EmbeddedConfig,
+    wasm: &Path,
+) -> Result<(Code, HostReport), RuntimeError> {
+    let src = CodeSource {
+        wasm,
+        component: cfg.target == Target::Wasip2,
+        precompiled: cfg.precompiled,
+        cache_dir: cfg.cache_dir(),
+        rebuild_hint: format!(
+            "rebuild it (the echo workload: `cargo build -p wasmbench-echo --profile artifact \
+             --target wasm32-{}`)",
+            cfg.target
+        ),
+    };
+    let (code, l) = load(engine, &src)?;
+    let mut report = HostReport::jit(cfg.target, cfg.pooling, cfg.max_memory_bytes);
+    report.mode = l.mode();
+    report.cache_hit = l.cache_hit;
+    report.cwasm_path = l.cwasm_path;
+    report.cwasm_size_bytes = l.cwasm_size_bytes;
+    report.compile_ms = l.compile_ms;
+    report.load_ms = l.load_ms;
     Ok((code, report))
 }
 

@@ -10,6 +10,17 @@ use wasmbench_vocab::{ExecMode, Target};
 
 use crate::host::engine::{DEFAULT_MAX_MEMORY_BYTES, WASMTIME_VERSION};
 
+/// Where `.cwasm` files live unless a host is told otherwise: `$XDG_CACHE_HOME/wasmbench/cwasm`,
+/// else `~/.cache/wasmbench/cwasm`, else the temp directory.
+pub fn default_cache_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("wasmbench").join("cwasm")
+}
+
 /// How the embedded host runs one workload.
 ///
 /// Serialised whole (unknown fields refused) when the launcher hands it to the `wasmbench
@@ -42,6 +53,9 @@ pub struct EmbeddedConfig {
     /// Where `.cwasm` files live (default: `$XDG_CACHE_HOME/wasmbench/cwasm`, else
     /// `~/.cache/wasmbench/cwasm`, else the temp directory).
     pub cache_dir: Option<PathBuf>,
+    /// Host directories the guest may open; none by default.
+    #[serde(default)]
+    pub dirs: Vec<crate::launch::Preopen>,
 }
 
 impl EmbeddedConfig {
@@ -58,20 +72,13 @@ impl EmbeddedConfig {
             pooling: true,
             precompiled: true,
             cache_dir: None,
+            dirs: Vec::new(),
         }
     }
 
     /// The effective `.cwasm` cache directory.
     pub fn cache_dir(&self) -> PathBuf {
-        if let Some(d) = &self.cache_dir {
-            return d.clone();
-        }
-        let base = std::env::var_os("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-            .unwrap_or_else(std::env::temp_dir);
-        base.join("wasmbench").join("cwasm")
+        self.cache_dir.clone().unwrap_or_else(default_cache_dir)
     }
 
     /// The guest environment: `env`, plus `PORT`/`ECHO_HOST` when `env` does not set them.
