@@ -202,6 +202,41 @@ fn callgrind_pass_counts_instructions_per_request_and_writes_the_profiles() {
         // An HTTP request through any server is hundreds of instructions at least, and the echo
         // far below ten million.
         assert!((300.0..10e6).contains(&per_req), "{}: {per_req}", v.name);
+        // The split by code accounts for the count, and names what the variant really ran:
+        // compiled guest code and WASI host functions under Wasmtime, neither natively.
+        let split: u64 = cg.by_code.iter().map(|p| p.instructions).sum();
+        assert!(
+            (split as f64 - cg.instructions as f64).abs() <= 0.1 * cg.instructions as f64,
+            "{}: split {split} vs {}: {:?}",
+            v.name,
+            cg.instructions,
+            cg.by_code
+        );
+        let ran = |code: wasmbench_report::CodeKind| {
+            cg.by_code
+                .iter()
+                .filter(|p| p.code == code)
+                .map(|p| p.instructions)
+                .sum::<u64>() as f64
+                / split.max(1) as f64
+        };
+        let (guest, wasi) = (
+            ran(wasmbench_report::CodeKind::Guest),
+            ran(wasmbench_report::CodeKind::WasiHost),
+        );
+        if v.name == "native" {
+            assert!(guest == 0.0 && wasi == 0.0, "native: {:?}", cg.by_code);
+        } else {
+            assert!(guest > 0.01 && wasi > 0.01, "{}: {:?}", v.name, cg.by_code);
+            assert!(
+                cg.by_code
+                    .iter()
+                    .any(|p| p.interface.as_deref() == Some("wasi_snapshot_preview1")),
+                "{}: {:?}",
+                v.name,
+                cg.by_code
+            );
+        }
         let profile = dir.join("runs").join(cg.profile_file.as_ref().unwrap());
         assert!(
             std::fs::read_to_string(&profile)
@@ -211,6 +246,11 @@ fn callgrind_pass_counts_instructions_per_request_and_writes_the_profiles() {
     }
     assert!(text.contains("server instructions"), "{text}");
     assert!(text.contains("counted by callgrind"), "{text}");
+    assert!(
+        text.contains("where the server's instructions went"),
+        "{text}"
+    );
+    assert!(text.contains("Callgrind's split at 1 VU"), "{text}");
 }
 
 /// Renders the HTML report in headless Chromium and checks the screenshot is not blank.

@@ -7,7 +7,11 @@
 //! of load by one VU; each dump's `summary:` is the instructions of every thread. The idle
 //! window's rate (timer and epoch threads, which count by time, not by request) is taken off
 //! the load window's count before dividing by its requests. One VU keeps requests in flight at
-//! the zero and the dump to at most one of thousands.
+//! the zero and the dump to at most one of thousands. The same dumps split the count by the
+//! code it ran in ([`profile`]): guest, WASI host functions by interface, the runtime, the
+//! async runtime, libc and std, the rest of the program.
+
+mod profile;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -106,11 +110,16 @@ async fn count_in(
     let stopped = stop(server).await;
     let (idle_s, load_s, requests) = window?;
     stopped?;
-    let idle = dump_summary(&out_base, 1)?;
+    let (idle_dump, idle) = read_dump(&out_base, 1)?;
     let dump = PathBuf::from(format!("{}.2", out_base.display()));
-    let loaded = dump_summary(&out_base, 2)?;
+    let (loaded_dump, loaded) = read_dump(&out_base, 2)?;
     let idle_per_s = idle as f64 / idle_s.max(1e-3);
     let instructions = (loaded as f64 - idle_per_s * load_s).max(0.0) as u64;
+    let by_code = profile::window_split(
+        &profile::by_code(&loaded_dump)?,
+        &profile::by_code(&idle_dump)?,
+        load_s / idle_s.max(1e-3),
+    );
     let profile_file = match &opts.raw_dir {
         Some(raw) => {
             let name = format!("{}.callgrind.out", v.resolved.name);
@@ -127,6 +136,7 @@ async fn count_in(
         vus: 1,
         valgrind,
         profile_file,
+        by_code,
     })
 }
 
@@ -173,13 +183,14 @@ fn control(pid: u32, flag: &str) -> Result<(), String> {
     }
 }
 
-/// The instruction count of dump number `n` (`<base>.<n>`).
-fn dump_summary(base: &Path, n: u32) -> Result<u64, String> {
+/// Dump number `n` (`<base>.<n>`) and its instruction count.
+fn read_dump(base: &Path, n: u32) -> Result<(String, u64), String> {
     let dump = PathBuf::from(format!("{}.{n}", base.display()));
     let text = std::fs::read_to_string(&dump)
         .map_err(|e| format!("callgrind wrote no dump at {} ({e})", dump.display()))?;
-    summary_of(&text)
-        .ok_or_else(|| format!("the callgrind dump {} has no summary line", dump.display()))
+    let summary = summary_of(&text)
+        .ok_or_else(|| format!("the callgrind dump {} has no summary line", dump.display()))?;
+    Ok((text, summary))
 }
 
 /// The `summary: <Ir>` line of a callgrind dump.

@@ -532,6 +532,7 @@ pub fn explain(c: &Comparison) -> Vec<String> {
         }
         out.extend(kernel_sentence(base, v));
         out.extend(instructions_sentence(c, base, v));
+        out.extend(crate::code_split::sentence(base, v));
         let mut parts = Vec::new();
         for f in [
             Figure::ThroughputRps,

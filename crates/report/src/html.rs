@@ -479,6 +479,116 @@ fn stat_bar_chart(
     Ok(Some(buf))
 }
 
+/// Stacked bars: each variant's server CPU per 1000 requests, the kernel part from its
+/// measured CPU times and the user part split in the proportions of its callgrind
+/// instructions (which assumes the same instructions per cycle everywhere: the caption says so).
+fn cpu_split_chart(c: &Comparison) -> Result<Option<String>, ReportError> {
+    let bars = crate::code_split::cpu_bars(c);
+    if bars.is_empty() {
+        return Ok(None);
+    }
+    let max_y = bars
+        .iter()
+        .map(|b| b.parts.iter().map(|p| p.1).sum::<f64>())
+        .fold(0.0f64, f64::max)
+        * 1.15;
+    let max_y = if max_y > 0.0 { max_y } else { 1.0 };
+    let n = bars.len();
+    let names: Vec<String> = bars.iter().map(|b| b.variant.name.clone()).collect();
+    let key_points: Vec<f64> = (0..n).map(|i| i as f64 + 0.5).collect();
+    let mut labels: Vec<&'static str> = Vec::new();
+    for b in &bars {
+        for (l, _) in &b.parts {
+            if !labels.contains(l) {
+                labels.push(l);
+            }
+        }
+    }
+    let shade = |label: &str| -> RGBColor {
+        let i = labels.iter().position(|l| *l == label).unwrap_or(0);
+        PALETTE[(i + 3) % PALETTE.len()]
+    };
+    let mut buf = String::new();
+    {
+        let err = chart_err("CPU split");
+        let root = SVGBackend::with_string(&mut buf, (1120, 420)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "server CPU per 1000 requests by code (user part split by callgrind instructions)",
+                ("sans-serif", 18),
+            )
+            .margin(14)
+            .x_label_area_size(40)
+            .y_label_area_size(84)
+            .build_cartesian_2d(KeyAxis::new(0f64..n as f64, key_points), 0f64..max_y)
+            .map_err(|e| err(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_label_formatter(&|x| names.get(x.floor() as usize).cloned().unwrap_or_default())
+            .y_label_formatter(&|y| fmt_ms(*y))
+            .light_line_style(RGBColor(242, 242, 242))
+            .label_style(("sans-serif", 13))
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        for (i, b) in bars.iter().enumerate() {
+            let (x0, x1) = (i as f64 + 0.25, i as f64 + 0.75);
+            let mut y = 0.0;
+            for &(label, ms) in &b.parts {
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(x0, y), (x1, y + ms)],
+                        shade(label).filled(),
+                    )))
+                    .map_err(|e| err(e.to_string()))?;
+                y += ms;
+            }
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    fmt_ms(y),
+                    (i as f64 + 0.5, y),
+                    ("sans-serif", 12)
+                        .into_font()
+                        .color(&BLACK)
+                        .pos(Pos::new(HPos::Center, VPos::Bottom)),
+                )))
+                .map_err(|e| err(e.to_string()))?;
+        }
+        for &label in &labels {
+            let col = shade(label);
+            chart
+                .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
+                .map_err(|e| err(e.to_string()))?
+                .label(label)
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], col.filled()));
+        }
+        draw_legend(&mut chart).map_err(&err)?;
+        root.present().map_err(|e| err(e.to_string()))?;
+    }
+    Ok(Some(buf))
+}
+
+/// A section: a title, a muted line under it, and `rows` as a table (the first row is the
+/// header).
+fn titled_table(out: &mut String, title: &str, heading: &str, rows: &[Vec<String>]) {
+    let _ = writeln!(
+        out,
+        "<h2>{}</h2>\n<p class=\"muted\">{}</p>\n<div class=\"scroll\"><table>",
+        esc(title),
+        esc(heading)
+    );
+    for (i, r) in rows.iter().enumerate() {
+        let tag = if i == 0 { "th" } else { "td" };
+        out.push_str("<tr>");
+        for x in r {
+            let _ = write!(out, "<{tag}>{}</{tag}>", esc(x));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table></div>\n");
+}
+
 fn headline_table(c: &Comparison, out: &mut String) {
     out.push_str("<div class=\"scroll\"><table><tr><th>metric</th>");
     for v in &c.variants {
@@ -550,6 +660,7 @@ pub(crate) fn render(c: &Comparison) -> Result<String, ReportError> {
     let charts = [
         latency_chart(c)?,
         capacity_chart(c)?,
+        cpu_split_chart(c)?,
         phase_chart(c)?,
         stat_bar_chart(
             c,
@@ -585,21 +696,11 @@ pub(crate) fn render(c: &Comparison) -> Result<String, ReportError> {
     }
     out.push_str("</div>\n");
 
+    if let Some((heading, rows)) = crate::code_split::rows(c) {
+        titled_table(&mut out, "Where the instructions went", &heading, &rows);
+    }
     if let Some((heading, rows)) = crate::table::saved_rows(c) {
-        let _ = writeln!(
-            out,
-            "<h2>Against the saved run</h2>\n<p class=\"muted\">{}</p>\n<div class=\"scroll\"><table>",
-            esc(&heading)
-        );
-        for (i, r) in rows.iter().enumerate() {
-            let tag = if i == 0 { "th" } else { "td" };
-            out.push_str("<tr>");
-            for x in r {
-                let _ = write!(out, "<{tag}>{}</{tag}>", esc(x));
-            }
-            out.push_str("</tr>\n");
-        }
-        out.push_str("</table></div>\n");
+        titled_table(&mut out, "Against the saved run", &heading, &rows);
     }
 
     if !c.explanation.is_empty() {

@@ -14,6 +14,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod code_split;
 mod explain;
 mod html;
 mod json;

@@ -207,19 +207,11 @@ pub(crate) fn render(c: &Comparison) -> String {
         let _ = writeln!(out, "- Fairness: {f}");
     }
 
+    if let Some((heading, rows)) = crate::code_split::rows(c) {
+        titled_table(&mut out, "Where the instructions went", &heading, &rows);
+    }
     if let Some((heading, rows)) = crate::table::saved_rows(c) {
-        let _ = writeln!(
-            out,
-            "\n## Against the saved run\n\n{}\n",
-            esc(&upper_first(&heading))
-        );
-        for (i, r) in rows.iter().enumerate() {
-            let cells: Vec<String> = r.iter().map(|x| esc(x)).collect();
-            let _ = writeln!(out, "| {} |", cells.join(" | "));
-            if i == 0 {
-                let _ = writeln!(out, "|{}", "---|".repeat(r.len()));
-            }
-        }
+        titled_table(&mut out, "Against the saved run", &heading, &rows);
     }
 
     if !c.explanation.is_empty() {
@@ -238,6 +230,19 @@ pub(crate) fn render(c: &Comparison) -> String {
 }
 
 /// `precision: …` as a sentence start.
+/// A section: a title, its heading sentence, and `rows` as a table (the first row is the
+/// header; cells lose the indentation the text table uses for sub-rows).
+fn titled_table(out: &mut String, title: &str, heading: &str, rows: &[Vec<String>]) {
+    let _ = writeln!(out, "\n## {title}\n\n{}\n", esc(&upper_first(heading)));
+    for (i, r) in rows.iter().enumerate() {
+        let cells: Vec<String> = r.iter().map(|x| esc(x.trim_start())).collect();
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+        if i == 0 {
+            let _ = writeln!(out, "|{}", "---|".repeat(r.len()));
+        }
+    }
+}
+
 fn upper_first(s: &str) -> String {
     let mut ch = s.chars();
     ch.next()

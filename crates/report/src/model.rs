@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::stats::{Interval, Stat};
 
 pub use wasmbench_vocab::{
-    ConnectionMode, ExecMode, LoadEngine, Platform, PodResources, RuntimeInfo, ServerCounts,
-    SyscallKind, Target, TrendStats, UNKNOWN,
+    CodeKind, ConnectionMode, ExecMode, LoadEngine, Platform, PodResources, RuntimeInfo,
+    ServerCounts, SyscallKind, Target, TrendStats, UNKNOWN,
 };
 
 /// Version of the JSON shape written by this crate; bump it on any incompatible change.
@@ -452,6 +452,25 @@ pub struct CallgrindCount {
     /// relative to the output directory, when one was written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile_file: Option<String>,
+    /// `instructions` split by the code they ran in (callgrind's self cost per function, each
+    /// function classified by its symbol and object, less each part's idle rate), largest
+    /// first; empty when the profile could not be read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by_code: Vec<CodeCost>,
+}
+
+/// One part of a server's instructions in the callgrind window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeCost {
+    /// What code ran.
+    pub code: CodeKind,
+    /// For WASI host functions, the interface (`wasi:io/streams`, `wasi:sockets`,
+    /// `wasi_snapshot_preview1`…); `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+    /// Instructions over the window, less this part's idle rate.
+    pub instructions: u64,
 }
 
 impl CallgrindCount {

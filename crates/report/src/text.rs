@@ -100,6 +100,15 @@ pub(crate) fn render(c: &Comparison) -> String {
         }
     }
 
+    if let Some((heading, rows)) = crate::code_split::rows(c) {
+        let _ = writeln!(out, "\n{heading}");
+        let mut right = vec![false];
+        right.extend(rows[0].iter().skip(1).map(|_| true));
+        for l in aligned(&rows, &right) {
+            let _ = writeln!(out, "  {}", l.trim_end());
+        }
+    }
+
     out.push_str("\nvariants\n");
     let vrows: Vec<Vec<String>> = c
         .variants

@@ -116,6 +116,7 @@ fn instructions_from_the_callgrind_pass_are_cited_with_how_they_were_counted() {
             vus: 1,
             valgrind: "valgrind-3.19.0".into(),
             profile_file: None,
+            by_code: Vec::new(),
         });
     }
     c.finalize();
@@ -201,4 +202,82 @@ fn transport_errors_are_a_warning_with_their_kinds() {
         "{:?}",
         c.warnings
     );
+}
+
+fn cost(code: CodeKind, interface: Option<&str>, instructions: u64) -> CodeCost {
+    CodeCost {
+        code,
+        interface: interface.map(String::from),
+        instructions,
+    }
+}
+
+#[test]
+fn the_split_by_code_is_cited_only_where_it_was_measured() {
+    let mut c = support::two_variants();
+    let splits = [
+        vec![
+            cost(CodeKind::Program, None, 1_200_000),
+            cost(CodeKind::Libc, None, 1_018_000),
+        ],
+        vec![
+            cost(CodeKind::WasiHost, Some("wasi:io/streams"), 4_000_000),
+            cost(CodeKind::Runtime, None, 3_000_000),
+            cost(CodeKind::WasiHost, Some("wasi:sockets"), 1_000_000),
+            cost(CodeKind::Guest, None, 1_000_000),
+            cost(CodeKind::Libc, None, 770_000),
+            // 1% of the whole: counted in its kind, not named.
+            cost(CodeKind::WasiHost, Some("wasi:io/poll"), 100_000),
+        ],
+    ];
+    for (v, by_code) in c.variants.iter_mut().zip(splits) {
+        v.callgrind = Some(CallgrindCount {
+            instructions: by_code.iter().map(|p| p.instructions).sum(),
+            requests: 1_000,
+            idle_instructions_per_s: 1_500,
+            vus: 1,
+            valgrind: "valgrind-3.19.0".into(),
+            profile_file: None,
+            by_code,
+        });
+    }
+    c.finalize();
+    let e = joined(&c);
+    assert!(
+        e.contains(
+            "Callgrind's split at 1 VU: of wasmtime-wasip2's 9.87k instructions per request, \
+             52% in WASI host functions (wasi:io/streams 41%, wasi:sockets 10%), \
+             30% in Wasm runtime (Wasmtime, WasmEdge), 10% in guest code (compiled Wasm), \
+             8% in libc and Rust std (no other caller); of native's 2.22k instructions per request, \
+             54% in program and other libraries, 46% in libc and Rust std (no other caller)"
+        ),
+        "{e}"
+    );
+    assert!(!e.contains("wasi:io/poll 1%"), "{e}");
+    // The fixture's runs measured the server's CPU, so the kernel share is cited too.
+    assert!(e.contains("in the measured runs the kernel took"), "{e}");
+
+    let text = render(&c, Format::Text).unwrap();
+    assert!(
+        text.contains("where the server's instructions went"),
+        "{text}"
+    );
+    assert!(text.contains("of which wasi:io/streams"), "{text}");
+    assert!(text.contains("4k/req (41%)"), "{text}");
+    let md = render(&c, Format::Markdown).unwrap();
+    assert!(md.contains("## Where the instructions went"), "{md}");
+    let html = render(&c, Format::Html).unwrap();
+    assert!(
+        html.contains("server CPU per 1000 requests by code"),
+        "stacked bar missing"
+    );
+    assert!(html.contains("Where the instructions went"));
+
+    // Without the baseline's split there is nothing to set beside it: no sentence, and the
+    // table has one column.
+    c.variants[0].callgrind.as_mut().unwrap().by_code.clear();
+    c.finalize();
+    assert!(!joined(&c).contains("Callgrind's split"), "{}", joined(&c));
+    let text = render(&c, Format::Text).unwrap();
+    assert!(!text.contains("program and other libraries"), "{text}");
 }

@@ -1,8 +1,8 @@
 //! The shared vocabulary of wasmbench: how the workload's code runs ([`ExecMode`]), what it is
 //! built for ([`Target`]), how the load generator uses connections ([`ConnectionMode`]), where
 //! a comparison ran ([`Platform`]), what a pod may use ([`PodResources`]), the statistics of
-//! a latency metric ([`TrendStats`]) and what the kernel counted for a server ([`ServerCounts`],
-//! [`SyscallKind`]).
+//! a latency metric ([`TrendStats`]), what the kernel counted for a server ([`ServerCounts`],
+//! [`SyscallKind`]) and what code its instructions ran in ([`CodeKind`]).
 //!
 //! Each concept is declared here once; the runtime, load engine, report model, comparison loop,
 //! Kubernetes driver and CLI all use these types, so adding a case is a compile error wherever it
@@ -171,6 +171,52 @@ named_enum!(SyscallKind, "syscall kind", {
     Write => "write",
     Accept => "accept",
 });
+
+/// What code a server's instructions ran in, from the symbol and object callgrind attributed
+/// them to (`compare --callgrind`): the split behind "where does a Wasm server's CPU go".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CodeKind {
+    /// The guest's compiled WebAssembly (and Wasmtime's trampolines into it): code in no file,
+    /// or in a precompiled `.cwasm`.
+    Guest,
+    /// WASI host functions (`wasmtime_wasi*` crates), split further by interface.
+    WasiHost,
+    /// The rest of the Wasm runtime (Wasmtime, WasmEdge): instances, stores, the component
+    /// model's lifting and lowering, interpreters.
+    Runtime,
+    /// The async runtime and HTTP stack: tokio, mio, hyper, h2, http, futures.
+    AsyncIo,
+    /// libc, the dynamic loader and Rust's std, core, alloc and `bytes` (memcpy, malloc,
+    /// formatting) where no other part called them: called from another part, they count as
+    /// that part's.
+    Libc,
+    /// Everything else: the server program itself and its other libraries.
+    Program,
+}
+
+named_enum!(CodeKind, "code kind", {
+    Guest => "guest",
+    WasiHost => "wasi-host",
+    Runtime => "runtime",
+    AsyncIo => "async-io",
+    Libc => "libc",
+    Program => "program",
+});
+
+impl CodeKind {
+    /// What a report calls it.
+    pub fn label(self) -> &'static str {
+        match self {
+            CodeKind::Guest => "guest code (compiled Wasm)",
+            CodeKind::WasiHost => "WASI host functions",
+            CodeKind::Runtime => "Wasm runtime (Wasmtime, WasmEdge)",
+            CodeKind::AsyncIo => "async runtime and HTTP (tokio, hyper)",
+            CodeKind::Libc => "libc and Rust std (no other caller)",
+            CodeKind::Program => "program and other libraries",
+        }
+    }
+}
 
 /// What the kernel counted for a server process over one measured window: totals, which the
 /// report divides by the window's requests.
