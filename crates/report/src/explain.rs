@@ -145,6 +145,18 @@ fn where_time_went(c: &Comparison, base: &VariantResult, v: &VariantResult) -> O
             fmt_ms(NEGLIGIBLE_MS)
         ));
     }
+    // The largest difference within the noise band is no gap to explain.
+    if db > 0.0 && (da / db - 1.0).abs() <= SAME_BAND {
+        return Some(format!(
+            "{} and {} spend about the same time in each phase: the largest difference, in {dom}, \
+             is {} (p95 {} vs {}).",
+            v.name,
+            base.name,
+            fmt_ratio(da / db),
+            fmt_ms(da),
+            fmt_ms(db)
+        ));
+    }
     let rel = |a: f64, b: f64| -> String {
         if (a - b).abs() < NEGLIGIBLE_MS || (b > 0.0 && (a / b - 1.0).abs() <= SAME_BAND) {
             "the same".to_string()

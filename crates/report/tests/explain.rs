@@ -281,3 +281,23 @@ fn the_split_by_code_is_cited_only_where_it_was_measured() {
     let text = render(&c, Format::Text).unwrap();
     assert!(!text.contains("program and other libraries"), "{text}");
 }
+
+#[test]
+fn a_largest_phase_difference_within_the_noise_band_is_not_called_a_gap() {
+    let mut c = support::two_variants();
+    let native_runs = c.variants[0].runs.clone();
+    for (r, n) in c.variants[1].runs.iter_mut().zip(&native_runs) {
+        r.phases = n.phases.clone();
+        r.phases.get_mut("http_req_waiting").unwrap().p95_ms *= 1.05;
+    }
+    c.finalize();
+    let e = joined(&c);
+    assert!(
+        e.contains(
+            "wasmtime-wasip2 and native spend about the same time in each phase: the largest \
+             difference, in http_req_waiting, is 1.05x"
+        ),
+        "{e}"
+    );
+    assert!(!e.contains("the gap is"), "{e}");
+}
