@@ -17,6 +17,10 @@ WBC_POD_NET=10.244
 WBC_SERVICE_CIDR=10.96.0.0/24
 WBC_API_SERVICE_IP=10.96.0.1
 WBC_SHIM=${WBC_SHIM:-}
+# A crun built --with-wasmedge (its `--version` lists +WASM:wasmedge): every node gets it as
+# runtime handler `crun`, the demo's RuntimeClass. It loads libwasmedge.so.0 when it runs a
+# Wasm container, so that library must be where the dynamic loader finds it.
+WBC_CRUN=${WBC_CRUN:-}
 
 log() { printf 'cluster: %s\n' "$*" >&2; }
 die() { printf 'cluster: error: %s\n' "$*" >&2; exit 1; }

@@ -35,11 +35,33 @@ for hierarchy in /sys/fs/cgroup/*/; do
 done
 
 sock=$dir/containerd.sock
-shim_runtime=
+extra_runtimes=
 if [ -x "$WBC_DIR/bin/containerd-shim-wasmbench-v1" ]; then
-  shim_runtime='
+  extra_runtimes='
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.wasmbench]
   runtime_type = "io.containerd.wasmbench.v1"'
+fi
+if [ -x "$WBC_DIR/bin/crun" ]; then
+  # crun behind the ordinary runc shim, as in the demo. crun runs the entrypoint as Wasm only
+  # when the OCI spec carries the annotation, and containerd copies a pod annotation into the
+  # spec only when the runtime lists it.
+  mkdir -p "$dir/crun"
+  # crun refuses a hybrid cgroup layout whose v2 hierarchy has any controller (here hugetlb,
+  # the one controller no v1 hierarchy holds): its cgroup managers are v1 or v2, not both.
+  # In this node's mount namespace the v2 root lists none, so crun manages the v1 hierarchies
+  # as runc does; the machine's cgroups stay as they are.
+  if [ -n "$(cat /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null)" ]; then
+    : >"$dir/no-v2-controllers"
+    mount --bind -o ro "$dir/no-v2-controllers" /sys/fs/cgroup/unified/cgroup.controllers
+  fi
+  extra_runtimes+="
+[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.crun]
+  runtime_type = \"io.containerd.runc.v2\"
+  pod_annotations = [\"module.wasm.image/variant\"]
+[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.crun.options]
+  BinaryName = \"$WBC_DIR/bin/crun\"
+  Root = \"$dir/crun\"
+  SystemdCgroup = false"
 fi
 cat >"$dir/containerd.toml" <<TOML
 version = 2
@@ -69,7 +91,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   runtime_type = "io.containerd.runc.v2"
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
   Root = "$dir/runc"
-  SystemdCgroup = false$shim_runtime
+  SystemdCgroup = false$extra_runtimes
 TOML
 
 cat >"$dir/cni/10-wasmbench.conflist" <<JSON

@@ -19,6 +19,10 @@ for tool in containerd ctr runc iptables openssl nsenter unshare; do
   command -v $tool >/dev/null || die "$tool not found: run scripts/setup.sh --test"
 done
 [ -x /usr/lib/cni/bridge ] || die "CNI plugins not found in /usr/lib/cni: run scripts/setup.sh --test"
+if [ -n "$WBC_CRUN" ]; then
+  "$WBC_CRUN" --version 2>/dev/null | grep -q '+WASM:wasmedge' ||
+    die "$WBC_CRUN is not a crun built with WasmEdge (its --version lists no +WASM:wasmedge): build crun with ./configure --with-wasmedge, or unset WBC_CRUN"
+fi
 start=$SECONDS
 
 healthy() {
@@ -45,6 +49,7 @@ bin=$("$(dirname "$0")/build.sh")
 mkdir -p "$WBC_DIR"/{bin,logs,images}
 ln -sf "$bin/kube" "$WBC_DIR/bin/kube"
 [ -z "$WBC_SHIM" ] || ln -sf "$(realpath "$WBC_SHIM")" "$WBC_DIR/bin/containerd-shim-wasmbench-v1"
+[ -z "$WBC_CRUN" ] || ln -sf "$(realpath "$WBC_CRUN")" "$WBC_DIR/bin/crun"
 "$bin/pause" image "$WBC_DIR/images/pause.tar" localhost/wasmbench/pause:1
 [ -z "$images" ] || cp "$images"/*.tar "$WBC_DIR/images/"
 for d in /run/containerd /var/lib/cni; do
@@ -106,15 +111,17 @@ all_ready() {
     [ -z "$(kubectl_ get nodes -o jsonpath='{.items[*].spec.taints}' 2>/dev/null)" ]
 }
 wait_for 180 "$WBC_NODES nodes" all_ready || die "the nodes did not become Ready in 180 s"
-if [ -n "$WBC_SHIM" ]; then
-  # The project's shim is installed on every node: its RuntimeClass goes with it.
+# A runtime installed on every node brings its RuntimeClass.
+runtime_class() {
   kubectl_ apply -f - >/dev/null <<YAML
 apiVersion: node.k8s.io/v1
 kind: RuntimeClass
-metadata: {name: wasmbench}
-handler: wasmbench
+metadata: {name: $1}
+handler: $1
 YAML
-fi
+}
+[ -z "$WBC_SHIM" ] || runtime_class wasmbench
+[ -z "$WBC_CRUN" ] || runtime_class crun
 ok=1
 log "cluster up in $((SECONDS - start)) s"
 echo "KUBECONFIG=$WBC_DIR/admin.kubeconfig"

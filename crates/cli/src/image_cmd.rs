@@ -31,8 +31,10 @@ pub struct BuildArgs {
     /// Output directory: an OCI image layout, or with --archive one `<name>-<tag>.tar` per image.
     #[arg(long)]
     out: PathBuf,
-    /// Images to build: native, wasm, wasmedge, wasmbench, k6 (comma-separated; k6 packs the
-    /// k6 binary found with --k6-bin or on PATH, for `k8s run --load-engine k6`).
+    /// Images to build: native, wasm, wasmedge, wasmedge-aot, wasmbench, k6 (comma-separated;
+    /// wasmedge-aot compiles the WasmEdge module with the `wasmedge` on PATH, for the
+    /// crun-wasmedge-aot variant; k6 packs the k6 binary found with --k6-bin or on PATH, for
+    /// `k8s run --load-engine k6`).
     #[arg(long, default_value = "native,wasm,wasmedge,wasmbench")]
     which: String,
     /// Write `docker save`/OCI archives (for `kind load image-archive`, `ctr images import`).
@@ -53,6 +55,9 @@ pub struct BuildArgs {
     /// Use this .wasm for the WasmEdge image instead of building crates/echo-wasmedge.
     #[arg(long)]
     wasmedge_wasm: Option<PathBuf>,
+    /// Use this module, already compiled by `wasmedge compile`, for the WasmEdge AOT image.
+    #[arg(long)]
+    wasmedge_aot_wasm: Option<PathBuf>,
     /// Use this static wasmbench binary instead of building one.
     #[arg(long)]
     wasmbench_bin: Option<PathBuf>,
@@ -65,23 +70,25 @@ pub struct BuildArgs {
     target_dir: Option<PathBuf>,
 }
 
+/// The images `--which` names, in the order of its help.
+const WHICH: [(&str, ImageKind); 6] = [
+    ("native", ImageKind::Native),
+    ("wasm", ImageKind::Wasm),
+    ("wasmedge", ImageKind::WasmEdge),
+    ("wasmedge-aot", ImageKind::WasmEdgeAot),
+    ("wasmbench", ImageKind::Wasmbench),
+    ("k6", ImageKind::K6),
+];
+
 fn parse_which(s: &str) -> anyhow::Result<Vec<ImageKind>> {
     let mut out = Vec::new();
     for w in s.split(',').map(str::trim).filter(|w| !w.is_empty()) {
-        let k = match w {
-            "native" => ImageKind::Native,
-            "wasm" => ImageKind::Wasm,
-            "wasmedge" => ImageKind::WasmEdge,
-            "wasmbench" => ImageKind::Wasmbench,
-            "k6" => ImageKind::K6,
-            other => {
-                return Err(fail(
-                    Exit::InvalidConfig,
-                    format!(
-                        "unknown image `{other}` in --which: use native, wasm, wasmedge, wasmbench, k6"
-                    ),
-                ));
-            }
+        let Some(&(_, k)) = WHICH.iter().find(|(name, _)| *name == w) else {
+            let names: Vec<&str> = WHICH.iter().map(|(name, _)| *name).collect();
+            return Err(fail(
+                Exit::InvalidConfig,
+                format!("unknown image `{w}` in --which: use {}", names.join(", ")),
+            ));
         };
         if !out.contains(&k) {
             out.push(k);
@@ -118,6 +125,10 @@ fn binary(kind: ImageKind, args: &BuildArgs) -> anyhow::Result<PathBuf> {
         ImageKind::WasmEdge => &args.wasmedge_wasm,
         ImageKind::Wasmbench => &args.wasmbench_bin,
         ImageKind::K6 => return k6_binary(args.k6_bin.as_deref()),
+        ImageKind::WasmEdgeAot => match &args.wasmedge_aot_wasm {
+            Some(p) => &Some(p.clone()),
+            None => return wasmedge_aot(args),
+        },
         ImageKind::Spin => {
             return Err(fail(
                 Exit::InvalidConfig,
@@ -147,9 +158,50 @@ fn binary(kind: ImageKind, args: &BuildArgs) -> anyhow::Result<PathBuf> {
         }
         ImageKind::WasmEdge => build::build_wasmedge_echo(&root, &target).map_err(failure)?,
         ImageKind::Wasmbench => build::build_wasmbench(&root, &target).map_err(failure)?,
-        ImageKind::Spin | ImageKind::K6 => unreachable!("handled above"),
+        ImageKind::Spin | ImageKind::K6 | ImageKind::WasmEdgeAot => {
+            unreachable!("handled above")
+        }
     };
     Ok(path)
+}
+
+/// The WasmEdge module compiled by the `wasmedge` on PATH (`wasmedge compile`, cached by
+/// everything that changes its code). WasmEdge checks the version of the code at load time,
+/// so the nodes' WasmEdge should be the one that compiled it.
+#[cfg(feature = "local")]
+fn wasmedge_aot(args: &BuildArgs) -> anyhow::Result<PathBuf> {
+    use wasmbench_runtime::ExecMode;
+    use wasmbench_runtime::external::WasmEdgeCli;
+    let module = binary(ImageKind::WasmEdge, args)?;
+    let no_aot = |e: wasmbench_runtime::RuntimeError| {
+        fail(
+            Exit::Artifact,
+            format!("{e} (or pass a compiled module with --wasmedge-aot-wasm)"),
+        )
+    };
+    let sha = wasmbench_runtime::build::sha256_file(&module).map_err(no_aot)?;
+    let aot = WasmEdgeCli::new(ExecMode::Aot)
+        .compile_aot(&module, &sha)
+        .map_err(no_aot)?;
+    eprintln!(
+        "WasmEdge AOT module: {} ({} bytes, {})",
+        aot.path.display(),
+        aot.bytes,
+        if aot.reused {
+            "reused".to_owned()
+        } else {
+            format!("compiled in {:.0} ms", aot.compile_ms)
+        }
+    );
+    Ok(aot.path)
+}
+
+#[cfg(not(feature = "local"))]
+fn wasmedge_aot(_: &BuildArgs) -> anyhow::Result<PathBuf> {
+    Err(fail(
+        Exit::InvalidConfig,
+        "this wasmbench was built without local runtimes and cannot run `wasmedge compile`: pass a compiled module with --wasmedge-aot-wasm",
+    ))
 }
 
 /// The k6 executable to pack: given, else the first `k6` executable on PATH, else the one in
@@ -276,6 +328,19 @@ pub fn run(args: ImageArgs) -> anyhow::Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn which_names_every_image_it_builds_once() {
+        assert_eq!(
+            parse_which("wasmedge-aot, native,wasmedge-aot").unwrap(),
+            vec![ImageKind::WasmEdgeAot, ImageKind::Native]
+        );
+        let err = parse_which("native,podman").unwrap_err().to_string();
+        for (name, _) in WHICH {
+            assert!(err.contains(name), "{err} does not offer {name}");
+        }
+        assert!(parse_which(" , ").is_err());
+    }
 
     #[test]
     fn dynamic_executables_are_told_from_static_ones() {

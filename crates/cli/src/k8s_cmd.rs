@@ -51,10 +51,10 @@ enum K8sCommand {
 /// What decides the objects (shared by `run` and `manifests`).
 #[derive(Debug, Args)]
 struct PlanArgs {
-    /// Variants: native, crun-wasmedge, wasmtime, wasmedge, wasmer, spin, or `all`; missing
-    /// RuntimeClasses are created. Default for `run`: native and every Wasm variant whose
-    /// RuntimeClass exists on the cluster, the others reported as skipped; for `manifests`:
-    /// every variant (spin with --spin-image).
+    /// Variants: native, crun-wasmedge, crun-wasmedge-aot, wasmtime, wasmedge, wasmer, spin,
+    /// wasmbench-shim, or `all`; missing RuntimeClasses are created. Default for `run`: native
+    /// and every Wasm variant whose RuntimeClass exists on the cluster, the others reported as
+    /// skipped; for `manifests`: every variant (spin with --spin-image).
     #[arg(long)]
     variants: Option<String>,
     /// The load of each variant; --vus is the total, split evenly over --parallelism load pods.

@@ -43,14 +43,14 @@ enum Command {
     Load(Box<load_cmd::LoadArgs>),
     /// Serve the workload with one runtime until interrupted.
     #[cfg(feature = "local")]
-    Serve(serve_cmd::ServeArgs),
+    Serve(Box<serve_cmd::ServeArgs>),
     /// List the comparison variants and whether each can run on this machine.
     #[cfg(feature = "local")]
     Runtimes(compare_cmd::RuntimesArgs),
     /// Run the comparison on a Kubernetes cluster, or write its manifests.
     K8s(Box<k8s_cmd::K8sArgs>),
     /// Build OCI images of the workload and of wasmbench without a Docker daemon.
-    Image(image_cmd::ImageArgs),
+    Image(Box<image_cmd::ImageArgs>),
 }
 
 fn main() -> ExitCode {
@@ -71,11 +71,11 @@ fn main() -> ExitCode {
         Command::Report(args) => report_cmd::run(args),
         Command::Load(args) => load_cmd::run(*args),
         #[cfg(feature = "local")]
-        Command::Serve(args) => serve_cmd::run(args),
+        Command::Serve(args) => serve_cmd::run(*args),
         #[cfg(feature = "local")]
         Command::Runtimes(args) => compare_cmd::runtimes(args),
         Command::K8s(args) => k8s_cmd::run(*args),
-        Command::Image(args) => image_cmd::run(args),
+        Command::Image(args) => image_cmd::run(*args),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),

@@ -121,7 +121,8 @@ pub enum Error {
     InvalidPlan(String),
     /// An unknown runtime variant name.
     #[error(
-        "unknown variant `{0}`: expected one of native, crun-wasmedge, wasmtime, wasmedge, wasmer, spin"
+        "unknown variant `{0}`: expected one of {names}",
+        names = crate::variant::Variant::ALL.map(|v| v.name()).join(", ")
     )]
     UnknownVariant(String),
     /// A file could not be read or written.

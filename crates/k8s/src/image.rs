@@ -100,7 +100,7 @@ impl ImageSpec {
             ImageKind::Native => (ImagePlatform::LinuxAmd64, "/echo", nonroot, vec![8080]),
             ImageKind::Wasmbench => (ImagePlatform::LinuxAmd64, "/wasmbench", nonroot, vec![]),
             ImageKind::K6 => (ImagePlatform::LinuxAmd64, "/k6", nonroot, vec![]),
-            ImageKind::Wasm | ImageKind::WasmEdge | ImageKind::Spin => {
+            ImageKind::Wasm | ImageKind::WasmEdge | ImageKind::WasmEdgeAot | ImageKind::Spin => {
                 (ImagePlatform::WasiWasm, "/echo.wasm", None, vec![8080])
             }
         };
@@ -497,6 +497,18 @@ mod tests {
         let p = dir.join(name);
         fs::write(&p, content).unwrap();
         p
+    }
+
+    #[test]
+    fn wasm_images_run_a_dot_wasm_entrypoint() {
+        // crun's `compat-smart` handler runs the entrypoint as Wasm only when its name ends in
+        // `.wasm`; under any other name it would try to exec the module as a Linux program.
+        for kind in [ImageKind::Wasm, ImageKind::WasmEdge, ImageKind::WasmEdgeAot] {
+            let spec = ImageSpec::for_kind(kind, Path::new("/x.wasm"), "a/b:c");
+            assert_eq!(spec.platform, ImagePlatform::WasiWasm, "{kind:?}");
+            assert_eq!(spec.entrypoint, vec!["/echo.wasm".to_owned()], "{kind:?}");
+            assert_eq!(spec.user, None, "{kind:?}");
+        }
     }
 
     #[test]

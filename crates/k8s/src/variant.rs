@@ -17,6 +17,9 @@ pub enum ImageKind {
     Wasm,
     /// The WasmEdge-socket echo (`wasm32-wasip1` + WasmEdge's `sock_*` imports), `/echo.wasm`.
     WasmEdge,
+    /// The same module after `wasmedge compile`: WasmEdge's universal format, a `.wasm` that
+    /// carries native code in a custom section, still `/echo.wasm`.
+    WasmEdgeAot,
     /// A Spin application image; wasmbench does not build one (see `docs/kubernetes.md`).
     Spin,
     /// The `wasmbench` binary itself, for the load Jobs.
@@ -32,6 +35,7 @@ impl ImageKind {
             ImageKind::Native => "echo-native",
             ImageKind::Wasm => "echo-wasm",
             ImageKind::WasmEdge => "echo-wasmedge",
+            ImageKind::WasmEdgeAot => "echo-wasmedge-aot",
             ImageKind::Spin => "echo-spin",
             ImageKind::Wasmbench => "wasmbench",
             ImageKind::K6 => "k6",
@@ -46,6 +50,8 @@ pub enum Variant {
     Native,
     /// crun built with WasmEdge, selected by the pod annotation `module.wasm.image/variant`.
     CrunWasmedge,
+    /// The same crun, running the image whose module `wasmedge compile` made (native code).
+    CrunWasmedgeAot,
     /// runwasi `containerd-shim-wasmtime-v1`.
     Wasmtime,
     /// runwasi `containerd-shim-wasmedge-v1`.
@@ -61,9 +67,10 @@ pub enum Variant {
 
 impl Variant {
     /// Every variant, in report order.
-    pub const ALL: [Variant; 7] = [
+    pub const ALL: [Variant; 8] = [
         Variant::Native,
         Variant::CrunWasmedge,
+        Variant::CrunWasmedgeAot,
         Variant::Wasmtime,
         Variant::Wasmedge,
         Variant::Wasmer,
@@ -85,6 +92,7 @@ impl Variant {
         match self {
             Variant::Native => "native",
             Variant::CrunWasmedge => "crun-wasmedge",
+            Variant::CrunWasmedgeAot => "crun-wasmedge-aot",
             Variant::Wasmtime => "wasmtime",
             Variant::Wasmedge => "wasmedge",
             Variant::Wasmer => "wasmer",
@@ -97,7 +105,7 @@ impl Variant {
     pub fn runtime_class(self) -> Option<&'static str> {
         match self {
             Variant::Native => None,
-            Variant::CrunWasmedge => Some("crun"),
+            Variant::CrunWasmedge | Variant::CrunWasmedgeAot => Some("crun"),
             Variant::Wasmtime => Some("wasmtime"),
             Variant::Wasmedge => Some("wasmedge"),
             Variant::Wasmer => Some("wasmer"),
@@ -111,7 +119,7 @@ impl Variant {
         match self {
             Variant::Native => None,
             // crun is an OCI runtime behind the ordinary runc shim.
-            Variant::CrunWasmedge => Some("io.containerd.runc.v2"),
+            Variant::CrunWasmedge | Variant::CrunWasmedgeAot => Some("io.containerd.runc.v2"),
             Variant::Wasmtime => Some("io.containerd.wasmtime.v1"),
             Variant::Wasmedge => Some("io.containerd.wasmedge.v1"),
             Variant::Wasmer => Some("io.containerd.wasmer.v1"),
@@ -124,7 +132,7 @@ impl Variant {
     /// this annotation, and containerd passes it on only if the runtime entry whitelists it.
     pub fn pod_annotations(self) -> BTreeMap<String, String> {
         let mut a = BTreeMap::new();
-        if self == Variant::CrunWasmedge {
+        if matches!(self, Variant::CrunWasmedge | Variant::CrunWasmedgeAot) {
             a.insert(
                 "module.wasm.image/variant".to_owned(),
                 "compat-smart".to_owned(),
@@ -140,6 +148,7 @@ impl Variant {
             // crun's WasmEdge handler and the WasmEdge shim need WasmEdge's socket ABI; a plain
             // wasip1 std::net program cannot open a listener there.
             Variant::CrunWasmedge | Variant::Wasmedge => ImageKind::WasmEdge,
+            Variant::CrunWasmedgeAot => ImageKind::WasmEdgeAot,
             // Wasmtime serves wasip2 std::net listeners; wasmer's WASIX sockets are closest to
             // the wasip2 build too (unverified, see docs/kubernetes.md).
             Variant::Wasmtime | Variant::Wasmer | Variant::Shim => ImageKind::Wasm,
@@ -152,7 +161,7 @@ impl Variant {
         match self.image_kind() {
             ImageKind::Native | ImageKind::Wasmbench | ImageKind::K6 => Target::Native,
             ImageKind::Wasm => Target::Wasip2,
-            ImageKind::WasmEdge => Target::Wasip1,
+            ImageKind::WasmEdge | ImageKind::WasmEdgeAot => Target::Wasip1,
             // Spin 2+ applications are wasi:http components.
             ImageKind::Spin => Target::Wasip2,
         }
@@ -163,8 +172,10 @@ impl Variant {
     pub fn exec_mode(self) -> ExecMode {
         match self {
             Variant::Native => ExecMode::Native,
-            // Our images carry plain .wasm, not WasmEdge's AOT form, so WasmEdge interprets it.
+            // These images carry plain .wasm, not WasmEdge's AOT form, so WasmEdge interprets it.
             Variant::CrunWasmedge | Variant::Wasmedge => ExecMode::Interpreter,
+            // WasmEdge runs the native code of a universal-format module it can load.
+            Variant::CrunWasmedgeAot => ExecMode::Aot,
             // runwasi's wasmtime and wasmer shims, Spin's shim and ours compile with Cranelift.
             Variant::Wasmtime | Variant::Wasmer | Variant::Spin | Variant::Shim => {
                 ExecMode::CraneliftJit
@@ -241,7 +252,24 @@ mod tests {
             assert_eq!(v.name().parse::<Variant>().unwrap(), v);
         }
         assert_eq!("crun".parse::<Variant>().unwrap(), Variant::CrunWasmedge);
-        assert!("docker".parse::<Variant>().is_err());
+        let err = "docker".parse::<Variant>().unwrap_err().to_string();
+        for v in Variant::ALL {
+            assert!(err.contains(v.name()), "{err} does not offer {v}");
+        }
+    }
+
+    #[test]
+    fn the_aot_variant_differs_from_the_interpreted_one_only_in_its_image() {
+        let (i, a) = (Variant::CrunWasmedge, Variant::CrunWasmedgeAot);
+        assert_eq!(i.runtime_class(), a.runtime_class());
+        assert_eq!(i.containerd_runtime_type(), a.containerd_runtime_type());
+        assert_eq!(i.pod_annotations(), a.pod_annotations());
+        assert_eq!(i.target(), a.target());
+        assert_ne!(i.image_kind(), a.image_kind());
+        assert_eq!(
+            (i.exec_mode(), a.exec_mode()),
+            (ExecMode::Interpreter, ExecMode::Aot)
+        );
     }
 
     #[test]

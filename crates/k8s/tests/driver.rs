@@ -392,19 +392,20 @@ async fn without_variants_only_existing_runtime_classes_run() {
         names,
         [
             Variant::CrunWasmedge,
+            Variant::CrunWasmedgeAot,
             Variant::Wasmedge,
             Variant::Wasmer,
             Variant::Spin,
             Variant::Shim,
         ]
     );
-    assert!(
-        skipped[0]
-            .reason
-            .contains("RuntimeClass crun does not exist"),
-        "{skipped:?}"
-    );
-    assert!(skipped[3].reason.contains("--spin-image"), "{skipped:?}");
+    for crun in &skipped[..2] {
+        assert!(
+            crun.reason.contains("RuntimeClass crun does not exist"),
+            "{skipped:?}"
+        );
+    }
+    assert!(skipped[4].reason.contains("--spin-image"), "{skipped:?}");
 
     let out = d.run(&s, &CancellationToken::new(), &|_| {}).await.unwrap();
     let c = report::comparison(
@@ -427,6 +428,7 @@ async fn without_variants_only_existing_runtime_classes_run() {
         [
             ("native", VariantStatus::Ok),
             ("crun-wasmedge", VariantStatus::Skipped),
+            ("crun-wasmedge-aot", VariantStatus::Skipped),
             ("wasmtime", VariantStatus::Ok),
             ("wasmedge", VariantStatus::Skipped),
             ("wasmer", VariantStatus::Skipped),

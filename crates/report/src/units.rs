@@ -51,13 +51,24 @@ fn trim_to(v: f64, decimals: usize) -> String {
     }
 }
 
+/// A percentage with two decimals; one that would round to zero keeps two significant digits,
+/// so a few failures among a million requests never read as none.
+fn fmt_percent(p: f64) -> String {
+    if p != 0.0 && p.abs() < 0.01 {
+        let decimals = (-p.abs().log10()).ceil() as usize + 1;
+        format!("{}%", trim_to(p, decimals))
+    } else {
+        format!("{}%", trim_to(p, 2))
+    }
+}
+
 /// A value in `unit`.
 pub fn fmt_value(v: f64, unit: Unit) -> String {
     match unit {
         Unit::Ms => fmt_ms(v),
         Unit::PerS => format!("{}/s", trim_to(v, 1)),
         Unit::Bytes => fmt_bytes(v),
-        Unit::Rate => format!("{}%", trim_to(v * 100.0, 2)),
+        Unit::Rate => fmt_percent(v * 100.0),
         Unit::PerRequest => format!("{}/req", fmt_count(v)),
     }
 }
@@ -186,6 +197,10 @@ mod tests {
         assert_eq!(fmt_bytes(38_000_000.0), "38 MB");
         assert_eq!(fmt_value(12345.67, Unit::PerS), "12345.7/s");
         assert_eq!(fmt_value(0.0123, Unit::Rate), "1.23%");
+        assert_eq!(fmt_value(0.0, Unit::Rate), "0%");
+        // 6 failures in 429,001 requests.
+        assert_eq!(fmt_value(6.0 / 429_001.0, Unit::Rate), "0.0014%");
+        assert_eq!(fmt_value(0.00005, Unit::Rate), "0.005%");
         assert_eq!(fmt_value(5.0, Unit::PerRequest), "5/req");
         assert_eq!(fmt_value(3.126, Unit::PerRequest), "3.13/req");
         assert_eq!(fmt_value(48_250.0, Unit::PerRequest), "48.25k/req");

@@ -16,7 +16,7 @@ pub use detect::{
     Detected, Locator, detect, find_in_path, parse_wasmedge_version, parse_wasmer_version,
     parse_wasmtime_version,
 };
-pub use wasmedge_cli::WasmEdgeCli;
+pub use wasmedge_cli::{AotFile, WasmEdgeCli};
 pub use wasmer_cli::{WASMER_NO_WASIX_BUILD, WasmerCli};
 pub use wasmtime_cli::{WasmtimeCli, WasmtimeCommand};
 

@@ -8,6 +8,11 @@
 //! Needs root, Go (the components are built from the Go module proxy by the script, cached by
 //! content), containerd, runc, iptables and the CNI plugins (`scripts/setup.sh --test`). Skips
 //! with a message when they are missing; with `CI=true` it fails instead.
+//!
+//! With `WASMBENCH_CRUN=PATH` (a crun built `--with-wasmedge`, and that WasmEdge's `wasmedge`
+//! on PATH to compile the AOT module) the nodes also get crun as RuntimeClass `crun`, and the
+//! demo's own Wasm side runs too: crun-wasmedge and crun-wasmedge-aot. No registry ships such
+//! a crun, so without the variable that part says it did not run.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -110,12 +115,13 @@ struct Cluster {
 }
 
 impl Cluster {
-    fn up(images: &Path, shim: &Path) -> Cluster {
+    fn up(images: &Path, shim: &Path, crun: Option<&Path>) -> Cluster {
         let started = Instant::now();
         let out = script("up.sh")
             .arg("--images")
             .arg(images)
             .env("WBC_SHIM", shim)
+            .env("WBC_CRUN", crun.unwrap_or(Path::new("")))
             .stdin(Stdio::null())
             .output()
             .expect("run scripts/cluster/up.sh");
@@ -195,6 +201,39 @@ impl Drop for Cluster {
     }
 }
 
+/// The crun built with WasmEdge named by `WASMBENCH_CRUN`, if any.
+fn crun() -> Option<PathBuf> {
+    match std::env::var_os("WASMBENCH_CRUN").filter(|v| !v.is_empty()) {
+        Some(p) => {
+            let p = PathBuf::from(p);
+            assert!(p.is_file(), "WASMBENCH_CRUN={} is not a file", p.display());
+            Some(p)
+        }
+        None => {
+            eprintln!(
+                "crun-wasmedge NOT RUN: set WASMBENCH_CRUN to a crun built --with-wasmedge (docs/kubernetes.md) to run the demo's Wasm side too"
+            );
+            None
+        }
+    }
+}
+
+/// The WasmEdge socket build, as is and compiled by `wasmedge compile` (the `wasmedge` on
+/// PATH, which should be the WasmEdge the nodes' crun loads).
+fn wasmedge_modules(root: &Path, target: &Path) -> [(ImageKind, PathBuf); 2] {
+    use wasmbench_runtime::ExecMode;
+    use wasmbench_runtime::external::WasmEdgeCli;
+    let module = build::build_wasmedge_echo(root, target).expect("build the WasmEdge echo");
+    let sha = wasmbench_runtime::build::sha256_file(&module).unwrap();
+    let aot = WasmEdgeCli::new(ExecMode::Aot)
+        .compile_aot(&module, &sha)
+        .unwrap_or_else(|e| panic!("WASMBENCH_CRUN is set, but the AOT module: {e}"));
+    [
+        (ImageKind::WasmEdge, module),
+        (ImageKind::WasmEdgeAot, aot.path),
+    ]
+}
+
 /// Separate target dir, shared with `crates/k8s/tests/containerd.rs`: the same static builds.
 fn image_target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
@@ -206,17 +245,22 @@ fn image_target_dir() -> PathBuf {
 /// Builds the images the run needs into `dir` and returns the static wasmbench, which is also
 /// the CLI that runs `k8s run` here (one static build for both). The k6 image is packed by
 /// that CLI's `image build`, from the k6 on PATH.
-fn build_images(dir: &Path) -> PathBuf {
+fn build_images(dir: &Path, crun: bool) -> PathBuf {
     let root = repo_root();
     let target = image_target_dir();
     let native = build::build_native_echo(&root, &target).expect("build static echo");
     let wasm = build::build_wasm_echo(&root, &target, "wasm32-wasip2").expect("build wasip2 echo");
     let wasmbench = build::build_wasmbench(&root, &target).expect("build static wasmbench");
-    for (kind, binary) in [
-        (ImageKind::Native, &native),
-        (ImageKind::Wasm, &wasm),
-        (ImageKind::Wasmbench, &wasmbench),
-    ] {
+    let mut images = vec![
+        (ImageKind::Native, native),
+        (ImageKind::Wasm, wasm),
+        (ImageKind::Wasmbench, wasmbench.clone()),
+    ];
+    if crun {
+        images.extend(wasmedge_modules(&root, &target));
+    }
+    for (kind, binary) in &images {
+        let (kind, binary) = (*kind, binary);
         let reference = image::reference("localhost/wasmbench", kind, TAG);
         image::write_archive(
             &ImageSpec::for_kind(kind, binary, &reference),
@@ -261,6 +305,20 @@ impl Wasmbench {
         self.command(&self.kubeconfig, extra)
             .output()
             .expect("run wasmbench k8s run")
+    }
+
+    /// Runs `k8s run` with `extra` and `--out out_dir`, asserts that it succeeded and returns
+    /// its comparison.json.
+    fn k8s_run_ok(&self, extra: &[&str], out_dir: &Path) -> Value {
+        let mut args = extra.to_vec();
+        args.extend(["--out", out_dir.to_str().unwrap()]);
+        let run = self.k8s_run(&args);
+        assert!(
+            run.status.success(),
+            "k8s run {extra:?} failed: {}",
+            output_text(&run)
+        );
+        read_json(&out_dir.join("comparison.json"))
     }
 
     /// Starts `k8s run --variants native --vus 2 --duration D --out DIR`, its stderr in `log`,
@@ -355,9 +413,10 @@ fn demo_runs_on_a_real_two_node_cluster() {
     let work = tempfile::tempdir().unwrap();
     let images = work.path().join("images");
     std::fs::create_dir_all(&images).unwrap();
-    let wasmbench = build_images(&images);
+    let crun = crun();
+    let wasmbench = build_images(&images, crun.is_some());
     let shim = PathBuf::from(env!("CARGO_BIN_EXE_containerd-shim-wasmbench-v1"));
-    let cluster = Cluster::up(&images, &shim);
+    let cluster = Cluster::up(&images, &shim, crun.as_deref());
     eprintln!("cluster RSS after bring-up: {:.0} MiB", cluster.rss_mib());
     let nodes = cluster.kubectl_ok(&["get", "nodes", "-o", "name"]);
     assert_eq!(nodes.lines().count(), 2, "{nodes}");
@@ -442,31 +501,68 @@ fn demo_runs_on_a_real_two_node_cluster() {
     assert_nothing_left(&cluster);
 
     demo_k6_job(&cluster, &wb, work.path(), &variants);
+    if crun.is_some() {
+        crun_wasmedge(&cluster, &wb, work.path());
+    }
     faults(&cluster, &wb, work.path());
+}
+
+/// The demo's Wasm side: WasmEdge inside crun, picked by the pod annotation, on the module as
+/// built (interpreted) and after `wasmedge compile` (native code).
+fn crun_wasmedge(cluster: &Cluster, wb: &Wasmbench, work: &Path) {
+    let report = wb.k8s_run_ok(
+        &[
+            "--variants",
+            "crun-wasmedge,crun-wasmedge-aot",
+            "--vus",
+            "10",
+            "--duration",
+            "5s",
+        ],
+        &work.join("run-crun"),
+    );
+    let k8s = &report["meta"]["environment"]["kubernetes"];
+    for (v, mode) in report["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(["interpreter", "aot"])
+    {
+        let name = v["name"].as_str().unwrap();
+        assert_eq!(v["status"], "ok", "{name}: {v}");
+        assert_eq!(v["runtime"]["mode"], mode, "{name}: {}", v["runtime"]);
+        let run = &v["runs"][0];
+        assert!(run["http_reqs"].as_u64().unwrap() > 0, "{name}: {run}");
+        assert_eq!(run["http_req_failed_rate"], 0.0, "{name}: {run}");
+        let pods = &k8s["variants"][name];
+        assert_eq!(pods["runtime_class"], "crun", "{name}: {pods}");
+        assert_eq!(pods["handler"], "crun", "{name}: {pods}");
+        eprintln!(
+            "{name} under crun: {} requests, {:.0} req/s",
+            run["http_reqs"],
+            run["throughput_rps"].as_f64().unwrap_or(0.0)
+        );
+    }
+    assert_nothing_left(cluster);
 }
 
 /// The demo's own load tool: k6 running the demo's script in one load pod per variant, its
 /// `--summary-export` read into the same report.
 fn demo_k6_job(cluster: &Cluster, wb: &Wasmbench, work: &Path, variants: &str) {
     let out_dir = work.join("run-k6");
-    let run = wb.k8s_run(&[
-        "--variants",
-        variants,
-        "--load-engine",
-        "k6",
-        "--vus",
-        "10",
-        "--duration",
-        "5s",
-        "--out",
-        out_dir.to_str().unwrap(),
-    ]);
-    assert!(
-        run.status.success(),
-        "k8s run --load-engine k6 failed: {}",
-        output_text(&run)
+    let report = wb.k8s_run_ok(
+        &[
+            "--variants",
+            variants,
+            "--load-engine",
+            "k6",
+            "--vus",
+            "10",
+            "--duration",
+            "5s",
+        ],
+        &out_dir,
     );
-    let report = read_json(&out_dir.join("comparison.json"));
     assert_eq!(report["plan"]["load_engine"], "k6", "{}", report["plan"]);
     let checks = report["plan"]["checks"].as_array().unwrap();
     assert_eq!(checks.len(), 2, "{checks:?}");

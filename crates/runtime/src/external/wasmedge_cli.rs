@@ -71,6 +71,90 @@ impl WasmEdgeCli {
     }
 }
 
+/// A module compiled ahead of time by `wasmedge compile`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AotFile {
+    /// The compiled module (WasmEdge's universal format: a `.wasm` carrying native code).
+    pub path: PathBuf,
+    /// Its size.
+    pub bytes: u64,
+    /// Whether an earlier compile with the same key was reused.
+    pub reused: bool,
+    /// How long the compile took (0 when reused).
+    pub compile_ms: f64,
+    /// What the cache key was made of, one `name: value` per line.
+    pub key: String,
+}
+
+impl AotFile {
+    /// The facts a run records about its AOT code.
+    pub fn details(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("aot_file", self.path.display().to_string()),
+            ("aot_bytes", self.bytes.to_string()),
+            (
+                "aot_cache",
+                if self.reused { "reused" } else { "compiled" }.to_string(),
+            ),
+            ("aot_compile_ms", format!("{:.0}", self.compile_ms)),
+            ("aot_key", self.key.replace('\n', "; ")),
+        ]
+    }
+}
+
+impl WasmEdgeCli {
+    /// Compiles `module` (whose SHA-256 is `module_sha256`) with `wasmedge compile` into the
+    /// cache directory, or reuses the file an identical compile wrote before.
+    pub fn compile_aot(&self, module: &Path, module_sha256: &str) -> Result<AotFile, RuntimeError> {
+        let unavailable = |reason: String| RuntimeError::Unavailable {
+            runtime: "wasmedge-aot".into(),
+            reason,
+        };
+        let det = self
+            .detect()
+            .map_err(|e| unavailable(format!("{e}: install WasmEdge 0.14+ to compile AOT code")))?;
+        let dir = self
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("wasmbench-wasmedge-aot"));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| RuntimeError::io(format!("creating {}", dir.display()), e))?;
+        let key = aot_cache_key(module_sha256, &det);
+        let out = dir.join(format!("{}-aot.wasm", key.name()));
+        let reused = out.is_file();
+        let mut compile_ms = 0.0;
+        if !reused {
+            let tmp = crate::staging::staging_path(&out);
+            let t0 = std::time::Instant::now();
+            run_bounded(
+                Command::new(&det.path)
+                    .args(AOT_COMPILE_ARGS)
+                    .arg(module)
+                    .arg(&tmp),
+                Duration::from_secs(300),
+            )
+            .map_err(|e| RuntimeError::Build {
+                what: "AOT code with `wasmedge compile`".into(),
+                detail: e,
+            })?;
+            compile_ms = t0.elapsed().as_secs_f64() * 1000.0;
+            // What the key was made of, beside the file, for whoever wonders why a file was or
+            // was not reused.
+            let _ = std::fs::write(dir.join(format!("{}-aot.key", key.name())), &key.text);
+            std::fs::rename(&tmp, &out).map_err(|e| {
+                RuntimeError::io(format!("moving the AOT file to {}", out.display()), e)
+            })?;
+        }
+        Ok(AotFile {
+            bytes: std::fs::metadata(&out).map_or(0, |m| m.len()),
+            path: out,
+            reused,
+            compile_ms,
+            key: key.text,
+        })
+    }
+}
+
 /// `wasmedge compile`'s arguments before the input and output files: its defaults (`-O2`,
 /// the host CPU), written out so they are part of the cache key.
 const AOT_COMPILE_ARGS: &[&str] = &["compile", "--optimize", "2"];
@@ -178,50 +262,9 @@ impl Runtime for WasmEdgeCli {
         let mut wasm = spec.artifact.path.clone();
         let mut aot_details = Vec::new();
         if self.mode == ExecMode::Aot {
-            let dir = self
-                .cache_dir
-                .clone()
-                .unwrap_or_else(|| std::env::temp_dir().join("wasmbench-wasmedge-aot"));
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| RuntimeError::io(format!("creating {}", dir.display()), e))?;
-            let key = aot_cache_key(&spec.artifact.sha256, &det);
-            let out = dir.join(format!("{}-aot.wasm", key.name()));
-            let cached = out.is_file();
-            let mut compile_ms = 0.0;
-            if !cached {
-                let tmp = crate::staging::staging_path(&out);
-                let t0 = std::time::Instant::now();
-                run_bounded(
-                    Command::new(&det.path)
-                        .args(AOT_COMPILE_ARGS)
-                        .arg(&spec.artifact.path)
-                        .arg(&tmp),
-                    Duration::from_secs(300),
-                )
-                .map_err(|e| RuntimeError::Build {
-                    what: "AOT code with `wasmedge compile`".into(),
-                    detail: e,
-                })?;
-                compile_ms = t0.elapsed().as_secs_f64() * 1000.0;
-                // What the key was made of, beside the file, for whoever wonders why a file
-                // was or was not reused.
-                let _ = std::fs::write(dir.join(format!("{}-aot.key", key.name())), &key.text);
-                std::fs::rename(&tmp, &out).map_err(|e| {
-                    RuntimeError::io(format!("moving the AOT file to {}", out.display()), e)
-                })?;
-            }
-            let bytes = std::fs::metadata(&out).map_or(0, |m| m.len());
-            aot_details = vec![
-                ("aot_file", out.display().to_string()),
-                ("aot_bytes", bytes.to_string()),
-                (
-                    "aot_cache",
-                    if cached { "reused" } else { "compiled" }.to_string(),
-                ),
-                ("aot_compile_ms", format!("{compile_ms:.0}")),
-                ("aot_key", key.text.replace('\n', "; ")),
-            ];
-            wasm = out;
+            let aot = self.compile_aot(&spec.artifact.path, &spec.artifact.sha256)?;
+            aot_details = aot.details();
+            wasm = aot.path;
         }
         let args = WasmEdgeCli::run_args(self.mode, spec, &wasm);
         let mut info = self.info();
