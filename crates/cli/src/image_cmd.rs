@@ -120,13 +120,13 @@ fn workspace_root() -> anyhow::Result<PathBuf> {
 
 fn binary(kind: ImageKind, args: &BuildArgs) -> anyhow::Result<PathBuf> {
     let given = match kind {
-        ImageKind::Native => &args.native_bin,
-        ImageKind::Wasm => &args.wasm,
-        ImageKind::WasmEdge => &args.wasmedge_wasm,
-        ImageKind::Wasmbench => &args.wasmbench_bin,
+        ImageKind::Native => args.native_bin.as_ref(),
+        ImageKind::Wasm => args.wasm.as_ref(),
+        ImageKind::WasmEdge => args.wasmedge_wasm.as_ref(),
+        ImageKind::Wasmbench => args.wasmbench_bin.as_ref(),
         ImageKind::K6 => return k6_binary(args.k6_bin.as_deref()),
-        ImageKind::WasmEdgeAot => match &args.wasmedge_aot_wasm {
-            Some(p) => &Some(p.clone()),
+        ImageKind::WasmEdgeAot => match args.wasmedge_aot_wasm.as_ref() {
+            Some(p) => Some(p),
             None => return wasmedge_aot(args),
         },
         ImageKind::Spin => {
