@@ -279,6 +279,8 @@ pub fn capacity_search(c: &wasmbench_load::capacity::Capacity) -> r::CapacitySea
                     waiting_p99_ms: s.waiting_ms.p99,
                     server_cpu_us_per_req: s.server_cpu_us_per_req,
                     loadgen_cpu_share: s.usage.loadgen_cpu,
+                    start_lag_p50_ms: s.start_lag_ms.map(|l| l.p50),
+                    start_lag_p99_ms: s.start_lag_ms.map(|l| l.p99),
                     verdict: verdict.to_string(),
                     reasons,
                 }

@@ -27,6 +27,10 @@ use crate::http::{Limits, Parsed, chunked_framing_limit, parse, write_response};
 /// [`Session::exchange`] is usually this large.
 pub const READ_CHUNK: usize = 64 << 10;
 
+/// The first read of a turn asks for this much (a request head fits), doubling up to the
+/// scratch buffer's size while reads fill what they asked for.
+const FIRST_READ: usize = 8 << 10;
+
 /// How long a closing connection may keep sending before it is dropped (lingering close: the
 /// unread bytes would otherwise make the kernel reset the connection and lose the response).
 pub const LINGER: Duration = Duration::from_secs(2);
@@ -278,13 +282,25 @@ impl Session {
     ) -> Next {
         let mut eof = false;
         if readable || matches!(self.phase, Phase::Draining(_)) {
+            // Under WASI 0.2 a read costs the host a zeroed buffer of the size asked for, not
+            // of the bytes that came, so a turn starts small and asks for more only while the
+            // reads come back full (a large body).
+            let mut want = FIRST_READ.min(scratch.len()).max(1);
             while self.wants_input() {
-                match stream.read(scratch) {
+                match stream.read(&mut scratch[..want]) {
                     Ok(0) => {
                         eof = true;
                         break;
                     }
-                    Ok(n) => self.receive(&scratch[..n], now),
+                    Ok(n) => {
+                        self.receive(&scratch[..n], now);
+                        // A short read drained the socket: the loop's poll is level-triggered
+                        // and reports the rest, so another read would only learn "would block".
+                        if n < want {
+                            break;
+                        }
+                        want = want.saturating_mul(2).min(scratch.len());
+                    }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                     Err(_) => return Next::Close,
@@ -690,8 +706,9 @@ mod tests {
         assert!(!s.wants_input());
     }
 
-    /// An in-memory non-blocking socket: reads come from `input` (then `WouldBlock`, or EOF
-    /// once `eof` is set), writes take at most `write_room` bytes a call.
+    /// An in-memory non-blocking socket: like a kernel's receive buffer, a read takes as much
+    /// of `input` as fits (then `WouldBlock`, or EOF once `eof` is set), writes take at most
+    /// `write_room` bytes a call.
     struct FakeStream {
         input: VecDeque<Vec<u8>>,
         eof: bool,
@@ -701,17 +718,22 @@ mod tests {
 
     impl Read for FakeStream {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            match self.input.pop_front() {
-                Some(mut chunk) => {
-                    let n = chunk.len().min(buf.len());
-                    buf[..n].copy_from_slice(&chunk[..n]);
-                    if n < chunk.len() {
-                        self.input.push_front(chunk.split_off(n));
-                    }
-                    Ok(n)
+            let mut n = 0;
+            while n < buf.len() {
+                let Some(mut chunk) = self.input.pop_front() else {
+                    break;
+                };
+                let k = chunk.len().min(buf.len() - n);
+                buf[n..n + k].copy_from_slice(&chunk[..k]);
+                if k < chunk.len() {
+                    self.input.push_front(chunk.split_off(k));
                 }
-                None if self.eof => Ok(0),
-                None => Err(ErrorKind::WouldBlock.into()),
+                n += k;
+            }
+            match n {
+                0 if self.eof => Ok(0),
+                0 => Err(ErrorKind::WouldBlock.into()),
+                n => Ok(n),
             }
         }
     }
@@ -761,9 +783,12 @@ mod tests {
         let mut want = text(200, "ok", true, false);
         want.extend(text(200, "echo: ", false, false));
         assert_eq!(io.written, want);
-        // Lingering reads and discards until EOF.
+        // Lingering reads and discards until EOF; a short read ends a turn, and the poll that
+        // reports the end of the stream brings the next.
         io.input.push_back(b"ignored".to_vec());
         io.eof = true;
+        assert_eq!(s.exchange(&mut io, true, &mut scratch, now), Next::Keep);
+        assert!(io.input.is_empty());
         assert_eq!(s.exchange(&mut io, true, &mut scratch, now), Next::Close);
         assert_eq!(io.written, want);
     }

@@ -6,9 +6,10 @@
 //! passing and the lowest failing rate until they are within a resolution. A step passes when
 //! the achieved rate is at least 99% of the offered one, almost no iteration was dropped, few
 //! requests failed and every SLO threshold held. A step where the load generator itself was the
-//! limit (it used ≥ 90% of its CPUs, or every VU was busy while the server kept its latency) is
-//! marked *client-bound*: it ends the search and never counts as the server's capacity, which is
-//! then reported as a lower bound.
+//! limit (it used ≥ 90% of its CPUs; it started iterations a median of over a millisecond late;
+//! its own start delay reached half the latency tail it judged; or every VU was busy while the
+//! server kept its latency) is marked *client-bound*: it ends the search and never counts as
+//! the server's capacity, which is then reported as a lower bound.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -30,6 +31,12 @@ pub const MAX_FAILED_SHARE: f64 = 0.01;
 /// Load-generator CPU share (of the CPUs it may use) from which a step is client-bound; the
 /// same limit at which a comparison warns that its throughput is bounded by the client.
 pub const CLIENT_CPU_LIMIT: f64 = 0.90;
+/// A failed step is client-bound when the load generator's own delay, the `p(99)` of its
+/// iterations' start lag, is at least this share of the `http_req_waiting` `p(99)` it judged:
+/// the client measures waiting up to the moment it reads the response, so a stall of its
+/// threads adds to the tail as much as it delays the starts, and a tail of that size cannot
+/// be laid on the server.
+pub const CLIENT_TAIL_SHARE: f64 = 0.5;
 /// Default SLO: `p(99)` of `http_req_waiting` below this many times its unloaded value.
 ///
 /// Unloaded means an open-model step at a tenth of the rate one VU reached: arrivals that
@@ -233,6 +240,10 @@ pub struct Step {
     pub duration_ms: Percentiles,
     /// Most VUs allocated.
     pub vus_max: u64,
+    /// How long after their scheduled time iterations started (the load generator's own
+    /// delay) p50/p95/p99, ms.
+    #[serde(default)]
+    pub start_lag_ms: Option<Percentiles>,
     /// What the caller measured around the step.
     pub usage: StepUsage,
     /// Server CPU per request, µs, when the server's CPU was measured.
@@ -419,10 +430,34 @@ fn judge(s: &Summary, offered: u64, step_s: f64, usage: StepUsage, max_vus: u64)
         reasons.push(format!("{:.1}% of requests failed", 100.0 * failed_share));
     }
     reasons.extend(slo_failed.iter().cloned());
+    let start_lag_ms = s.start_lag.as_ref().map(|_| Percentiles {
+        p50: s.start_lag_ms(50.0).unwrap_or(f64::NAN),
+        p95: s.start_lag_ms(95.0).unwrap_or(f64::NAN),
+        p99: s.start_lag_ms(99.0).unwrap_or(f64::NAN),
+    });
+    let (lag_p50, lag_p99) = start_lag_ms.map_or((0.0, 0.0), |l| (l.p50, l.p99));
+    let waiting_p99 = s.percentile_ms("http_req_waiting", 99.0).unwrap_or(0.0);
+    let late_ms = crate::engine::LATE_START.as_secs_f64() * 1e3;
     let verdict = match usage.loadgen_cpu {
         Some(c) if c >= CLIENT_CPU_LIMIT => Verdict::ClientBound {
             reason: format!("the load generator used {:.0}% of its CPUs", 100.0 * c),
         },
+        // Half the iterations started later than that: the schedule itself was not kept.
+        _ if lag_p50 > late_ms => Verdict::ClientBound {
+            reason: format!(
+                "the load generator could not issue the rate: iterations started a median \
+                 {lag_p50:.2} ms late"
+            ),
+        },
+        _ if !reasons.is_empty() && lag_p99 > 0.0 && lag_p99 >= CLIENT_TAIL_SHARE * waiting_p99 => {
+            Verdict::ClientBound {
+                reason: format!(
+                    "the load generator's own delay (start lag p(99) {lag_p99:.2} ms) is {:.0}% \
+                     of the waiting tail it judged (p(99) {waiting_p99:.2} ms)",
+                    100.0 * lag_p99 / waiting_p99.max(f64::MIN_POSITIVE)
+                ),
+            }
+        }
         // Every VU busy while the latency objective still held: the VUs, not the server,
         // were too few for this rate (Little's law: VUs = rate × latency).
         _ if !reasons.is_empty() && slo_failed.is_empty() && vus_max >= max_vus => {
@@ -447,6 +482,7 @@ fn judge(s: &Summary, offered: u64, step_s: f64, usage: StepUsage, max_vus: u64)
         waiting_ms: Percentiles::of(s, "http_req_waiting"),
         duration_ms: Percentiles::of(s, "http_req_duration"),
         vus_max,
+        start_lag_ms,
         usage,
         server_cpu_us_per_req,
         verdict,
@@ -609,8 +645,16 @@ pub fn render_text(c: &Capacity) -> String {
     let _ = writeln!(o, "SLO: {}", c.slo.join(", "));
     let _ = writeln!(
         o,
-        "{:>9} {:>10} {:>8} {:>10} {:>10} {:>10} {:>8} {:>8}  verdict",
-        "offered", "achieved", "dropped", "wait p50", "wait p95", "wait p99", "client", "server"
+        "{:>9} {:>10} {:>8} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8}  verdict",
+        "offered",
+        "achieved",
+        "dropped",
+        "wait p50",
+        "wait p95",
+        "wait p99",
+        "lag p50",
+        "client",
+        "server"
     );
     for s in &c.steps {
         let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.0}%", 100.0 * v));
@@ -622,15 +666,19 @@ pub fn render_text(c: &Capacity) -> String {
             Verdict::Fail { reasons } => format!("fail: {}", reasons.join("; ")),
             Verdict::ClientBound { reason } => format!("client-bound: {reason}"),
         };
+        let lag = s
+            .start_lag_ms
+            .map_or("-".into(), |l| format!("{:.3}ms", l.p50));
         let _ = writeln!(
             o,
-            "{:>9} {:>10.0} {:>8} {:>8.3}ms {:>8.3}ms {:>8.3}ms {:>8} {:>8}  {verdict}",
+            "{:>9} {:>10.0} {:>8} {:>8.3}ms {:>8.3}ms {:>8.3}ms {:>10} {:>8} {:>8}  {verdict}",
             s.offered,
             s.achieved,
             s.dropped_iterations,
             s.waiting_ms.p50,
             s.waiting_ms.p95,
             s.waiting_ms.p99,
+            lag,
             pct(s.usage.loadgen_cpu),
             server,
         );
@@ -694,6 +742,76 @@ mod tests {
         c.failed = Some(4100);
         assert_eq!(c.headline(), "4000 req/s (fails at 4100)");
         assert_eq!(c.value(), Some(4000));
+    }
+
+    /// A step's summary: `n` requests whose waiting is `wait`, and `n` starts `lag` late.
+    fn step_summary(n: u64, wait: Duration, lag: Duration) -> Summary {
+        let mut m = crate::metrics::Metrics::new(0, 0);
+        let waiting = crate::registry::TREND_METRICS
+            .iter()
+            .position(|t| *t == "http_req_waiting")
+            .unwrap();
+        for _ in 0..n {
+            m.counters.http_reqs += 1;
+            let _ = m.trends[waiting].record(wait.as_nanos() as u64);
+            m.record_start_lag(lag);
+        }
+        let t = chrono::Utc::now();
+        let mut s = Summary::from_metrics(&Plan::default(), &m, t, t, 1.0);
+        s.thresholds = vec![crate::summary::ThresholdResult {
+            metric: "http_req_waiting".into(),
+            expr: "p(99)<1".into(),
+            abort_on_fail: false,
+            observed: wait.as_secs_f64() * 1e3,
+            ok: wait < Duration::from_millis(1),
+        }];
+        s
+    }
+
+    #[test]
+    fn a_tail_as_long_as_the_clients_own_delay_is_not_laid_on_the_server() {
+        let usage = StepUsage {
+            loadgen_cpu: Some(0.5),
+            server_cpu_ms: None,
+        };
+        let ms = Duration::from_millis;
+        // The server's queue: a 40 ms waiting tail, the client on time.
+        let s = judge(
+            &step_summary(1000, ms(40), Duration::from_micros(70)),
+            1000,
+            1.0,
+            usage,
+            1000,
+        );
+        assert!(matches!(s.verdict, Verdict::Fail { .. }), "{s:?}");
+        assert!(s.start_lag_ms.unwrap().p99 < 0.1);
+        // The same tail while the client's own starts were 30 ms late at p(99) (and on time at
+        // the median): the tail may be the client's.
+        let mut sm = step_summary(980, ms(40), Duration::from_micros(70));
+        sm.merge(&step_summary(20, ms(40), ms(30))).unwrap();
+        sm.thresholds = step_summary(1, ms(40), ms(0)).thresholds;
+        let s = judge(&sm, 1000, 1.0, usage, 1000);
+        match &s.verdict {
+            Verdict::ClientBound { reason } => assert!(reason.contains("own delay"), "{reason}"),
+            v => panic!("{v:?}"),
+        }
+        // Half the starts over a millisecond late: the rate was not issued.
+        let s = judge(&step_summary(1000, ms(0), ms(3)), 1000, 1.0, usage, 1000);
+        match &s.verdict {
+            Verdict::ClientBound { reason } => {
+                assert!(reason.contains("could not issue the rate"), "{reason}")
+            }
+            v => panic!("{v:?}"),
+        }
+        // A passing step stays a pass whatever its tail of lag.
+        let s = judge(
+            &step_summary(1000, Duration::from_micros(100), Duration::from_micros(400)),
+            1000,
+            1.0,
+            usage,
+            1000,
+        );
+        assert_eq!(s.verdict, Verdict::Pass);
     }
 
     #[test]

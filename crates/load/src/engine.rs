@@ -212,11 +212,9 @@ async fn open_vu(
                 _ = sh.stop_new.cancelled() => break,
             }
         };
-        // A start this late means this process could not keep up with the schedule; its
+        // How late the start is says whether this process kept up with the schedule; its
         // figures then include the client's own queueing.
-        if t.elapsed() > LATE_START {
-            metrics.borrow_mut().counters.late_iterations += 1;
-        }
+        metrics.borrow_mut().record_start_lag(t.elapsed());
         if !iteration(&sh, &mut client, &metrics, &picker, Some(t)).await
             || sh.stop_new.is_cancelled()
         {

@@ -38,6 +38,14 @@ impl Summary {
             }
         }
         self.counters.add(&other.counters);
+        match (&mut self.start_lag, &other.start_lag) {
+            (Some(mine), Some(t)) => mine.0.add(&t.0).map_err(|e| LoadError::Histogram {
+                metric: "start_lag".into(),
+                reason: format!("{e:?}"),
+            })?,
+            (mine @ None, Some(t)) => *mine = Some(t.clone()),
+            (_, None) => {}
+        }
         for (name, n) in &other.by_name {
             let mine = self.by_name.entry(name.clone()).or_default();
             mine.http_reqs += n.http_reqs;

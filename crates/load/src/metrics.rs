@@ -76,6 +76,8 @@ pub(crate) struct Metrics {
     pub(crate) checks: Vec<(u64, u64)>,
     /// (status, count); few distinct statuses, so a short vector beats a map.
     pub(crate) statuses: Vec<(u16, u64)>,
+    /// Open model: how long after its scheduled time each iteration started, ns.
+    pub(crate) start_lag: Histogram<u64>,
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -90,6 +92,7 @@ impl Metrics {
             counters: Counters::default(),
             checks: vec![(0, 0); n_checks],
             statuses: Vec::with_capacity(4),
+            start_lag: new_histogram(),
         }
     }
 
@@ -147,6 +150,14 @@ impl Metrics {
         }
     }
 
+    /// An open-model iteration started `lag` after its scheduled time.
+    pub(crate) fn record_start_lag(&mut self, lag: Duration) {
+        if lag > crate::engine::LATE_START {
+            self.counters.late_iterations += 1;
+        }
+        let _ = self.start_lag.record(nanos(lag));
+    }
+
     pub(crate) fn record_iteration(&mut self, d: Duration) {
         self.counters.iterations += 1;
         self.rec(T_ITERATION, d);
@@ -164,6 +175,7 @@ impl Metrics {
             a.http_req_failed += b.http_req_failed;
         }
         self.counters.add(&o.counters);
+        let _ = self.start_lag.add(&o.start_lag);
         for (a, b) in self.checks.iter_mut().zip(&o.checks) {
             a.0 += b.0;
             a.1 += b.1;

@@ -166,6 +166,10 @@ pub struct Summary {
     /// Request and failure counts per request of the plan's mix (empty without a mix).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub by_name: BTreeMap<String, NamedCounts>,
+    /// Open-model executors: how long after its scheduled time each iteration started (the
+    /// load generator's own delay, not part of any request's time); absent in the closed model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_lag: Option<Trend>,
 }
 
 /// Counts of one request of a mix.
@@ -238,7 +242,13 @@ impl Summary {
                     )
                 })
                 .collect(),
+            start_lag: (!m.start_lag.is_empty()).then(|| Trend(m.start_lag.clone())),
         }
+    }
+
+    /// Percentile `q` (0–100) of the open model's start lag in ms; `None` in the closed model.
+    pub fn start_lag_ms(&self, q: f64) -> Option<f64> {
+        self.start_lag.as_ref().map(|t| percentile_ms(&t.0, q))
     }
 
     /// Statistics of a trend metric in ms; `None` for unknown names.

@@ -162,7 +162,7 @@ pub fn headline_precision<'a>(
             if !r.is_finite() || sb.median == 0.0 {
                 continue;
             }
-            let w = crate::stats::ratio_interval(&a, &b)
+            let w = round_ratio_interval(runs, baseline, f)
                 .map_or(f64::INFINITY, |i| i.relative_half_width(r));
             if worst.as_ref().is_none_or(|(x, _)| w > *x) {
                 worst = Some((w, format!("{variant} {}", f.label())));
@@ -692,6 +692,13 @@ pub struct CapacityStep {
     /// Load generator CPU over the step, as a share of its CPUs (0–1), when measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loadgen_cpu_share: Option<f64>,
+    /// Median delay between an iteration's scheduled and actual start, ms (the load
+    /// generator's own lateness).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_lag_p50_ms: Option<f64>,
+    /// `p(99)` of that delay, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_lag_p99_ms: Option<f64>,
     /// `pass`, `fail` or `client-bound`.
     pub verdict: String,
     /// Why the step did not pass.
@@ -1038,6 +1045,36 @@ pub fn figure_samples(runs: &[RunResult], figure: Figure) -> Vec<f64> {
     }
 }
 
+/// The 95% bootstrap interval of the ratio of `figure` between two variants of one comparison:
+/// paired by round ([`crate::stats::paired_ratio_interval`]) when both ran the same repeats
+/// with one value each, as interleaved repeats do; otherwise each side resampled on its own.
+pub fn round_ratio_interval(
+    num: &[RunResult],
+    den: &[RunResult],
+    figure: Figure,
+) -> Option<Interval> {
+    let one = |r: &RunResult| match figure_samples(std::slice::from_ref(r), figure)[..] {
+        [x] => Some(x),
+        _ => None,
+    };
+    let pairs: Option<Vec<(f64, f64)>> = (num.len() == den.len())
+        .then(|| {
+            num.iter()
+                .map(|a| {
+                    let b = den.iter().find(|b| b.repeat == a.repeat)?;
+                    Some((one(a)?, one(b)?))
+                })
+                .collect()
+        })
+        .flatten();
+    match pairs {
+        Some(p) => crate::stats::paired_ratio_interval(&p),
+        None => {
+            crate::stats::ratio_interval(&figure_samples(num, figure), &figure_samples(den, figure))
+        }
+    }
+}
+
 impl Aggregate {
     /// Statistics over `runs` (one sample per run; cold start pools all samples).
     pub fn from_runs(runs: &[RunResult]) -> Aggregate {
@@ -1183,10 +1220,7 @@ impl Comparison {
                         let r = a / b;
                         if b != 0.0 && r.is_finite() {
                             per.insert(f, r);
-                            let interval = crate::stats::ratio_interval(
-                                &figure_samples(&v.runs, f),
-                                &figure_samples(&base.runs, f),
-                            );
+                            let interval = round_ratio_interval(&v.runs, &base.runs, f);
                             if let Some(i) = interval {
                                 per_interval.insert(f, i);
                             }

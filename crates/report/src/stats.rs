@@ -138,17 +138,55 @@ pub fn ratio_interval(num: &[f64], den: &[f64]) -> Option<Interval> {
     let mut rng = StdRng::seed_from_u64(BOOTSTRAP_SEED);
     let mut ra = vec![0.0; a.len()];
     let mut rb = vec![0.0; b.len()];
-    let mut ratios = Vec::with_capacity(BOOTSTRAP_RESAMPLES);
-    for _ in 0..BOOTSTRAP_RESAMPLES {
+    percentile_interval(|| {
         for x in ra.iter_mut() {
             *x = a[rng.gen_range(0..a.len())];
         }
         for x in rb.iter_mut() {
             *x = b[rng.gen_range(0..b.len())];
         }
-        ra.sort_by(f64::total_cmp);
-        rb.sort_by(f64::total_cmp);
-        let r = median_of_sorted(&ra) / median_of_sorted(&rb);
+        median_ratio(&mut ra, &mut rb)
+    })
+}
+
+/// The 95% percentile-bootstrap interval of `median(num) / median(den)` over paired samples
+/// (`(num, den)` measured in the same round of interleaved repeats): the rounds are resampled
+/// with replacement, each keeping its two values together, so what moved both variants of a
+/// round (the machine's state at the time) does not widen the interval. `None` with fewer
+/// than 2 finite pairs, or a zero median in a resample.
+pub fn paired_ratio_interval(pairs: &[(f64, f64)]) -> Option<Interval> {
+    let p: Vec<(f64, f64)> = pairs
+        .iter()
+        .copied()
+        .filter(|(a, b)| a.is_finite() && b.is_finite())
+        .collect();
+    if p.len() < 2 {
+        return None;
+    }
+    let mut rng = StdRng::seed_from_u64(BOOTSTRAP_SEED);
+    let mut ra = vec![0.0; p.len()];
+    let mut rb = vec![0.0; p.len()];
+    percentile_interval(|| {
+        for (x, y) in ra.iter_mut().zip(rb.iter_mut()) {
+            (*x, *y) = p[rng.gen_range(0..p.len())];
+        }
+        median_ratio(&mut ra, &mut rb)
+    })
+}
+
+/// `median(a) / median(b)`, sorting both in place.
+fn median_ratio(a: &mut [f64], b: &mut [f64]) -> f64 {
+    a.sort_by(f64::total_cmp);
+    b.sort_by(f64::total_cmp);
+    median_of_sorted(a) / median_of_sorted(b)
+}
+
+/// The [`CONFIDENCE`] percentile interval of [`BOOTSTRAP_RESAMPLES`] values of `resample`;
+/// `None` when one is not finite.
+fn percentile_interval(mut resample: impl FnMut() -> f64) -> Option<Interval> {
+    let mut ratios = Vec::with_capacity(BOOTSTRAP_RESAMPLES);
+    for _ in 0..BOOTSTRAP_RESAMPLES {
+        let r = resample();
         if !r.is_finite() {
             return None;
         }
@@ -267,6 +305,31 @@ mod tests {
                 .sum();
             assert!(1.0 - 2.0 * tail < CONFIDENCE, "n={n} k={k}");
         }
+    }
+
+    /// Both variants drifting together over the rounds (the machine's state): the paired
+    /// interval sees a steady ratio, the independent one the drift.
+    #[test]
+    fn pairing_the_rounds_keeps_a_shared_drift_out_of_the_ratio() {
+        let den = [150.0, 170.0, 160.0, 180.0, 155.0, 175.0];
+        let num: Vec<f64> = den
+            .iter()
+            .zip([1.0, 0.99, 1.01, 1.0, 0.995, 1.005])
+            .map(|(d, j)| 0.75 * d * j)
+            .collect();
+        let pairs: Vec<(f64, f64)> = num.iter().copied().zip(den).collect();
+        let paired = paired_ratio_interval(&pairs).unwrap();
+        let independent = ratio_interval(&num, &den).unwrap();
+        let r = 0.75;
+        assert!(
+            paired.low <= r * 1.01 && paired.high >= r * 0.99,
+            "{paired:?}"
+        );
+        assert!(paired.relative_half_width(r) < 0.02, "{paired:?}");
+        assert!(independent.relative_half_width(r) > 0.04, "{independent:?}");
+        // Pairs with nothing shared are no narrower than it.
+        assert_eq!(paired_ratio_interval(&pairs[..1]), None);
+        assert_eq!(paired_ratio_interval(&[(1.0, 0.0), (2.0, 0.0)]), None);
     }
 
     fn binomial(n: usize, k: usize) -> f64 {

@@ -146,7 +146,8 @@ pub(crate) fn values_legend(c: &Comparison) -> String {
     format!(
         "values: median over repeats, with the 95% interval of the median in brackets (order \
          statistics) or, below 6 repeats, the range of the repeats; ratios: variant median / {} \
-         median, with its 95% bootstrap interval over the repeats in brackets",
+         median, with its 95% bootstrap interval over the repeats (resampled by round where \
+         both ran the same ones) in brackets",
         c.baseline
     )
 }
