@@ -31,11 +31,11 @@ pub const MAX_FAILED_SHARE: f64 = 0.01;
 /// Load-generator CPU share (of the CPUs it may use) from which a step is client-bound; the
 /// same limit at which a comparison warns that its throughput is bounded by the client.
 pub const CLIENT_CPU_LIMIT: f64 = 0.90;
-/// A failed step is client-bound when the load generator's own delay, the `p(99)` of its
-/// iterations' start lag, is at least this share of the `http_req_waiting` `p(99)` it judged:
-/// the client measures waiting up to the moment it reads the response, so a stall of its
-/// threads adds to the tail as much as it delays the starts, and a tail of that size cannot
-/// be laid on the server.
+/// A step that failed its SLO is client-bound when the load generator's own delay, the `p(99)`
+/// of its iterations' start lag, is at least this share of the `http_req_waiting` `p(99)` it
+/// judged: the client measures waiting up to the moment it reads the response, so a stall of
+/// its threads adds to the tail as much as it delays the starts, and a tail of that size
+/// cannot be laid on the server.
 pub const CLIENT_TAIL_SHARE: f64 = 0.5;
 /// Default SLO: `p(99)` of `http_req_waiting` below this many times its unloaded value.
 ///
@@ -449,7 +449,10 @@ fn judge(s: &Summary, offered: u64, step_s: f64, usage: StepUsage, max_vus: u64)
                  {lag_p50:.2} ms late"
             ),
         },
-        _ if !reasons.is_empty() && lag_p99 > 0.0 && lag_p99 >= CLIENT_TAIL_SHARE * waiting_p99 => {
+        _ if !slo_failed.is_empty()
+            && lag_p99 > 0.0
+            && lag_p99 >= CLIENT_TAIL_SHARE * waiting_p99 =>
+        {
             Verdict::ClientBound {
                 reason: format!(
                     "the load generator's own delay (start lag p(99) {lag_p99:.2} ms) is {:.0}% \
