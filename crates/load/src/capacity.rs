@@ -265,13 +265,18 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
-    fn of(s: &Summary, metric: &str) -> Percentiles {
-        let p = |q| s.percentile_ms(metric, q).unwrap_or(f64::NAN);
+    /// The three percentiles of `percentile_ms(q)`; NaN where it has none.
+    fn from_fn(percentile_ms: impl Fn(f64) -> Option<f64>) -> Percentiles {
+        let p = |q| percentile_ms(q).unwrap_or(f64::NAN);
         Percentiles {
             p50: p(50.0),
             p95: p(95.0),
             p99: p(99.0),
         }
+    }
+
+    fn of(s: &Summary, metric: &str) -> Percentiles {
+        Percentiles::from_fn(|q| s.percentile_ms(metric, q))
     }
 }
 
@@ -430,11 +435,10 @@ fn judge(s: &Summary, offered: u64, step_s: f64, usage: StepUsage, max_vus: u64)
         reasons.push(format!("{:.1}% of requests failed", 100.0 * failed_share));
     }
     reasons.extend(slo_failed.iter().cloned());
-    let start_lag_ms = s.start_lag.as_ref().map(|_| Percentiles {
-        p50: s.start_lag_ms(50.0).unwrap_or(f64::NAN),
-        p95: s.start_lag_ms(95.0).unwrap_or(f64::NAN),
-        p99: s.start_lag_ms(99.0).unwrap_or(f64::NAN),
-    });
+    let start_lag_ms = s
+        .start_lag
+        .as_ref()
+        .map(|_| Percentiles::from_fn(|q| s.start_lag_ms(q)));
     let (lag_p50, lag_p99) = start_lag_ms.map_or((0.0, 0.0), |l| (l.p50, l.p99));
     let waiting_p99 = s.percentile_ms("http_req_waiting", 99.0).unwrap_or(0.0);
     let late_ms = crate::engine::LATE_START.as_secs_f64() * 1e3;

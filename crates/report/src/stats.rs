@@ -327,7 +327,7 @@ mod tests {
         );
         assert!(paired.relative_half_width(r) < 0.02, "{paired:?}");
         assert!(independent.relative_half_width(r) > 0.04, "{independent:?}");
-        // Pairs with nothing shared are no narrower than it.
+        // Below two pairs, or a zero median, there is no interval.
         assert_eq!(paired_ratio_interval(&pairs[..1]), None);
         assert_eq!(paired_ratio_interval(&[(1.0, 0.0), (2.0, 0.0)]), None);
     }
