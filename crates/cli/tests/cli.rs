@@ -101,6 +101,11 @@ fn quick_compare_writes_a_consistent_report() {
             assert!(server.cpu_user_ms + server.cpu_sys_ms > 0.0);
             assert_eq!(r.checks.fails + r.checks.passes, 2 * r.http_reqs);
             assert!(r.raw_summary_file.is_some());
+            if std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2 {
+                // Pinned by default (server on the last CPU): the CPUs' distance was probed.
+                let ns = r.cpu_round_trip_ns.expect("pinned runs probe their CPUs");
+                assert!(ns > 0.0 && ns < 100_000.0, "{ns} ns");
+            }
             let counts = r
                 .server_counts
                 .as_ref()

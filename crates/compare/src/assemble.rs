@@ -30,6 +30,9 @@ pub struct MeasuredRun<'a> {
     pub raw_summary_file: Option<String>,
     /// The capacity search on this repeat's server, when one ran.
     pub capacity: Option<r::CapacitySearch>,
+    /// Cache-line round trip between the server's and the load generator's CPUs before the
+    /// run, when both were pinned.
+    pub cpu_round_trip_ns: Option<f64>,
 }
 
 /// How the run loop drove the load plan, for [`plan`].
@@ -222,6 +225,7 @@ pub fn run_result(m: &MeasuredRun<'_>) -> r::RunResult {
         server_counts: m.server_counts.clone(),
         raw_summary_file: m.raw_summary_file.clone(),
         capacity: m.capacity.clone(),
+        cpu_round_trip_ns: m.cpu_round_trip_ns,
         by_request: s
             .by_request()
             .into_iter()

@@ -244,5 +244,6 @@ pub(crate) fn run(o: &RunOutcome) -> r::RunResult {
         server_counts: o.server_counts.clone(),
         raw_summary_file: o.raw_file.clone(),
         capacity: o.capacity.as_ref().map(assemble::capacity_search),
+        cpu_round_trip_ns: o.cpu_round_trip_ns,
     })
 }

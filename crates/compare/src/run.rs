@@ -150,6 +150,9 @@ pub(crate) struct RunOutcome {
     pub raw_file: Option<String>,
     /// The capacity search after the measured run, when asked for.
     pub capacity: Option<wasmbench_load::capacity::Capacity>,
+    /// Cache-line round trip between the server's and the load generator's first CPUs, just
+    /// before the measured run.
+    pub cpu_round_trip_ns: Option<f64>,
 }
 
 /// What the loop produced; turned into a report by `crate::report`.
@@ -639,6 +642,17 @@ async fn run_once(
         }
     }
 
+    // Where the host has placed the two CPUs right now; a VM's may move between runs.
+    let cpu_round_trip_ns = match pinning {
+        Some((server, load)) if !server.is_empty() && !load.is_empty() => {
+            let (s, l) = (server[0], load[0]);
+            tokio::task::spawn_blocking(move || wasmbench_counters::handoff::round_trip_ns(l, s))
+                .await
+                .ok()
+                .and_then(Result::ok)
+        }
+        _ => None,
+    };
     event("load", Some(cfg.load.duration));
     let plan = plan_for(cfg, url.clone(), cfg.load.duration).map_err(|e| e.to_string())?;
     let sampler = ResourceSampler::start(server.pid(), Duration::from_millis(100));
@@ -720,6 +734,7 @@ async fn run_once(
         server_counts,
         raw_file,
         capacity,
+        cpu_round_trip_ns,
     })
 }
 

@@ -11,6 +11,8 @@
 //! - Context switches and page faults come from `/proc` ([`wasmbench_procfs`]) and need nothing.
 //! - Instructions come from the CPU's hardware counter, which most VMs do not expose.
 //!
+//! [`handoff`] measures how far apart the server's and the load generator's CPUs are.
+//!
 //! What cannot be counted is never an error: the result carries a note saying why, and the
 //! figure is absent rather than zero.
 #![deny(missing_docs)]
@@ -24,6 +26,7 @@ use perf_event_open::event::hw::Hardware;
 use perf_event_open::event::tp::Tracepoint;
 pub use wasmbench_vocab::{ServerCounts, SyscallKind};
 
+pub mod handoff;
 mod syscalls;
 
 /// Threads counted at most: each costs one file descriptor per syscall kind, and a server with

@@ -228,6 +228,8 @@ fn ran(o: &RunOutcome, v: &VariantOutcome, raw: bool) -> r::VariantResult {
                 server_counts: None,
                 raw_summary_file: raw.then(|| raw_name(v.variant)),
                 capacity: None,
+                // Pods are placed by the kubelet, not pinned by this process.
+                cpu_round_trip_ns: None,
             })],
         ),
         Err(why) => (VariantStatus::Failed, Some(why.clone()), Vec::new()),

@@ -584,8 +584,43 @@ const SERVER_CLOSED_SHARE: f64 = 0.01;
 /// Share of its CPUs above which the load generator counts as saturated.
 const LOADGEN_SATURATED: f64 = 0.9;
 
+/// Runs whose CPU round trip is this many times the shortest one's count as made with the
+/// two CPUs placed differently. One placement's probes spread by up to 1.6x on the project's
+/// VMs (40–63 ns); its three placements were 2x and more apart (≈50, ≈130, ≈400 ns).
+pub const CPU_PLACEMENT_SPLIT: f64 = 2.0;
+
+/// The host moved the virtual CPUs between runs: their round trips differ by
+/// [`CPU_PLACEMENT_SPLIT`] or more.
+fn cpu_placement_warning(c: &Comparison) -> Option<String> {
+    let probes: Vec<(&str, u32, f64)> = c
+        .variants
+        .iter()
+        .flat_map(|v| {
+            v.runs
+                .iter()
+                .filter_map(move |r| Some((v.name.as_str(), r.repeat, r.cpu_round_trip_ns?)))
+        })
+        .collect();
+    let lo = probes.iter().map(|p| p.2).fold(f64::INFINITY, f64::min);
+    let hi = probes.iter().map(|p| p.2).fold(0.0, f64::max);
+    if probes.len() < 2 || hi < lo * CPU_PLACEMENT_SPLIT {
+        return None;
+    }
+    let far: Vec<String> = probes
+        .iter()
+        .filter(|p| p.2 >= lo * CPU_PLACEMENT_SPLIT)
+        .map(|(name, repeat, ns)| format!("{name} #{} {ns:.0} ns", repeat + 1))
+        .collect();
+    Some(format!(
+        "The server's and the load generator's CPUs were not equally far apart in every run: a cache line took {lo:.0}–{hi:.0} ns to go from one to the other and back, measured before each run, and {} of {} runs were at {CPU_PLACEMENT_SPLIT}x the shortest or more ({}). Every request over loopback pays that distance, so those runs' figures differ by the machine's state as well as by the variant (on a virtual machine, the host can move the virtual CPUs between physical ones).",
+        far.len(),
+        probes.len(),
+        far.join(", ")
+    ))
+}
+
 /// Warnings derived from the data: noisy figures, failed checks and thresholds, failed or
-/// skipped variants, interrupted runs, a saturated load generator.
+/// skipped variants, interrupted runs, a saturated load generator, CPUs that moved.
 pub fn derive_warnings(c: &Comparison) -> Vec<String> {
     let mut out = Vec::new();
     if c.meta.partial {
@@ -602,6 +637,7 @@ pub fn derive_warnings(c: &Comparison) -> Vec<String> {
     if let Some(k) = kubernetes {
         out.extend(kubernetes_warnings(c, k));
     }
+    out.extend(cpu_placement_warning(c));
     for v in &c.variants {
         match v.status {
             VariantStatus::Failed => out.push(format!(

@@ -633,6 +633,11 @@ pub struct RunResult {
     /// The capacity search run on this repeat's server after its measured load (`--capacity`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<CapacitySearch>,
+    /// Time for a cache line to go from the load generator's CPU to the server's and back,
+    /// measured just before the run (`None` when the two were not pinned apart). A VM's host
+    /// may move its virtual CPUs closer together or further apart between runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_round_trip_ns: Option<f64>,
 }
 
 impl RunResult {

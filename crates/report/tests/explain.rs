@@ -204,6 +204,27 @@ fn transport_errors_are_a_warning_with_their_kinds() {
     );
 }
 
+#[test]
+fn runs_with_the_cpus_placed_apart_are_named_and_one_placement_is_not() {
+    let mut c = support::two_variants();
+    c.finalize();
+    assert!(
+        !c.warnings.iter().any(|w| w.contains("cache line")),
+        "probes within 2% of each other are one placement: {:?}",
+        c.warnings
+    );
+    c.variants[0].runs[1].cpu_round_trip_ns = Some(410.0);
+    c.finalize();
+    let w = c
+        .warnings
+        .iter()
+        .find(|w| w.contains("cache line"))
+        .unwrap_or_else(|| panic!("no placement warning: {:?}", c.warnings));
+    assert!(w.contains("130–410 ns"), "{w}");
+    assert!(w.contains("1 of 6 runs"), "{w}");
+    assert!(w.contains("native #2 410 ns"), "{w}");
+}
+
 fn cost(code: CodeKind, interface: Option<&str>, instructions: u64) -> CodeCost {
     CodeCost {
         code,
