@@ -285,6 +285,7 @@ pub fn capacity_search(c: &wasmbench_load::capacity::Capacity) -> r::CapacitySea
                     loadgen_cpu_share: s.usage.loadgen_cpu,
                     start_lag_p50_ms: s.start_lag_ms.map(|l| l.p50),
                     start_lag_p99_ms: s.start_lag_ms.map(|l| l.p99),
+                    drain_s: s.drain.map(|d| d.seconds),
                     verdict: verdict.to_string(),
                     reasons,
                 }

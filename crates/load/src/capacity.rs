@@ -49,6 +49,18 @@ pub const DEFAULT_SLO_FACTOR: f64 = 10.0;
 pub const UNLOADED_RATE_SHARE: f64 = 0.1;
 /// The metric of the default SLO.
 pub const DEFAULT_SLO_METRIC: &str = "http_req_waiting";
+/// After a failed step, the server counts as drained once one VU's median `http_req_waiting`
+/// is within this many times its unloaded median (plus [`DRAIN_SLACK_MS`]): an overloaded
+/// step leaves a queue in the server that would otherwise slow the next step down.
+pub const DRAIN_FACTOR: f64 = 2.0;
+/// Absolute slack of the drain test, ms: sub-millisecond medians move by this much with the
+/// machine's wake-up latency alone.
+pub const DRAIN_SLACK_MS: f64 = 0.5;
+/// Length of one drain probe (one VU, closed model).
+pub const DRAIN_PROBE: Duration = Duration::from_millis(200);
+/// Longest wait for a drain; a server still slow after it is recorded as not drained and the
+/// search goes on.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(60);
 
 /// How the search runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -248,9 +260,24 @@ pub struct Step {
     pub usage: StepUsage,
     /// Server CPU per request, µs, when the server's CPU was measured.
     pub server_cpu_us_per_req: Option<f64>,
+    /// After a failed step: how long the server took to answer one VU at its unloaded speed
+    /// again, s, before the next step started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain: Option<Drain>,
     /// The outcome.
     #[serde(flatten)]
     pub verdict: Verdict,
+}
+
+/// The wait after a failed step for the server's queue to empty.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Drain {
+    /// From the step's end to the probe that found the server at its unloaded speed, s.
+    pub seconds: f64,
+    /// False when [`DRAIN_LIMIT`] passed first (the next step started anyway).
+    pub drained: bool,
+    /// The last probe's median `http_req_waiting`, ms.
+    pub last_p50_ms: f64,
 }
 
 /// Three latency percentiles, ms.
@@ -492,8 +519,58 @@ fn judge(s: &Summary, offered: u64, step_s: f64, usage: StepUsage, max_vus: u64)
         start_lag_ms,
         usage,
         server_cpu_us_per_req,
+        drain: None,
         verdict,
     }
+}
+
+/// One VU, closed model, for [`DRAIN_PROBE`]: how fast the server answers right now.
+fn probe_plan(base: &Plan) -> Plan {
+    let mut p = base.clone();
+    p.executor = Executor::ConstantVus {
+        vus: 1,
+        duration: DRAIN_PROBE,
+    };
+    p.thresholds.clear();
+    // A request still queued behind the overload may take long; the drain's own limit bounds
+    // the wait, not the plan's 30 s graceful stop.
+    p.graceful_stop = p.graceful_stop.min(Duration::from_secs(5));
+    p
+}
+
+/// Probes until the server answers one VU within [`DRAIN_FACTOR`] of `unloaded_p50_ms`, or
+/// [`DRAIN_LIMIT`] passes.
+async fn drain<R: StepRunner>(
+    runner: &mut R,
+    base: &Plan,
+    unloaded_p50_ms: f64,
+    cancelled: &impl Fn() -> bool,
+) -> Result<Drain, LoadError> {
+    let started = Instant::now();
+    let limit = DRAIN_FACTOR * unloaded_p50_ms + DRAIN_SLACK_MS;
+    let probe = probe_plan(base);
+    let mut last_p50_ms = f64::NAN;
+    // Bounded by DRAIN_LIMIT: each probe lasts DRAIN_PROBE plus at most its graceful stop.
+    while started.elapsed() < DRAIN_LIMIT && !cancelled() {
+        let (s, _) = runner.run_step(&probe).await?;
+        if s.counters.http_reqs > 0 {
+            last_p50_ms = s
+                .percentile_ms(DEFAULT_SLO_METRIC, 50.0)
+                .unwrap_or(f64::NAN);
+            if last_p50_ms <= limit {
+                return Ok(Drain {
+                    seconds: started.elapsed().as_secs_f64(),
+                    drained: true,
+                    last_p50_ms,
+                });
+            }
+        }
+    }
+    Ok(Drain {
+        seconds: started.elapsed().as_secs_f64(),
+        drained: false,
+        last_p50_ms,
+    })
 }
 
 /// The next rate to offer, or `None` when the search is over (with why).
@@ -546,14 +623,32 @@ pub async fn search<R: StepRunner>(
     let mut unloaded = (None, None, None);
     let mut start = opts.start_rate;
     let mut slo = opts.slo.clone();
-    if slo.is_empty() || start == 0 {
+    // Always measured: besides the start rate and the default SLO, its median is what a
+    // server must be back to after a failed step before the next one starts.
+    let one_vu_p50_ms;
+    {
         let (s, _) = runner.run_step(&calibration_plan(base, opts)).await?;
         if s.statuses.values().sum::<u64>() == 0 {
+            let refused = s
+                .counters
+                .errors
+                .get("connect_refused")
+                .copied()
+                .unwrap_or(0);
+            let why = if refused > 0 && refused == s.counters.http_reqs {
+                format!("all {refused} connections were refused; is the server running?")
+            } else {
+                format!(
+                    "no answer within {:.1} s ({} requests failed, {} still waiting when the calibration ended); is the server answering?",
+                    s.duration_s, s.counters.http_req_failed, s.counters.interrupted_iterations
+                )
+            };
             return Err(LoadError::NoResponse {
                 url: base.request.url.clone(),
-                waited: opts.calibration,
+                why,
             });
         }
+        one_vu_p50_ms = s.percentile_ms(DEFAULT_SLO_METRIC, 50.0).unwrap_or(0.0);
         let one_vu_rate = (s.http_reqs_per_s().floor() as u64).max(1);
         if slo.is_empty() {
             let rate = ((one_vu_rate as f64 * UNLOADED_RATE_SHARE) as u64).max(1);
@@ -605,8 +700,11 @@ pub async fn search<R: StepRunner>(
             out.partial = true;
             break;
         }
-        let step = judge(&s, rate, out.step_s, usage, opts.max_vus);
+        let mut step = judge(&s, rate, out.step_s, usage, opts.max_vus);
         let verdict = step.verdict.clone();
+        if matches!(verdict, Verdict::Fail { .. }) {
+            step.drain = Some(drain(runner, base, one_vu_p50_ms, &cancelled).await?);
+        }
         out.steps.push(step);
         match verdict {
             Verdict::Pass => out.passed = Some(out.passed.map_or(rate, |p| p.max(rate))),
@@ -670,7 +768,19 @@ pub fn render_text(c: &Capacity) -> String {
             .map_or("-".into(), |v| format!("{v:.1}µs"));
         let verdict = match &s.verdict {
             Verdict::Pass => "pass".to_string(),
-            Verdict::Fail { reasons } => format!("fail: {}", reasons.join("; ")),
+            Verdict::Fail { reasons } => {
+                let drained = s.drain.map_or(String::new(), |d| {
+                    if d.drained {
+                        format!(" (drained in {:.1} s)", d.seconds)
+                    } else {
+                        format!(
+                            " (still slow after {:.0} s: p50 {:.2} ms)",
+                            d.seconds, d.last_p50_ms
+                        )
+                    }
+                });
+                format!("fail: {}{drained}", reasons.join("; "))
+            }
             Verdict::ClientBound { reason } => format!("client-bound: {reason}"),
         };
         let lag = s

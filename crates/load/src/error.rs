@@ -81,14 +81,36 @@ pub enum LoadError {
     #[error("capacity search: {0}")]
     Capacity(String),
     /// A run that had to get responses got none (nothing listening, or nothing answering).
-    #[error("{url} gave no response in {}ms: is the server running and answering?", waited.as_millis())]
+    #[error("{url} gave no response: {why}")]
     NoResponse {
         /// The target URL.
         url: String,
-        /// How long requests were sent.
-        waited: std::time::Duration,
+        /// What the requests met, with the fix (refused: start the server; no answer: check
+        /// that it answers).
+        why: String,
     },
     /// A worker thread could not be started.
     #[error("cannot start load worker thread: {0}")]
     Worker(std::io::Error),
+}
+
+/// A TOML error on one line, `line L, column C: message`: the parser's own text draws the
+/// source with a caret over several lines, which a one-line error cannot carry.
+pub fn toml_line(e: &toml::de::Error, text: &str) -> String {
+    let message = e.message().trim();
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            let text_line = text[before.len() - (column - 1)..]
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim();
+            let shown: String = text_line.chars().take(60).collect();
+            format!("line {line}, column {column} (`{shown}`): {message}")
+        }
+        None => message.to_string(),
+    }
 }

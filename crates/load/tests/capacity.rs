@@ -22,13 +22,13 @@ const CAPACITY: f64 = 500.0;
 /// Each request takes the next free slot after the previous one's end (not after the
 /// thread's wake-up, so sleep overshoot never accumulates) and is answered at its end.
 /// `next_free` is the end of the last slot handed out, shared by the server's connections.
-fn slotted(mut s: TcpStream, next_free: &Mutex<Option<Instant>>) {
+fn slotted(mut s: TcpStream, next_free: &Mutex<Option<Instant>>, slot: Duration) {
     let _ = s.set_nodelay(true);
     while read_request(&mut s) {
         let end = {
             let mut next = next_free.lock().unwrap();
             let now = Instant::now();
-            let end = next.map_or(now, |n| n.max(now)) + SLOT;
+            let end = next.map_or(now, |n| n.max(now)) + slot;
             *next = Some(end);
             end
         };
@@ -41,15 +41,20 @@ fn slotted(mut s: TcpStream, next_free: &Mutex<Option<Instant>>) {
     }
 }
 
-/// Serves [`slotted`] on a thread per connection; bounded by the number of connections.
+/// Serves [`slotted`] with [`SLOT`] on a thread per connection.
 fn slotted_server() -> SocketAddr {
+    slotted_server_with(SLOT)
+}
+
+/// Serves [`slotted`] on a thread per connection; bounded by the number of connections.
+fn slotted_server_with(slot: Duration) -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     let next_free = Arc::new(Mutex::new(None));
     std::thread::spawn(move || {
         for s in l.incoming().take(200_000).flatten() {
             let next_free = next_free.clone();
-            std::thread::spawn(move || slotted(s, &next_free));
+            std::thread::spawn(move || slotted(s, &next_free, slot));
         }
     });
     addr
@@ -117,6 +122,52 @@ fn finds_a_throttled_servers_capacity_within_five_percent() {
     let json = serde_json::to_value(&c).unwrap();
     assert_eq!(json["limit"], "server");
     assert!(json["steps"][0]["verdict"].is_string());
+}
+
+#[test]
+fn steps_after_a_failed_one_start_once_the_server_has_drained() {
+    let _one = serial();
+    // The same kind of server at 4 ms a request (250 req/s), searched with the defaults of
+    // `wasmbench load --capacity`: an overloaded step queues seconds of work in the server,
+    // which would fail every later step if they started at once.
+    let capacity = 250.0;
+    let addr = slotted_server_with(Duration::from_millis(4));
+    let mut runner = EngineRunner::new(RunOptions::default());
+    let c = rt()
+        .block_on(search(
+            &base(addr),
+            &CapacityOptions::default(),
+            &mut runner,
+            || false,
+        ))
+        .unwrap();
+    println!("{}", render_text(&c));
+    assert_eq!(c.limit, Limit::Server, "{c:#?}");
+    let found = c.value().expect("a server-bound capacity") as f64;
+    assert!(
+        (found - capacity).abs() <= 0.05 * capacity,
+        "found {found} req/s, built for {capacity}"
+    );
+    let mut failed_before = false;
+    for s in &c.steps {
+        match &s.verdict {
+            Verdict::Fail { .. } => {
+                let d = s.drain.expect("a failed step is followed by a drain");
+                assert!(d.drained && d.seconds > 0.0, "{d:?}");
+                failed_before = true;
+            }
+            Verdict::Pass => assert!(s.drain.is_none()),
+            Verdict::ClientBound { .. } => panic!("no step is client-bound here: {s:?}"),
+        }
+        // A step below capacity after a failed one gets its rate: nothing left over.
+        if failed_before && (s.offered as f64) < 0.95 * capacity {
+            assert!(s.achieved >= 0.95 * s.offered as f64, "{s:?}");
+        }
+    }
+    assert!(
+        failed_before,
+        "the search overloaded the server at least once"
+    );
 }
 
 #[test]

@@ -704,6 +704,10 @@ pub struct CapacityStep {
     /// `p(99)` of that delay, ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_lag_p99_ms: Option<f64>,
+    /// After a failed step: the wait until the server answered one VU at its unloaded speed
+    /// again, s (the next step starts after it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain_s: Option<f64>,
     /// `pass`, `fail` or `client-bound`.
     pub verdict: String,
     /// Why the step did not pass.
