@@ -18,7 +18,7 @@ pub struct CapacityFlags {
     #[arg(long = "slo", value_name = "METRIC=EXPR", requires = "capacity")]
     pub slo: Vec<String>,
     /// Length of each step of the search.
-    #[arg(long, default_value = "3s", value_parser = wasmbench_load::parse_duration, requires = "capacity")]
+    #[arg(long, default_value = "3s", value_parser = wasmbench_vocab::duration::parse, requires = "capacity")]
     pub step_duration: Duration,
     /// First offered rate, req/s (default: the rate one VU reaches unloaded).
     #[arg(long, value_name = "REQ/S", requires = "capacity")]

@@ -45,10 +45,10 @@ pub struct CompareArgs {
     #[arg(long, value_parser = crate::capacity_flags::parse_share)]
     pub precision: Option<f64>,
     /// With --precision: the time the measured repeats may take, e.g. `3m` (default 10m).
-    #[arg(long, value_parser = humantime::parse_duration, requires = "precision")]
+    #[arg(long, value_parser = wasmbench_vocab::duration::parse, requires = "precision")]
     pub max_time: Option<Duration>,
     /// Load before each measured run, discarded, e.g. `5s` (`0s` to skip).
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = wasmbench_vocab::duration::parse)]
     pub warmup: Option<Duration>,
     /// Cold starts measured per repeat.
     #[arg(long)]
@@ -95,8 +95,8 @@ pub struct CompareArgs {
     pub wasm_runtime: Vec<String>,
     /// Environment variable for every server, `KEY=VALUE` (repeatable); Wasm guests get only
     /// these and the listening address.
-    #[arg(long = "env", value_name = "KEY=VALUE")]
-    pub env: Vec<String>,
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = crate::sandbox_flags::parse_env)]
+    pub env: Vec<(String, String)>,
     /// Host directory a Wasm guest may open, `HOST[::GUEST]` as in `wasmtime run` (repeatable);
     /// guests see no files otherwise.
     #[arg(long = "dir", value_name = "HOST[::GUEST]")]
@@ -235,16 +235,10 @@ pub fn config_from_args(a: &CompareArgs) -> anyhow::Result<CompareConfig> {
         a.wasm.as_deref(),
         wasm_runtimes,
     )?;
-    for kv in &a.env {
-        let Some((k, v)) = kv.split_once('=').filter(|(k, _)| !k.is_empty()) else {
-            return Err(fail(
-                Exit::InvalidConfig,
-                format!("--env {kv:?}: write KEY=VALUE, e.g. `--env RUST_LOG=info`"),
-            ));
-        };
+    for (k, v) in &a.env {
         for variant in &mut cfg.variants {
             variant.env.retain(|(key, _)| key != k);
-            variant.env.push((k.to_string(), v.to_string()));
+            variant.env.push((k.clone(), v.clone()));
         }
     }
     for d in &a.dirs {
@@ -266,7 +260,7 @@ pub fn config_from_args(a: &CompareArgs) -> anyhow::Result<CompareConfig> {
 
 /// Applies the given load flags to a comparison's load settings.
 fn apply_load_flags(f: &LoadFlags, l: &mut LoadSettings) {
-    if let Some(e) = f.executor {
+    if let Some(e) = f.executor_kind(false) {
         l.executor = e.as_str().to_owned();
     }
     if let Some(v) = f.vus {
@@ -344,8 +338,8 @@ pub fn run(a: CompareArgs) -> anyhow::Result<i32> {
         Some(dir) => {
             let saved = wasmbench_report::read_dir(dir).map_err(|e| {
                 fail(
-                    Exit::InvalidConfig,
-                    format!("--baseline {}: {e}; give the --out directory of an earlier `wasmbench compare`", dir.display()),
+                    crate::report_exit(&e),
+                    format!("--baseline {}: {e}", dir.display()),
                 )
             })?;
             let names: Vec<String> = cfg.variants.iter().map(|v| v.name.clone()).collect();

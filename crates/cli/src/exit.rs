@@ -32,6 +32,12 @@ pub enum Exit {
     // that includes this file) never exit with it.
     #[allow(dead_code)]
     Regressed = 16,
+    /// The load ran but not one request succeeded: every request failed (reset, timed out,
+    /// unexpected status) or none got a response before the run ended.
+    NothingSucceeded = 17,
+    /// An input file cannot be used: a saved comparison (`report`, `--baseline`) is missing,
+    /// unreadable, not a comparison, of an unsupported version, or holds impossible figures.
+    Input = 18,
     /// A threshold failed (k6: `ThresholdsHaveFailed`).
     ThresholdsFailed = 99,
     /// Invalid configuration: plan/config file, threshold expression, option combination
@@ -42,6 +48,26 @@ pub enum Exit {
 }
 
 impl Exit {
+    /// Every code, in the order of README's table (the test below holds them to it).
+    #[cfg(test)]
+    pub const ALL: [Exit; 15] = [
+        Exit::Ok,
+        Exit::Internal,
+        Exit::Usage,
+        Exit::Artifact,
+        Exit::ServerStart,
+        Exit::Unreachable,
+        Exit::Output,
+        Exit::Cluster,
+        Exit::VariantFailed,
+        Exit::Regressed,
+        Exit::NothingSucceeded,
+        Exit::Input,
+        Exit::ThresholdsFailed,
+        Exit::InvalidConfig,
+        Exit::Interrupted,
+    ];
+
     /// The numeric process exit code.
     pub fn code(self) -> u8 {
         self as u8
@@ -78,4 +104,58 @@ pub fn fail(exit: Exit, message: impl Into<String>) -> anyhow::Error {
         message: message.into(),
     }
     .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A new code fails to compile here until it is added to [`Exit::ALL`] and README.
+    fn listed(e: Exit) -> bool {
+        match e {
+            Exit::Ok
+            | Exit::Internal
+            | Exit::Usage
+            | Exit::Artifact
+            | Exit::ServerStart
+            | Exit::Unreachable
+            | Exit::Output
+            | Exit::Cluster
+            | Exit::VariantFailed
+            | Exit::Regressed
+            | Exit::NothingSucceeded
+            | Exit::Input
+            | Exit::ThresholdsFailed
+            | Exit::InvalidConfig
+            | Exit::Interrupted => Exit::ALL.contains(&e),
+        }
+    }
+
+    #[test]
+    fn readme_table_lists_exactly_the_codes_the_binary_returns() {
+        let readme = include_str!("../../../README.md");
+        let table = readme
+            .split("## Exit codes")
+            .nth(1)
+            .expect("README has an Exit codes section");
+        let documented: Vec<u8> = table
+            .lines()
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .filter_map(|l| {
+                l.trim_start_matches('|')
+                    .split('|')
+                    .next()?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        let returned: Vec<u8> = Exit::ALL.iter().map(|e| e.code()).collect();
+        assert_eq!(
+            documented, returned,
+            "README's exit table against Exit::ALL"
+        );
+        assert!(Exit::ALL.iter().all(|e| listed(*e)));
+    }
 }

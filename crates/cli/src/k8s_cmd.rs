@@ -109,7 +109,7 @@ struct RunArgs {
     #[arg(long)]
     keep: bool,
     /// How long the echo Deployments may take to become ready.
-    #[arg(long, default_value = "180s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "180s", value_parser = wasmbench_vocab::duration::parse)]
     timeout: Duration,
     /// Output format on stdout.
     #[arg(long, short = 'f', default_value = "text")]

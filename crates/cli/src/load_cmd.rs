@@ -4,7 +4,6 @@
 //! configuration, 105 interrupted (partial results were written); plus 12 when every request
 //! was refused (nothing listening) and 13 when an output file cannot be written.
 
-use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,8 +15,9 @@ use anyhow::Context as _;
 use clap::Args;
 use wasmbench_load::{
     Check, Executor, NdjsonWriter, Plan, Progress, RunOptions, Stage, Summary, Threshold,
-    k6_summary_export, parse_duration, render_text,
+    k6_summary_export, render_text,
 };
+use wasmbench_vocab::result_file::ResultFile;
 use wasmbench_vocab::{ExecutorKind, demo};
 
 /// Arguments of `wasmbench load`.
@@ -72,7 +72,7 @@ pub struct LoadArgs {
     pub workers: Option<usize>,
     /// Before the clock starts, wait up to this long (e.g. 30s) for the target to accept a
     /// TCP connection; exit 12 if it does not.
-    #[arg(long, value_parser = wasmbench_load::parse_duration)]
+    #[arg(long, value_parser = wasmbench_vocab::duration::parse)]
     pub wait_ready: Option<std::time::Duration>,
     /// Write the full result (histograms included) as JSON.
     #[arg(long, value_name = "FILE")]
@@ -92,7 +92,7 @@ pub struct LoadArgs {
 }
 
 fn dur(s: &str, flag: &str) -> Result<Duration, String> {
-    parse_duration(s).map_err(|e| format!("--{flag}: {e}"))
+    wasmbench_vocab::duration::parse(s).map_err(|e| format!("--{flag}: {e}"))
 }
 
 /// Turns flags (and the optional plan file) into a validated plan; errors are one line.
@@ -138,13 +138,9 @@ pub fn build_plan(a: &LoadArgs) -> Result<Plan, String> {
         || f.rate.is_some()
         || !stages.is_empty();
     if executor_flags || a.config.is_none() {
-        let kind = f.executor.unwrap_or(if f.rate.is_some() {
-            ExecutorKind::ConstantArrivalRate
-        } else if !stages.is_empty() {
-            ExecutorKind::RampingVus
-        } else {
-            ExecutorKind::ConstantVus
-        });
+        let kind = f
+            .executor_kind(!stages.is_empty())
+            .unwrap_or(ExecutorKind::ConstantVus);
         let duration = f.duration.unwrap_or(demo::DURATION);
         let need_stages = |name: &str| {
             if stages.is_empty() {
@@ -233,16 +229,23 @@ pub fn build_plan(a: &LoadArgs) -> Result<Plan, String> {
     Ok(p)
 }
 
-fn create(path: &Path, what: &str) -> Result<BufWriter<File>, String> {
-    File::create(path)
+/// A result file that replaces `path` only when the run wrote it completely.
+type Output = BufWriter<ResultFile>;
+
+fn create(path: &Path, what: &str) -> Result<Output, String> {
+    ResultFile::create(path)
         .map(BufWriter::new)
         .map_err(|e| format!("cannot write {what} file {}: {e}", path.display()))
 }
 
-fn write_json(mut w: BufWriter<File>, v: &serde_json::Value) -> std::io::Result<()> {
+fn commit(w: Output) -> std::io::Result<()> {
+    w.into_inner().map_err(|e| e.into_error())?.commit()
+}
+
+fn write_json(mut w: Output, v: &serde_json::Value) -> std::io::Result<()> {
     serde_json::to_writer_pretty(&mut w, v)?;
     w.write_all(b"\n")?;
-    w.flush()
+    commit(w)
 }
 
 /// The flags a capacity search decides itself or cannot write, with what to use instead.
@@ -340,7 +343,7 @@ pub fn run(args: LoadArgs) -> anyhow::Result<i32> {
         let cancel = wasmbench_load::CancellationToken::new();
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Progress>();
         let consumer = tokio::spawn(consume_progress(rx, ndjson_out, show_bar));
-        let signal = cancel_on_ctrl_c(&cancel);
+        let signal = crate::signals::install(cancel.clone());
         let opts = RunOptions {
             cancel: cancel.clone(),
             progress: Some(tx),
@@ -351,9 +354,15 @@ pub fn run(args: LoadArgs) -> anyhow::Result<i32> {
         let ndjson_result = consumer
             .await
             .unwrap_or_else(|e| Err(format!("progress writer stopped: {e}")));
-        // Only Ctrl-C cancels the token.
+        // Only SIGINT or SIGTERM cancels the token.
         (summary, cancel.is_cancelled(), ndjson_result)
     });
+    // The series is kept only with the summary it belongs to: a run that could not start
+    // leaves an earlier file at that path as it was.
+    let (ndjson_out, ndjson_result) = match ndjson_result {
+        Ok(w) => (w, Ok(())),
+        Err(e) => (None, Err(e)),
+    };
     let summary: Summary = match summary {
         Ok(s) => s,
         Err(e) => {
@@ -366,7 +375,11 @@ pub fn run(args: LoadArgs) -> anyhow::Result<i32> {
         }
     };
     let mut write_failed = false;
-    if let Err(e) = ndjson_result {
+    if let Err(e) = ndjson_result.and_then(|()| {
+        ndjson_out
+            .map_or(Ok(()), |w| w.finish().and_then(commit))
+            .map_err(|e| e.to_string())
+    }) {
         eprintln!("wasmbench load: --ndjson: {e}");
         write_failed = true;
     }
@@ -404,6 +417,9 @@ pub fn run(args: LoadArgs) -> anyhow::Result<i32> {
             summary.plan.request.url
         );
         Exit::Unreachable
+    } else if let Some(why) = nothing_succeeded(&summary) {
+        eprintln!("wasmbench load: {why}");
+        Exit::NothingSucceeded
     } else if summary.threshold_failed() {
         eprintln!("wasmbench load: some thresholds have failed");
         Exit::ThresholdsFailed
@@ -413,13 +429,36 @@ pub fn run(args: LoadArgs) -> anyhow::Result<i32> {
     Ok(i32::from(code.code()))
 }
 
-/// Cancels `cancel` on Ctrl-C (SIGINT); abort the task once the run is over.
-fn cancel_on_ctrl_c(cancel: &wasmbench_load::CancellationToken) -> tokio::task::JoinHandle<()> {
-    let cancel = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            cancel.cancel();
-        }
+/// What went wrong when not one request of a finished run succeeded.
+fn nothing_succeeded(s: &Summary) -> Option<String> {
+    let c = &s.counters;
+    let url = &s.plan.request.url;
+    if c.http_reqs == 0 {
+        let cut = c.interrupted_iterations;
+        return Some(if cut > 0 {
+            format!(
+                "no response from {url} during the run: {cut} requests were still waiting when it ended; is the server answering?"
+            )
+        } else {
+            format!("no request to {url} was made during the run; lengthen --duration")
+        });
+    }
+    (c.http_req_failed == c.http_reqs).then(|| {
+        let kinds: Vec<String> = c
+            .errors
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
+        let kinds = if kinds.is_empty() {
+            "every response had an unexpected status".to_string()
+        } else {
+            kinds.join(", ")
+        };
+        format!(
+            "not one of {} requests to {url} succeeded ({kinds}); check that the server answers it",
+            c.http_reqs
+        )
     })
 }
 
@@ -448,7 +487,7 @@ fn run_capacity(
         .context("cannot start the async runtime")?;
     let cancel = wasmbench_load::CancellationToken::new();
     let result = rt.block_on(async {
-        let signal = cancel_on_ctrl_c(&cancel);
+        let signal = crate::signals::install(cancel.clone());
         let mut runner = EngineRunner::new(RunOptions {
             cancel: cancel.clone(),
             progress: None,
@@ -492,11 +531,13 @@ fn run_capacity(
     Ok(i32::from(code.code()))
 }
 
+/// Shows the progress bar and writes the NDJSON series; returns the series' writer, not yet
+/// committed.
 async fn consume_progress(
     mut rx: tokio::sync::mpsc::UnboundedReceiver<Progress>,
-    ndjson: Option<BufWriter<File>>,
+    ndjson: Option<Output>,
     show_bar: bool,
-) -> Result<(), String> {
+) -> Result<Option<NdjsonWriter<Output>>, String> {
     let mut writer = ndjson.map(NdjsonWriter::new);
     let mut error = None;
     let bar = show_bar.then(|| {
@@ -526,10 +567,7 @@ async fn consume_progress(
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    if let Some(w) = writer {
-        w.finish().map_err(|e| e.to_string())?;
-    }
-    error.map_or(Ok(()), Err)
+    error.map_or(Ok(writer), Err)
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ pub struct LoadFlags {
     #[arg(long, short = 'u')]
     pub vus: Option<u32>,
     /// How long the load runs (default 30s), e.g. 30s, 1m30s, 250ms.
-    #[arg(long, short = 'd', value_parser = wasmbench_load::parse_duration)]
+    #[arg(long, short = 'd', value_parser = wasmbench_vocab::duration::parse)]
     pub duration: Option<Duration>,
     /// Iterations per time unit (constant-arrival-rate).
     #[arg(long)]
@@ -48,6 +48,19 @@ pub struct LoadFlags {
 }
 
 impl LoadFlags {
+    /// The executor these flags ask for: the one named, or the one the other flags imply
+    /// (`--rate` means constant-arrival-rate, stages mean ramping-vus), as k6 infers it from
+    /// its options; `None` leaves the plan's own.
+    pub fn executor_kind(&self, has_stages: bool) -> Option<ExecutorKind> {
+        self.executor.or(if self.rate.is_some() {
+            Some(ExecutorKind::ConstantArrivalRate)
+        } else if has_stages {
+            Some(ExecutorKind::RampingVus)
+        } else {
+            None
+        })
+    }
+
     /// The `wasmbench load` flags that reproduce these settings in a load pod, except VUs and
     /// duration, which the cluster plan splits over the pods itself.
     pub fn to_load_args(&self) -> Vec<String> {

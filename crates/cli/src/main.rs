@@ -11,6 +11,8 @@ mod image_cmd;
 mod k8s_cmd;
 mod load_cmd;
 mod load_flags;
+#[cfg(all(test, feature = "local"))]
+mod parse_props;
 mod report_cmd;
 #[cfg(feature = "local")]
 mod sandbox_flags;
@@ -109,12 +111,27 @@ fn classify(e: &anyhow::Error) -> (Exit, String) {
         return (runtime_exit(r), r.to_string());
     }
     if let Some(r) = e.downcast_ref::<wasmbench_report::ReportError>() {
-        return (Exit::Output, r.to_string());
+        return (report_exit(r), r.to_string());
     }
     if let Some(l) = e.downcast_ref::<wasmbench_load::LoadError>() {
         return (Exit::InvalidConfig, l.to_string());
     }
     (Exit::Internal, format!("{e:#}"))
+}
+
+/// The exit code of a report error: reading a saved comparison is an input problem, writing
+/// one an output problem.
+pub(crate) fn report_exit(r: &wasmbench_report::ReportError) -> Exit {
+    use wasmbench_report::ReportError as R;
+    match r {
+        R::Read { .. }
+        | R::MissingComparison(_)
+        | R::Parse { .. }
+        | R::UnsupportedSchema { .. }
+        | R::Impossible { .. } => Exit::Input,
+        R::UnknownFormat(_) => Exit::Usage,
+        R::Io { .. } | R::Serialize(_) | R::Chart { .. } => Exit::Output,
+    }
 }
 
 #[cfg(feature = "local")]
@@ -126,8 +143,10 @@ fn runtime_exit(r: &wasmbench_runtime::RuntimeError) -> Exit {
         | R::Spawn { .. }
         | R::Exited { .. }
         | R::NotReady { .. }
-        | R::ReadyRejected { .. } => Exit::ServerStart,
+        | R::ReadyRejected { .. }
+        | R::GuestExited(_) => Exit::ServerStart,
         R::Config(_) => Exit::InvalidConfig,
-        _ => Exit::Internal,
+        R::Cancelled { .. } => Exit::Interrupted,
+        R::Io { .. } => Exit::Internal,
     }
 }

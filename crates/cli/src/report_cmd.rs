@@ -25,7 +25,7 @@ pub fn run(a: ReportArgs) -> anyhow::Result<i32> {
     let comparison = wasmbench_report::read_dir(&a.dir)?;
     let text = wasmbench_report::render(&comparison, a.format)?;
     match &a.output {
-        Some(path) => std::fs::write(path, &text).map_err(|e| {
+        Some(path) => wasmbench_vocab::result_file::write(path, text.as_bytes()).map_err(|e| {
             fail(
                 Exit::Output,
                 format!("cannot write {}: {e}", path.display()),

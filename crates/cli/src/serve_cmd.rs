@@ -41,7 +41,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub binary: Option<PathBuf>,
     /// Workload environment `KEY=VALUE` (repeatable), e.g. `ECHO_MODE=seed`.
-    #[arg(long = "env", value_parser = parse_env)]
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = crate::sandbox_flags::parse_env)]
     pub env: Vec<(String, String)>,
     /// Turn the pooling instance allocator off.
     #[arg(long)]
@@ -83,12 +83,6 @@ pub struct ServeArgs {
         ],
     )]
     pub host_config: Option<String>,
-}
-
-fn parse_env(s: &str) -> Result<(String, String), String> {
-    s.split_once('=')
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))
 }
 
 /// `wasmbench serve`.

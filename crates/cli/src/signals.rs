@@ -6,13 +6,17 @@ use tokio_util::sync::CancellationToken;
 
 use crate::exit::Exit;
 
-/// Spawns the signal watcher on the current tokio runtime.
-pub fn install(cancel: CancellationToken) {
+/// Spawns the signal watcher on the current tokio runtime; abort the task once the work is
+/// over.
+pub fn install(cancel: CancellationToken) -> tokio::task::JoinHandle<()> {
+    // Registered before returning, so a signal that arrives before the task first runs is
+    // not handled by the default action (which would exit 130/143 and write nothing).
+    let streams = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    );
     tokio::spawn(async move {
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
+        let (Ok(mut int), Ok(mut term)) = streams else {
             return;
         };
         let mut seen = 0;
@@ -32,7 +36,7 @@ pub fn install(cancel: CancellationToken) {
                 std::process::exit(i32::from(Exit::Interrupted.code()));
             }
         }
-    });
+    })
 }
 
 /// Kills the process group of every direct child (servers run in groups of their own), so an

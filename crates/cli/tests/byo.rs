@@ -414,6 +414,8 @@ fn variants_with_wasm_name_its_runtimes() {
 #[test]
 fn a_saved_run_is_a_baseline_and_a_regression_beyond_the_threshold_exits_16() {
     const REGRESSED: i32 = 16;
+    /// `Exit::Input` in the README table: a saved comparison that cannot be used.
+    const BAD_INPUT: i32 = 18;
     const INVALID_CONFIG: i32 = 104;
     let out = tempfile::tempdir().unwrap();
     let saved_dir = out.path().join("saved");
@@ -465,7 +467,7 @@ fn a_saved_run_is_a_baseline_and_a_regression_beyond_the_threshold_exits_16() {
     assert_failed_fast(
         "no saved run",
         &r,
-        INVALID_CONFIG,
+        BAD_INPUT,
         &["--baseline /nonexistent/run"],
     );
 

@@ -154,6 +154,19 @@ fn quick_compare_writes_a_consistent_report() {
         String::from_utf8_lossy(&again.stdout),
         std::fs::read_to_string(dir.join("report.md")).unwrap()
     );
+    // The file itself, as `report --help` offers it.
+    let file = dir.join("comparison.json");
+    let again = run(&["report", file.to_str().unwrap(), "--format", "markdown"]);
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    // A hand-edited file whose figures contradict each other is refused, naming the field.
+    let mut edited = json.clone();
+    edited["variants"][0]["aggregate"]["throughput_rps"]["median"] = serde_json::json!(-1.0);
+    let bad = out.path().join("edited.json");
+    std::fs::write(&bad, serde_json::to_string(&edited).unwrap()).unwrap();
+    let o = run(&["report", bad.to_str().unwrap()]);
+    assert_eq!(code(&o), 18, "{}", stderr(&o));
+    assert!(stderr(&o).contains("throughput_rps"), "{}", stderr(&o));
+    assert_eq!(stderr(&o).trim().lines().count(), 1, "{}", stderr(&o));
 
     render_in_browser(&dir.join("report.html"), out.path());
 }
@@ -371,10 +384,12 @@ fn bad_input_gives_one_line_and_a_documented_code() {
     ]);
     assert_eq!(code(&o), 104, "{}", stderr(&o));
     assert!(stderr(&o).contains("--k6-bin"), "{}", stderr(&o));
-    // Re-rendering a directory without a result.
+    // Re-rendering a directory without a result, or a file that is not one: an input error.
     let o = run(&["report", tmp.path().to_str().unwrap()]);
-    assert_eq!(code(&o), 13, "{}", stderr(&o));
+    assert_eq!(code(&o), 18, "{}", stderr(&o));
     assert!(stderr(&o).contains("comparison.json"), "{}", stderr(&o));
+    let o = run(&["report", cfg.to_str().unwrap()]);
+    assert_eq!(code(&o), 18, "{}", stderr(&o));
     // Unreachable load target: a port nobody listens on.
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -412,7 +427,7 @@ fn serve_reports_a_port_in_use() {
         "--port",
         &port,
     ]);
-    assert_ne!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(code(&o), 11, "{}", stderr(&o));
 }
 
 /// The address `wasmbench serve` printed (`listening on ADDR`) on its stdout. The pipe is

@@ -109,7 +109,7 @@ pub fn comparison(m: Measured) -> r::Comparison {
 /// `constant-vus 100 VUs for 30s`, `constant-arrival-rate 500 iterations/1s for 30s, up to 100
 /// VUs`: what one load generator ran.
 fn executor_line(e: &Executor) -> String {
-    let d = humantime::format_duration(e.duration());
+    let d = wasmbench_vocab::duration::format(e.duration());
     match e {
         Executor::ConstantVus { vus, .. } => format!("constant-vus {vus} VUs for {d}"),
         Executor::RampingVus { .. } => format!("ramping-vus up to {} VUs over {d}", e.max_vus()),
@@ -117,7 +117,7 @@ fn executor_line(e: &Executor) -> String {
             rate, time_unit, ..
         } => format!(
             "constant-arrival-rate {rate} iterations/{} for {d}, up to {} VUs",
-            humantime::format_duration(*time_unit),
+            wasmbench_vocab::duration::format(*time_unit),
             e.max_vus()
         ),
         Executor::RampingArrivalRate { .. } => {

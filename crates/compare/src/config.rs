@@ -33,7 +33,7 @@ pub struct LoadSettings {
     /// Iterations per second for `constant-arrival-rate`.
     pub rate: Option<u32>,
     /// Measured duration of one run.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "wasmbench_vocab::duration::serde")]
     pub duration: Duration,
     /// Connection reuse.
     pub connection: ConnectionMode,
@@ -50,7 +50,7 @@ pub struct LoadSettings {
     /// k6-style thresholds, `metric: expression`.
     pub thresholds: Vec<String>,
     /// Per-request timeout.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "wasmbench_vocab::duration::serde")]
     pub timeout: Duration,
     /// A request mix (`[[load.mix]]` tables: name, weight, method, path, body): when given,
     /// each iteration sends one of these in proportion to its weight instead of method/path/body,
@@ -144,7 +144,7 @@ pub struct CompareConfig {
     /// Measured runs per variant.
     pub repeats: u32,
     /// Load applied before each measured run and discarded.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "wasmbench_vocab::duration::serde")]
     pub warmup: Duration,
     /// Cold starts measured per repeat.
     pub cold_starts: u32,
@@ -153,7 +153,7 @@ pub struct CompareConfig {
     /// Named setup.
     pub profile: Profile,
     /// How long a server may take to become ready.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "wasmbench_vocab::duration::serde")]
     pub startup_timeout: Duration,
     /// Path used for readiness and cold-start probes; unset: see
     /// [`CompareConfig::effective_ready_path`].
@@ -180,7 +180,10 @@ pub struct PrecisionGoal {
     /// of the ratio (0.05 for ±5%).
     pub target: f64,
     /// Time the measured repeats may take; no repeat starts that would not end within it.
-    #[serde(with = "humantime_serde", default = "PrecisionGoal::default_max_time")]
+    #[serde(
+        with = "wasmbench_vocab::duration::serde",
+        default = "PrecisionGoal::default_max_time"
+    )]
     pub max_time: Duration,
     /// Most repeats per variant.
     #[serde(default = "PrecisionGoal::default_max_repeats")]
@@ -298,13 +301,8 @@ impl CompareConfig {
 
     /// Parses TOML text.
     pub fn from_toml(text: &str) -> Result<CompareConfig, String> {
-        let cfg: CompareConfig = toml::from_str(text).map_err(|e| {
-            e.to_string()
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .collect::<Vec<_>>()
-                .join(" ")
-        })?;
+        let cfg: CompareConfig =
+            toml::from_str(text).map_err(|e| wasmbench_load::toml_line(&e, text))?;
         cfg.validate()?;
         Ok(cfg)
     }

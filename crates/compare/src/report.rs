@@ -108,7 +108,7 @@ fn fairness(cfg: &CompareConfig, variants: &[VariantOutcome]) -> Vec<String> {
     if !cfg.warmup.is_zero() {
         harness.push_str(&format!(
             ", measured after {} of warm-up",
-            humantime::format_duration(cfg.warmup)
+            wasmbench_vocab::duration::format(cfg.warmup)
         ));
     }
     out.push(harness);

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use wasmbench_load::{Executor, Plan, RunOptions, Summary};
 use wasmbench_runtime::{
-    Artifact, BuildOptions, LaunchSpec, ResourceSampler, ResourceUsage, RuntimeError,
+    Artifact, BuildOptions, LaunchSpec, ResourceSampler, ResourceUsage, RuntimeError, quote_tail,
 };
 
 use crate::config::{CompareConfig, PrecisionGoal};
@@ -532,6 +532,7 @@ pub(crate) fn launch_spec(
     spec.host_exe = Some(opts.host_exe.clone());
     spec.allow_outbound = opts.allow_outbound.clone();
     spec.dirs = cfg.dirs.clone();
+    spec.cancel = Some(opts.cancel.clone());
     if v.resolved.is_users() && v.resolved.target.is_wasm() {
         // A guest need not announce its address: with a port of its own, it is ready once
         // that port accepts a connection.
@@ -636,8 +637,8 @@ async fn run_once(
         .map_err(|e| format!("warm-up failed: {e}"))?;
         if warm.counters.http_reqs == warm.counters.http_req_failed {
             return Err(format!(
-                "warm-up sent no successful request to {url}; server stderr:\n{}",
-                server.stderr_tail()
+                "warm-up sent no successful request to {url}; the server's stderr ended: {}",
+                quote_tail(&server.stderr_tail())
             ));
         }
     }
@@ -696,8 +697,8 @@ async fn run_once(
     let mut server = server;
     if let Some(status) = server.exited() {
         return Err(format!(
-            "server exited during the load ({status}); stderr tail:\n{}",
-            server.stderr_tail()
+            "server exited during the load ({status}); its stderr ended: {}",
+            quote_tail(&server.stderr_tail())
         ));
     }
     let capacity = match &opts.capacity {
@@ -709,8 +710,8 @@ async fn run_once(
     };
     if let Some(status) = server.exited() {
         return Err(format!(
-            "server exited during the capacity search ({status}); stderr tail:\n{}",
-            server.stderr_tail()
+            "server exited during the capacity search ({status}); its stderr ended: {}",
+            quote_tail(&server.stderr_tail())
         ));
     }
     stop(server).await?;
@@ -719,7 +720,7 @@ async fn run_once(
         Some(dir) => {
             let file = format!("{}-r{}.json", v.resolved.name, repeat + 1);
             let json = serde_json::to_vec_pretty(&summary).map_err(|e| e.to_string())?;
-            std::fs::write(dir.join(&file), json)
+            wasmbench_vocab::result_file::write(&dir.join(&file), &json)
                 .map_err(|e| format!("cannot write {}: {e}", dir.join(&file).display()))?;
             Some(file)
         }

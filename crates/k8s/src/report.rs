@@ -336,5 +336,5 @@ fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), Error> {
         what: path.display().to_string(),
         reason: e.to_string(),
     })?;
-    std::fs::write(path, text).map_err(|e| Error::io(path, e))
+    wasmbench_vocab::result_file::write(path, text.as_bytes()).map_err(|e| Error::io(path, e))
 }

@@ -9,7 +9,9 @@
 //! limit (it used ≥ 90% of its CPUs; it started iterations a median of over a millisecond late;
 //! its own start delay reached half the latency tail it judged; or every VU was busy while the
 //! server kept its latency) is marked *client-bound*: it ends the search and never counts as
-//! the server's capacity, which is then reported as a lower bound.
+//! the server's capacity, which is then reported as a lower bound. After a failed step the
+//! search waits until one VU is answered at its unloaded speed again, so the queue an overload
+//! left in the server is not charged to the next step.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -429,6 +431,9 @@ fn calibration_plan(base: &Plan, opts: &CapacityOptions) -> Plan {
         duration: opts.calibration,
     };
     p.thresholds.clear();
+    // A server that accepts and never answers must not hold the calibration for the plan's
+    // whole graceful stop (30 s by default).
+    p.graceful_stop = p.graceful_stop.min(opts.calibration);
     p
 }
 

@@ -28,9 +28,9 @@ pub enum LoadError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The plan file is not valid TOML for a [`crate::Plan`].
+    /// The plan file is not valid TOML for a [`crate::Plan`] (one line, see [`toml_line`]).
     #[error("invalid plan file: {0}")]
-    Toml(#[from] toml::de::Error),
+    Toml(String),
     /// The target URL cannot be used.
     #[error("invalid URL `{url}`: {reason}")]
     Url {

@@ -43,14 +43,14 @@ mod url;
 pub use checks::{Check, CheckKind};
 pub use client::ErrorKind;
 pub use engine::{LATE_START, RunOptions, run};
-pub use error::LoadError;
+pub use error::{LoadError, toml_line};
 pub use figures::{LoadFigures, NamedFigures};
 pub use k6::K6Summary;
 pub use k6_export::k6_summary_export;
 pub use ndjson::{NdjsonWriter, Progress, TimePoint};
 pub use plan::{
     ConnectionMode, Executor, MAX_MIX_REQUESTS, MixRequest, Plan, RequestSpec, Stage, StatusRange,
-    TlsOptions, parse_duration,
+    TlsOptions,
 };
 pub use registry::{TREND_METRICS, named_trend_names};
 pub use summary::{

@@ -26,13 +26,13 @@ pub struct Plan {
     /// Pass/fail criteria on metrics, k6 syntax.
     pub thresholds: Vec<Threshold>,
     /// Per-request timeout, from asking for a connection to the last body byte (k6 default 60 s).
-    #[serde(with = "duration_str")]
+    #[serde(with = "wasmbench_vocab::duration::serde")]
     pub timeout: Duration,
     /// Time in-flight iterations get to finish after the executor's duration ends (k6 default 30 s).
-    #[serde(with = "duration_str")]
+    #[serde(with = "wasmbench_vocab::duration::serde")]
     pub graceful_stop: Duration,
     /// Pause at the end of every iteration (k6's `sleep()`), 0 by default.
-    #[serde(with = "duration_str")]
+    #[serde(with = "wasmbench_vocab::duration::serde")]
     pub think_time: Duration,
     /// Statistics shown for trends in the text summary and the summary export.
     pub summary_trend_stats: Vec<String>,
@@ -163,7 +163,7 @@ pub struct TlsOptions {
 #[serde(deny_unknown_fields)]
 pub struct Stage {
     /// Length of the stage.
-    #[serde(with = "duration_str")]
+    #[serde(with = "wasmbench_vocab::duration::serde")]
     pub duration: Duration,
     /// VUs (ramping-vus) or iterations per time unit (ramping-arrival-rate) at the stage's end.
     pub target: u64,
@@ -178,7 +178,7 @@ pub enum Executor {
         /// Number of VUs.
         vus: u64,
         /// How long they loop.
-        #[serde(with = "duration_str")]
+        #[serde(with = "wasmbench_vocab::duration::serde")]
         duration: Duration,
     },
     /// Closed model with a VU count that follows `stages` linearly from `start_vus`.
@@ -193,10 +193,10 @@ pub enum Executor {
         /// Iterations per time unit.
         rate: u64,
         /// Unit of `rate` (default 1 s).
-        #[serde(with = "duration_str", default = "one_second")]
+        #[serde(with = "wasmbench_vocab::duration::serde", default = "one_second")]
         time_unit: Duration,
         /// How long iterations are started.
-        #[serde(with = "duration_str")]
+        #[serde(with = "wasmbench_vocab::duration::serde")]
         duration: Duration,
         /// VUs created before the start.
         pre_allocated_vus: u64,
@@ -208,7 +208,7 @@ pub enum Executor {
         /// Iterations per time unit at the start.
         start_rate: u64,
         /// Unit of the rates (default 1 s).
-        #[serde(with = "duration_str", default = "one_second")]
+        #[serde(with = "wasmbench_vocab::duration::serde", default = "one_second")]
         time_unit: Duration,
         /// Stages of `{duration, target}` (target = rate).
         stages: Vec<Stage>,
@@ -353,7 +353,8 @@ impl Executor {
 impl Plan {
     /// Parses a plan from TOML (same field names as the serde representation) and validates it.
     pub fn from_toml_str(s: &str) -> Result<Plan, LoadError> {
-        let plan: Plan = toml::from_str(s)?;
+        let plan: Plan =
+            toml::from_str(s).map_err(|e| LoadError::Toml(crate::error::toml_line(&e, s)))?;
         plan.validate()?;
         Ok(plan)
     }
@@ -601,36 +602,6 @@ impl ArrivalSchedule {
         None
     }
 }
-
-/// Serde for durations as human strings (`"30s"`, `"1m30s"`, `"250ms"`).
-mod duration_str {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        parse(&s).map_err(serde::de::Error::custom)
-    }
-
-    /// Parses `30s`, `1m30s`, `250ms`; a bare number is seconds (k6 accepts that too).
-    pub fn parse(s: &str) -> Result<Duration, String> {
-        let s = s.trim();
-        if let Ok(secs) = s.parse::<f64>()
-            && secs.is_finite()
-            && secs >= 0.0
-        {
-            return Ok(Duration::from_secs_f64(secs));
-        }
-        humantime::parse_duration(s)
-            .map_err(|e| format!("`{s}` is not a duration ({e}); use e.g. 30s, 1m30s or 250ms"))
-    }
-}
-
-pub use duration_str::parse as parse_duration;
 
 /// Serde for the request body: a string when it is UTF-8, otherwise `{ base64 = "..." }`.
 mod body_serde {

@@ -20,6 +20,8 @@ mod load_cmd;
 #[path = "../../cli/src/load_flags.rs"]
 #[allow(dead_code)]
 mod load_flags;
+#[path = "../../cli/src/signals.rs"]
+mod signals;
 
 use std::path::Path;
 use std::time::Duration;

@@ -81,6 +81,25 @@ pub enum ReportError {
         #[source]
         source: serde_json::Error,
     },
+    /// A saved comparison cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A saved comparison holds figures no run could have produced (a hand-edited file).
+    #[error(
+        "{path} holds an impossible figure: {what}; write it again with `wasmbench compare --out`"
+    )]
+    Impossible {
+        /// The file.
+        path: PathBuf,
+        /// Which field, and why it is impossible.
+        what: String,
+    },
     /// The JSON file has a schema version this build cannot read.
     #[error(
         "{path} has schema_version {found}, this wasmbench reads version {expected}: re-render it with the wasmbench that wrote it"
@@ -167,24 +186,31 @@ pub fn write_all(c: &Comparison, dir: &Path) -> Result<Vec<PathBuf>, ReportError
     for f in Format::ALL {
         let body = render(c, f)?;
         let path = dir.join(f.file_name());
-        std::fs::write(&path, body).map_err(|source| ReportError::Io {
-            path: path.clone(),
-            source,
+        wasmbench_vocab::result_file::write(&path, body.as_bytes()).map_err(|source| {
+            ReportError::Io {
+                path: path.clone(),
+                source,
+            }
         })?;
         written.push(path);
     }
     Ok(written)
 }
 
-/// Reads `dir/comparison.json` back, checking its schema version first.
+/// Reads a saved comparison back, checking its schema version first and then its figures:
+/// `dir` is the directory written by `compare --out`, or its `comparison.json`.
 pub fn read_dir(dir: &Path) -> Result<Comparison, ReportError> {
-    let path = dir.join(COMPARISON_FILE);
+    let path = if dir.is_dir() {
+        dir.join(COMPARISON_FILE)
+    } else {
+        dir.to_path_buf()
+    };
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(ReportError::MissingComparison(path));
         }
-        Err(source) => return Err(ReportError::Io { path, source }),
+        Err(source) => return Err(ReportError::Read { path, source }),
     };
     json::parse(&text, &path)
 }

@@ -103,6 +103,9 @@ pub struct LaunchSpec {
     pub wrapper: Vec<String>,
     /// Host directories a Wasm guest may open (`--dir`); none by default.
     pub dirs: Vec<Preopen>,
+    /// Cancelled by the caller (Ctrl-C): the wait for readiness stops within a second and
+    /// the server is killed.
+    pub cancel: Option<tokio_util::sync::CancellationToken>,
 }
 
 impl LaunchSpec {
@@ -121,7 +124,13 @@ impl LaunchSpec {
             allow_outbound: Vec::new(),
             wrapper: Vec::new(),
             dirs: Vec::new(),
+            cancel: None,
         }
+    }
+
+    /// Whether the caller gave up on this launch.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|c| c.is_cancelled())
     }
 }
 

@@ -2,12 +2,17 @@
 //! built for ([`Target`]), how the load generator uses connections ([`ConnectionMode`]), where
 //! a comparison ran ([`Platform`]), what a pod may use ([`PodResources`]), the statistics of
 //! a latency metric ([`TrendStats`]), what the kernel counted for a server ([`ServerCounts`],
-//! [`SyscallKind`]) and what code its instructions ran in ([`CodeKind`]).
+//! [`SyscallKind`]) and what code its instructions ran in ([`CodeKind`]); how every flag and
+//! plan file writes a duration ([`duration`]) and how every result file is written
+//! ([`result_file`]).
 //!
 //! Each concept is declared here once; the runtime, load engine, report model, comparison loop,
 //! Kubernetes driver and CLI all use these types, so adding a case is a compile error wherever it
 //! is not handled (no match over them has a catch-all arm).
 #![deny(missing_docs)]
+
+pub mod duration;
+pub mod result_file;
 
 use std::collections::BTreeMap;
 use std::fmt;

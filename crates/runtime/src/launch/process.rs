@@ -205,9 +205,10 @@ pub fn spawn_server(
             });
         }
     }
+    die_with_parent(&mut cmd);
     let program = cmd.get_program().to_string_lossy().into_owned();
     let started = Instant::now();
-    let mut child = cmd.spawn().map_err(|source| RuntimeError::Spawn {
+    let mut child = spawn_from_spawner(cmd).map_err(|source| RuntimeError::Spawn {
         runtime: runtime.to_string(),
         program,
         source,
@@ -268,9 +269,18 @@ pub fn spawn_server(
     // Phase 1: learn the address from stdout, or from the fixed port accepting.
     let fixed = (spec.port != 0).then(|| connectable(SocketAddr::new(spec.host, spec.port)));
     let mut stdout_open = true;
+    let cancelled = |server: &mut RunningServer| {
+        let _ = server.terminate(libc::SIGKILL, Duration::ZERO);
+        RuntimeError::Cancelled {
+            runtime: runtime.to_string(),
+        }
+    };
     let addr = loop {
         if let Some(status) = server.try_exit_status() {
             return Err(exited(&mut server, status));
+        }
+        if spec.is_cancelled() {
+            return Err(cancelled(&mut server));
         }
         let now = Instant::now();
         if now >= deadline {
@@ -344,10 +354,63 @@ pub fn spawn_server(
         if Instant::now() >= deadline {
             return Err(not_ready(&mut server, last_error));
         }
+        if spec.is_cancelled() {
+            return Err(cancelled(&mut server));
+        }
         std::thread::sleep(PROBE_INTERVAL);
     }
     server.spawn_to_ready = started.elapsed();
     Ok(server)
+}
+
+/// Makes the kernel kill the child when this process dies, however it dies (SIGKILL, a
+/// crash, a test's timeout): a server must never outlive the run that started it.
+fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: getpid is async-signal-safe and called before the fork.
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: the closure runs between fork and exec and only makes async-signal-safe calls
+    // (prctl, getppid, _exit) on values prepared before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent died between fork and prctl: nothing would deliver the signal.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+}
+
+/// A child started for [`spawn_from_spawner`] and where its `spawn` result goes.
+type SpawnRequest = (Command, mpsc::Sender<std::io::Result<Child>>);
+
+/// Spawns `cmd` from one thread that lives as long as the process. The kernel sends the
+/// parent-death signal when the *thread* that forked the child exits, and launches run on
+/// blocking-pool threads that exit when idle: forking from one of those would kill the
+/// server mid-run.
+fn spawn_from_spawner(cmd: Command) -> std::io::Result<Child> {
+    static SPAWNER: std::sync::OnceLock<Option<mpsc::Sender<SpawnRequest>>> =
+        std::sync::OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<SpawnRequest>();
+        std::thread::Builder::new()
+            .name("server-spawner".into())
+            .spawn(move || {
+                for (mut cmd, back) in rx {
+                    let _ = back.send(cmd.spawn());
+                }
+            })
+            .ok()
+            .map(|_| tx)
+    });
+    let unavailable = || std::io::Error::other("the thread that starts servers is not running");
+    let spawner = spawner.as_ref().ok_or_else(unavailable)?;
+    let (back, result) = mpsc::channel();
+    spawner.send((cmd, back)).map_err(|_| unavailable())?;
+    result.recv().map_err(|_| unavailable())?
 }
 
 fn read_stderr(err: impl Read, tail: &Mutex<VecDeque<String>>, report: &Mutex<Option<String>>) {

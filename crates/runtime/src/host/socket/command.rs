@@ -131,7 +131,9 @@ fn guest_exit(e: ::wasmtime::Error, shutdown: &AtomicBool) -> Result<GuestExit, 
     }
     match e.downcast_ref::<I32Exit>() {
         Some(exit) => Ok(GuestExit::Status(exit.0)),
-        None => Err(RuntimeError::wasmtime("the guest trapped", e)),
+        None => Err(RuntimeError::GuestExited(format!(
+            "the guest trapped: {e:#}"
+        ))),
     }
 }
 
@@ -144,10 +146,10 @@ pub(super) fn guest_error(e: ::wasmtime::Error, shutdown: &AtomicBool) -> Result
 pub(super) fn exit_result(exit: GuestExit) -> Result<(), RuntimeError> {
     match exit {
         GuestExit::Status(0) | GuestExit::Stopped => Ok(()),
-        GuestExit::Status(n) => Err(RuntimeError::Wasmtime(format!(
+        GuestExit::Status(n) => Err(RuntimeError::GuestExited(format!(
             "the guest exited with status {n}; its stderr says why"
         ))),
-        GuestExit::ErrorResult => Err(RuntimeError::Wasmtime(
+        GuestExit::ErrorResult => Err(RuntimeError::GuestExited(
             "the guest exited with an error status; its stderr says why".into(),
         )),
     }
