@@ -322,8 +322,10 @@ impl Worker<'_> {
         loop {
             let now = Instant::now();
             let stopping = self.sh.stop_new.is_cancelled();
-            if !stopping {
-                self.start_due_arrivals(now);
+            self.start_due_arrivals(now);
+            if stopping && let Some(a) = &mut self.arrivals {
+                // Arrivals that fell due before the stop was seen have just started; no more.
+                a.next_due = None;
             }
             if now >= next_housekeeping {
                 next_housekeeping = now + HOUSEKEEPING;
@@ -475,7 +477,6 @@ impl Worker<'_> {
                     .as_ref()
                     .and_then(|a| a.next_due)
                     .is_some_and(|d| d <= now)
-                    && !self.sh.stop_new.is_cancelled()
                 {
                     self.start_due_arrivals(now);
                 }
