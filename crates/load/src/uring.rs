@@ -50,6 +50,20 @@ fn user_data(vu: usize, op: u64) -> u64 {
     ((vu as u64) << 2) | op
 }
 
+/// How long a pinned thread sleeps instead of spinning after it was preempted.
+const SPIN_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Involuntary context switches of the calling thread so far.
+fn involuntary_switches() -> i64 {
+    // SAFETY: all-zero is a valid rusage, which getrusage fills.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_THREAD with a pointer to a live rusage.
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut u) } != 0 {
+        return 0;
+    }
+    u.ru_nivcsw
+}
+
 /// Whether this process may use io_uring (seccomp, `kernel.io_uring_disabled`, old kernels
 /// refuse it) with the features the backend needs.
 pub(crate) fn probe() -> io::Result<()> {
@@ -316,6 +330,12 @@ impl Worker<'_> {
         let mut next_report = start + Duration::from_secs(1);
         let mut next_housekeeping = Instant::now();
         let mut hard_stopped_at: Option<Instant> = None;
+        // Spinning pays only while the CPU is really this thread's: when the scheduler took it
+        // away (another process runs there), a spinning thread gets a time slice and then
+        // waits a whole one, while a sleeping one is woken at once. So spinning stops for a
+        // while after every involuntary context switch.
+        let mut preempted = involuntary_switches();
+        let mut spin_allowed_from = start;
         // Bounded: the loop ends once the executor stopped starting iterations and none is in
         // flight, or `DRAIN_LIMIT` after the hard stop; every pass waits for an event or a
         // deadline that is at most `HOUSEKEEPING` away.
@@ -329,6 +349,13 @@ impl Worker<'_> {
             }
             if now >= next_housekeeping {
                 next_housekeeping = now + HOUSEKEEPING;
+                if pinned && self.arrivals.is_some() {
+                    let n = involuntary_switches();
+                    if n > preempted {
+                        spin_allowed_from = now + SPIN_BACKOFF;
+                    }
+                    preempted = n;
+                }
                 if hard_stopped_at.is_none() && self.sh.hard_stop.is_cancelled() {
                     hard_stopped_at = Some(now);
                     self.interrupt_all(now);
@@ -384,6 +411,7 @@ impl Worker<'_> {
             let mut wake = next_housekeeping.min(next_report);
             // VUs ready for their next iteration must not wait for an event.
             let mut spin = !self.ready.is_empty();
+            let pinned = pinned && now >= spin_allowed_from;
             if !stopping && let Some(due) = self.arrivals.as_ref().and_then(|a| a.next_due) {
                 if spin || (pinned && due <= now + SPIN_BEFORE_DUE) {
                     spin = true;
