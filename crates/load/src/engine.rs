@@ -213,6 +213,27 @@ pub(crate) enum Mode {
     },
 }
 
+/// How long a pinned thread sleeps instead of spinning after it was preempted: when another
+/// process shares its CPU, a spinning thread gets a time slice and then waits a whole one,
+/// while a sleeping one is woken at once.
+pub(crate) const SPIN_BACKOFF: Duration = Duration::from_secs(1);
+/// How often a pinned open-model thread looks whether it was preempted.
+const PREEMPTION_CHECK: Duration = Duration::from_millis(5);
+
+/// Involuntary context switches of the calling thread so far (0 where unknown).
+pub(crate) fn involuntary_switches() -> i64 {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: all-zero is a valid rusage, which getrusage fills.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: RUSAGE_THREAD with a pointer to a live rusage.
+        if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut u) } == 0 {
+            return u.ru_nivcsw;
+        }
+    }
+    0
+}
+
 /// Spin rather than sleep for this last stretch before an open-model start, when the load
 /// thread has a CPU to itself: a parked thread often wakes a millisecond late on a VM.
 pub(crate) const SPIN_BEFORE_DUE: Duration = Duration::from_micros(300);
@@ -457,11 +478,23 @@ async fn worker_main(
             }
             let mut local_vus = initial;
             let mut k = index;
+            let mut preempted = involuntary_switches();
+            let mut spin_from = sh.start;
+            let mut next_check = sh.start;
             // This thread's own share of the schedule: no hand-off to another thread.
             // Bounded: each pass consumes one arrival of a finite schedule, or stops.
             while let Some(offset) = sched.time_of(k) {
                 let due = sh.start + offset;
-                if !wait_until(due, pinned, &sh.stop_new).await {
+                let now = Instant::now();
+                if pinned && now >= next_check {
+                    next_check = now + PREEMPTION_CHECK;
+                    let n = involuntary_switches();
+                    if n > preempted {
+                        spin_from = now + SPIN_BACKOFF;
+                    }
+                    preempted = n;
+                }
+                if !wait_until(due, pinned && now >= spin_from, &sh.stop_new).await {
                     break;
                 }
                 let slot = idle.borrow_mut().pop();

@@ -21,7 +21,7 @@ use io_uring::{IoUring, opcode, squeue, types};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::client::{ErrorKind, Outcome, Parsed, ReadErr, RecvBuf, ResponseParser, Trace};
-use crate::engine::{Mode, Report, SPIN_BEFORE_DUE, Shared};
+use crate::engine::{Mode, Report, SPIN_BACKOFF, SPIN_BEFORE_DUE, Shared, involuntary_switches};
 use crate::metrics::Metrics;
 use crate::plan::MixPicker;
 
@@ -48,20 +48,6 @@ const OP_CANCEL: u64 = 3;
 
 fn user_data(vu: usize, op: u64) -> u64 {
     ((vu as u64) << 2) | op
-}
-
-/// How long a pinned thread sleeps instead of spinning after it was preempted.
-const SPIN_BACKOFF: Duration = Duration::from_secs(1);
-
-/// Involuntary context switches of the calling thread so far.
-fn involuntary_switches() -> i64 {
-    // SAFETY: all-zero is a valid rusage, which getrusage fills.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: RUSAGE_THREAD with a pointer to a live rusage.
-    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut u) } != 0 {
-        return 0;
-    }
-    u.ru_nivcsw
 }
 
 /// Whether this process may use io_uring (seccomp, `kernel.io_uring_disabled`, old kernels
