@@ -30,9 +30,10 @@ const HOUSEKEEPING: Duration = Duration::from_millis(5);
 /// After the hard stop, in-flight operations get this long to be cancelled before the thread
 /// gives up on them (and leaks their buffers rather than free memory the kernel may write).
 const DRAIN_LIMIT: Duration = Duration::from_secs(1);
-/// Submission queue size bounds (the completion queue is twice as large).
+/// Submission queue size bounds.
 const MIN_ENTRIES: u32 = 64;
 const MAX_ENTRIES: u32 = 4096;
+const MAX_CQ_ENTRIES: u32 = 1 << 18;
 
 /// Completions copied out of the ring at a time, and passes of that per wake-up.
 const REAP_BATCH: usize = 64;
@@ -237,9 +238,15 @@ pub(crate) fn worker(
     let entries = (vus_hint.saturating_mul(2) + 8)
         .clamp(u64::from(MIN_ENTRIES), u64::from(MAX_ENTRIES))
         .next_power_of_two() as u32;
+    // A completion queue with room for every VU's operations at once, so it does not overflow
+    // (the kernel would keep the overflow, but refuse submissions until it is reaped).
+    let cq_entries = (vus_hint.saturating_mul(4) + 16)
+        .clamp(u64::from(entries) * 2, u64::from(MAX_CQ_ENTRIES))
+        .next_power_of_two() as u32;
     let ring = IoUring::builder()
         .setup_single_issuer()
         .setup_coop_taskrun()
+        .setup_cqsize(cq_entries)
         .build(entries)
         .or_else(|_| IoUring::new(entries));
     let mut metrics = Metrics::new(sh.checks.len(), sh.mix_weights.len());
@@ -772,6 +779,10 @@ impl Worker<'_> {
             .build()
             .user_data(user_data(i, OP_CANCEL));
         self.push(&e);
+        // Also ends a pending receive on kernels without fd-wide cancellation (before 5.19):
+        // the socket is given up either way.
+        // SAFETY: `fd` is this VU's open socket.
+        unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
     }
 
     /// Ends VU `i`'s iteration (or retries it) once nothing of it is left in the kernel.
