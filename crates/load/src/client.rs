@@ -40,16 +40,20 @@ pub enum ErrorKind {
     Protocol,
     /// Anything else (TLS failure, unreachable network, ...).
     Other,
+    /// No socket could be opened: the process's or the system's file-descriptor limit
+    /// (EMFILE, ENFILE; `ulimit -n`) was reached, so the VU had no connection.
+    FdLimit,
 }
 
 impl ErrorKind {
     /// All kinds, in summary order.
-    pub const ALL: [ErrorKind; 5] = [
+    pub const ALL: [ErrorKind; 6] = [
         ErrorKind::ConnectRefused,
         ErrorKind::Reset,
         ErrorKind::Timeout,
         ErrorKind::Protocol,
         ErrorKind::Other,
+        ErrorKind::FdLimit,
     ];
 
     /// Snake-case name used in summaries and metric names.
@@ -60,6 +64,7 @@ impl ErrorKind {
             ErrorKind::Timeout => "timeout",
             ErrorKind::Protocol => "protocol",
             ErrorKind::Other => "other",
+            ErrorKind::FdLimit => "fd_limit",
         }
     }
 
@@ -67,8 +72,11 @@ impl ErrorKind {
         self as usize
     }
 
-    fn from_io(e: &io::Error) -> ErrorKind {
+    pub(crate) fn from_io(e: &io::Error) -> ErrorKind {
         use io::ErrorKind as K;
+        if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+            return ErrorKind::FdLimit;
+        }
         match e.kind() {
             K::ConnectionRefused => ErrorKind::ConnectRefused,
             K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
@@ -267,14 +275,14 @@ impl AsyncWrite for Stream {
 }
 
 /// Receive buffer: `data[start..end]` is unread.
-struct RecvBuf {
+pub(crate) struct RecvBuf {
     data: Vec<u8>,
     start: usize,
     end: usize,
 }
 
 impl RecvBuf {
-    fn new() -> RecvBuf {
+    pub(crate) fn new() -> RecvBuf {
         RecvBuf {
             data: vec![0; RECV_BUF_BYTES],
             start: 0,
@@ -294,8 +302,8 @@ impl RecvBuf {
             self.end = 0;
         }
     }
-    /// Reads once more from `s`; returns the byte count (0 = EOF).
-    async fn fill(&mut self, s: &mut Stream) -> io::Result<usize> {
+    /// Makes room after the unread bytes and returns it (where the next read goes).
+    pub(crate) fn spare(&mut self) -> &mut [u8] {
         if self.end == self.data.len() {
             if self.start > 0 {
                 self.data.copy_within(self.start..self.end, 0);
@@ -307,8 +315,16 @@ impl RecvBuf {
                 self.data.resize(n, 0);
             }
         }
-        let n = s.read(&mut self.data[self.end..]).await?;
+        &mut self.data[self.end..]
+    }
+    /// `n` bytes were read into [`RecvBuf::spare`].
+    pub(crate) fn commit(&mut self, n: usize) {
         self.end += n;
+    }
+    /// Reads once more from `s`; returns the byte count (0 = EOF).
+    async fn fill(&mut self, s: &mut Stream) -> io::Result<usize> {
+        let n = s.read(self.spare()).await?;
+        self.commit(n);
         Ok(n)
     }
 }
@@ -386,14 +402,8 @@ pub(crate) struct Outcome {
     pub(crate) bytes_sent: u64,
     pub(crate) bytes_received: u64,
     pub(crate) new_connection: bool,
-}
-
-/// Response framing as read from the head.
-enum Framing {
-    None,
-    Length(u64),
-    Chunked,
-    UntilClose,
+    /// No connection could be opened for this request.
+    pub(crate) connect_failed: bool,
 }
 
 /// One VU's HTTP client.
@@ -442,9 +452,10 @@ impl Client {
         out: &mut Outcome,
     ) -> Result<(), ErrorKind> {
         trace.connect_start = Some(Instant::now());
-        let tcp = TcpStream::connect(ctx.target.addr)
-            .await
-            .map_err(|e| ErrorKind::from_io(&e))?;
+        let tcp = TcpStream::connect(ctx.target.addr).await.map_err(|e| {
+            out.connect_failed = true;
+            ErrorKind::from_io(&e)
+        })?;
         trace.connect_done = Some(Instant::now());
         out.new_connection = true;
         // Small requests would otherwise wait for Nagle; k6 (Go) sets TCP_NODELAY too.
@@ -528,14 +539,14 @@ impl Client {
 }
 
 /// Read failures: `Stale` = the connection closed before any response byte.
-enum ReadErr {
+pub(crate) enum ReadErr {
     Stale,
     Kind(ErrorKind),
 }
 use ReadErr::Stale;
 
 impl ReadErr {
-    fn kind(self) -> ErrorKind {
+    pub(crate) fn kind(self) -> ErrorKind {
         match self {
             ReadErr::Stale => ErrorKind::Reset,
             ReadErr::Kind(k) => k,
@@ -549,24 +560,224 @@ impl From<io::Error> for ReadErr {
     }
 }
 
-fn protocol() -> ReadErr {
-    ReadErr::Kind(ErrorKind::Protocol)
-}
-
-/// Reads more bytes; EOF mid-response is a reset.
-async fn more(conn: &mut Conn, out: &mut Outcome) -> Result<(), ReadErr> {
-    let n = conn.buf.fill(&mut conn.stream).await?;
-    if n == 0 {
-        return Err(ReadErr::Kind(ErrorKind::Reset));
-    }
-    out.bytes_received += n as u64;
-    Ok(())
-}
-
 fn keep(body: &mut Vec<u8>, keep_body: bool, bytes: &[u8]) {
     if keep_body && body.len() < MAX_KEPT_BODY_BYTES {
         let room = MAX_KEPT_BODY_BYTES - body.len();
         body.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+}
+
+/// Where [`ResponseParser`] is in a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ParseState {
+    /// Status line and headers (interim 1xx responses are skipped here).
+    Head,
+    /// A body of known length: bytes still to come.
+    Length(u64),
+    /// A body that ends when the server closes the connection.
+    UntilClose,
+    /// A chunk-size line.
+    ChunkSize,
+    /// Chunk data: bytes still to come.
+    ChunkData(u64),
+    /// The CRLF after a chunk's data.
+    ChunkEnd,
+    /// Trailer lines after the last chunk, until an empty line.
+    Trailer,
+}
+
+/// What [`ResponseParser::advance`] needs next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Parsed {
+    /// More bytes from the connection.
+    More,
+    /// The response is complete; whether the connection may be reused.
+    Done(bool),
+}
+
+/// HTTP/1.x response framing as a resumable state machine, so the tokio client and the
+/// io_uring engine parse by the very same rules: they only differ in how bytes arrive.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ResponseParser {
+    state: ParseState,
+    is_head: bool,
+    reusable: bool,
+}
+
+impl ResponseParser {
+    pub(crate) fn new(is_head: bool) -> ResponseParser {
+        ResponseParser {
+            state: ParseState::Head,
+            is_head,
+            reusable: false,
+        }
+    }
+
+    /// True for the response to a HEAD request (no body whatever the headers say).
+    pub(crate) fn is_head(&self) -> bool {
+        self.is_head
+    }
+
+    /// True while the status line and headers are being read (the first byte read then is
+    /// the response's first byte).
+    pub(crate) fn in_head(&self) -> bool {
+        self.state == ParseState::Head
+    }
+
+    /// Consumes what it can of `buf`.
+    pub(crate) fn advance(
+        &mut self,
+        buf: &mut RecvBuf,
+        out: &mut Outcome,
+        body: &mut Vec<u8>,
+        keep_body: bool,
+    ) -> Result<Parsed, ErrorKind> {
+        // Bounded: every pass consumes bytes or changes state towards `Done`, or returns.
+        loop {
+            match self.state {
+                ParseState::Head => {
+                    if buf.len() == 0 {
+                        return Ok(Parsed::More);
+                    }
+                    let mut headers = [httparse::EMPTY_HEADER; 64];
+                    let mut resp = httparse::Response::new(&mut headers);
+                    match resp.parse(buf.filled()) {
+                        Ok(httparse::Status::Complete(head_len)) => {
+                            let status = resp.code.unwrap_or(0);
+                            let http11 = resp.version == Some(1);
+                            let mut length = None;
+                            let mut chunked = false;
+                            let (mut close, mut keepalive) = (false, false);
+                            for h in resp.headers.iter() {
+                                if h.name.eq_ignore_ascii_case("content-length") {
+                                    let v = std::str::from_utf8(h.value)
+                                        .ok()
+                                        .and_then(|v| v.trim().parse::<u64>().ok())
+                                        .ok_or(ErrorKind::Protocol)?;
+                                    length = Some(v);
+                                } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                                    chunked =
+                                        h.value.rsplit(|b| *b == b',').next().is_some_and(|v| {
+                                            v.trim_ascii().eq_ignore_ascii_case(b"chunked")
+                                        });
+                                } else if h.name.eq_ignore_ascii_case("connection") {
+                                    for t in h.value.split(|b| *b == b',') {
+                                        let t = t.trim_ascii();
+                                        close |= t.eq_ignore_ascii_case(b"close");
+                                        keepalive |= t.eq_ignore_ascii_case(b"keep-alive");
+                                    }
+                                }
+                            }
+                            buf.consume(head_len);
+                            if (100..200).contains(&status) && status != 101 {
+                                continue;
+                            }
+                            out.status = status;
+                            self.reusable = if http11 { !close } else { keepalive && !close };
+                            self.state = if self.is_head || status == 204 || status == 304 {
+                                return Ok(Parsed::Done(self.reusable));
+                            } else if chunked {
+                                ParseState::ChunkSize
+                            } else if let Some(n) = length {
+                                ParseState::Length(n)
+                            } else {
+                                ParseState::UntilClose
+                            };
+                        }
+                        Ok(httparse::Status::Partial) => {
+                            if buf.len() > MAX_HEAD_BYTES {
+                                return Err(ErrorKind::Protocol);
+                            }
+                            return Ok(Parsed::More);
+                        }
+                        Err(_) => return Err(ErrorKind::Protocol),
+                    }
+                }
+                ParseState::Length(remaining) => {
+                    let take = (buf.len() as u64).min(remaining) as usize;
+                    keep(body, keep_body, &buf.filled()[..take]);
+                    buf.consume(take);
+                    let remaining = remaining - take as u64;
+                    self.state = ParseState::Length(remaining);
+                    return Ok(if remaining == 0 {
+                        Parsed::Done(self.reusable)
+                    } else {
+                        Parsed::More
+                    });
+                }
+                ParseState::UntilClose => {
+                    let n = buf.len();
+                    keep(body, keep_body, buf.filled());
+                    buf.consume(n);
+                    return Ok(Parsed::More);
+                }
+                ParseState::ChunkSize => match httparse::parse_chunk_size(buf.filled()) {
+                    Ok(httparse::Status::Complete((used, size))) => {
+                        buf.consume(used);
+                        self.state = if size == 0 {
+                            ParseState::Trailer
+                        } else {
+                            ParseState::ChunkData(size)
+                        };
+                    }
+                    Ok(httparse::Status::Partial) => {
+                        if buf.len() > MAX_HEAD_BYTES {
+                            return Err(ErrorKind::Protocol);
+                        }
+                        return Ok(Parsed::More);
+                    }
+                    Err(_) => return Err(ErrorKind::Protocol),
+                },
+                ParseState::ChunkData(remaining) => {
+                    if buf.len() == 0 {
+                        return Ok(Parsed::More);
+                    }
+                    let take = (buf.len() as u64).min(remaining) as usize;
+                    keep(body, keep_body, &buf.filled()[..take]);
+                    buf.consume(take);
+                    let remaining = remaining - take as u64;
+                    self.state = if remaining == 0 {
+                        ParseState::ChunkEnd
+                    } else {
+                        ParseState::ChunkData(remaining)
+                    };
+                }
+                ParseState::ChunkEnd => {
+                    if buf.len() < 2 {
+                        return Ok(Parsed::More);
+                    }
+                    if &buf.filled()[..2] != b"\r\n" {
+                        return Err(ErrorKind::Protocol);
+                    }
+                    buf.consume(2);
+                    self.state = ParseState::ChunkSize;
+                }
+                ParseState::Trailer => match buf.filled().windows(2).position(|w| w == b"\r\n") {
+                    Some(pos) => {
+                        buf.consume(pos + 2);
+                        if pos == 0 {
+                            return Ok(Parsed::Done(self.reusable));
+                        }
+                    }
+                    None => {
+                        if buf.len() > MAX_HEAD_BYTES {
+                            return Err(ErrorKind::Protocol);
+                        }
+                        return Ok(Parsed::More);
+                    }
+                },
+            }
+        }
+    }
+
+    /// The connection reached EOF: the end of an until-close body, or a failure (`Stale` when
+    /// not a byte of the response came, so a reused connection may be retried).
+    pub(crate) fn eof(&self, got_first_byte: bool) -> Result<bool, ReadErr> {
+        match self.state {
+            ParseState::UntilClose => Ok(false),
+            ParseState::Head if !got_first_byte => Err(ReadErr::Stale),
+            _ => Err(ReadErr::Kind(ErrorKind::Reset)),
+        }
     }
 }
 
@@ -579,160 +790,22 @@ async fn read_response(
     body: &mut Vec<u8>,
     keep_body: bool,
 ) -> Result<bool, ReadErr> {
-    // Head (skipping interim 1xx responses).
-    let (framing, reusable) = loop {
-        if conn.buf.len() > 0 {
-            let mut headers = [httparse::EMPTY_HEADER; 64];
-            let mut resp = httparse::Response::new(&mut headers);
-            match resp.parse(conn.buf.filled()) {
-                Ok(httparse::Status::Complete(head_len)) => {
-                    let status = resp.code.unwrap_or(0);
-                    let http11 = resp.version == Some(1);
-                    let mut length = None;
-                    let mut chunked = false;
-                    let (mut close, mut keepalive) = (false, false);
-                    for h in resp.headers.iter() {
-                        if h.name.eq_ignore_ascii_case("content-length") {
-                            let v = std::str::from_utf8(h.value)
-                                .ok()
-                                .and_then(|v| v.trim().parse::<u64>().ok())
-                                .ok_or_else(protocol)?;
-                            length = Some(v);
-                        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-                            chunked =
-                                h.value.rsplit(|b| *b == b',').next().is_some_and(|v| {
-                                    v.trim_ascii().eq_ignore_ascii_case(b"chunked")
-                                });
-                        } else if h.name.eq_ignore_ascii_case("connection") {
-                            for t in h.value.split(|b| *b == b',') {
-                                let t = t.trim_ascii();
-                                close |= t.eq_ignore_ascii_case(b"close");
-                                keepalive |= t.eq_ignore_ascii_case(b"keep-alive");
-                            }
-                        }
-                    }
-                    conn.buf.consume(head_len);
-                    if (100..200).contains(&status) && status != 101 {
-                        continue;
-                    }
-                    out.status = status;
-                    let framing = if ctx.is_head || status == 204 || status == 304 {
-                        Framing::None
-                    } else if chunked {
-                        Framing::Chunked
-                    } else if let Some(n) = length {
-                        Framing::Length(n)
-                    } else {
-                        Framing::UntilClose
-                    };
-                    let reusable = if http11 { !close } else { keepalive && !close };
-                    break (framing, reusable);
-                }
-                Ok(httparse::Status::Partial) => {
-                    if conn.buf.len() > MAX_HEAD_BYTES {
-                        return Err(protocol());
-                    }
-                }
-                Err(_) => return Err(protocol()),
-            }
+    let mut parser = ResponseParser::new(ctx.is_head);
+    // Bounded: every pass reads at least one byte or returns (EOF, error, complete response).
+    loop {
+        match parser.advance(&mut conn.buf, out, body, keep_body) {
+            Ok(Parsed::Done(reusable)) => return Ok(reusable),
+            Ok(Parsed::More) => {}
+            Err(k) => return Err(ReadErr::Kind(k)),
         }
         let n = conn.buf.fill(&mut conn.stream).await?;
         if n == 0 {
-            return Err(if trace.first_byte.is_none() {
-                ReadErr::Stale
-            } else {
-                ReadErr::Kind(ErrorKind::Reset)
-            });
+            return parser.eof(trace.first_byte.is_some());
         }
-        if trace.first_byte.is_none() {
+        if parser.in_head() && trace.first_byte.is_none() {
             trace.first_byte = Some(Instant::now());
         }
         out.bytes_received += n as u64;
-    };
-
-    match framing {
-        Framing::None => Ok(reusable),
-        Framing::Length(mut remaining) => {
-            loop {
-                let take = (conn.buf.len() as u64).min(remaining) as usize;
-                keep(body, keep_body, &conn.buf.filled()[..take]);
-                conn.buf.consume(take);
-                remaining -= take as u64;
-                if remaining == 0 {
-                    break;
-                }
-                more(conn, out).await?;
-            }
-            Ok(reusable)
-        }
-        Framing::UntilClose => {
-            loop {
-                let n = conn.buf.len();
-                keep(body, keep_body, conn.buf.filled());
-                conn.buf.consume(n);
-                let n = conn.buf.fill(&mut conn.stream).await?;
-                if n == 0 {
-                    break;
-                }
-                out.bytes_received += n as u64;
-            }
-            Ok(false)
-        }
-        Framing::Chunked => {
-            loop {
-                let size = loop {
-                    match httparse::parse_chunk_size(conn.buf.filled()) {
-                        Ok(httparse::Status::Complete((used, size))) => {
-                            conn.buf.consume(used);
-                            break size;
-                        }
-                        Ok(httparse::Status::Partial) => {
-                            if conn.buf.len() > MAX_HEAD_BYTES {
-                                return Err(protocol());
-                            }
-                            more(conn, out).await?;
-                        }
-                        Err(_) => return Err(protocol()),
-                    }
-                };
-                if size == 0 {
-                    // Trailer section: header lines until an empty line.
-                    loop {
-                        match conn.buf.filled().windows(2).position(|w| w == b"\r\n") {
-                            Some(pos) => {
-                                conn.buf.consume(pos + 2);
-                                if pos == 0 {
-                                    return Ok(reusable);
-                                }
-                            }
-                            None => {
-                                if conn.buf.len() > MAX_HEAD_BYTES {
-                                    return Err(protocol());
-                                }
-                                more(conn, out).await?;
-                            }
-                        }
-                    }
-                }
-                let mut remaining = size;
-                while remaining > 0 {
-                    if conn.buf.len() == 0 {
-                        more(conn, out).await?;
-                    }
-                    let take = (conn.buf.len() as u64).min(remaining) as usize;
-                    keep(body, keep_body, &conn.buf.filled()[..take]);
-                    conn.buf.consume(take);
-                    remaining -= take as u64;
-                }
-                while conn.buf.len() < 2 {
-                    more(conn, out).await?;
-                }
-                if &conn.buf.filled()[..2] != b"\r\n" {
-                    return Err(protocol());
-                }
-                conn.buf.consume(2);
-            }
-        }
     }
 }
 

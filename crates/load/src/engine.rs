@@ -1,6 +1,10 @@
-//! Running a plan: worker threads (one current-thread runtime each, VUs as local tasks sharing
-//! the worker's metrics without locks), the executor driver, and the collector that merges the
-//! workers' per-second metric intervals.
+//! Running a plan: per-core load threads, the executor driver, and the collector that merges
+//! the threads' per-second metric intervals.
+//!
+//! Each load thread owns its VUs, their connections, its metrics and (open model) its share of
+//! the arrival schedule, so nothing crosses threads per iteration. A thread runs either the
+//! io_uring backend ([`crate::uring`], Linux, plain HTTP) or the tokio backend (one
+//! current-thread runtime, VUs as local tasks); the summary's `engine` says which and why.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -21,7 +25,7 @@ use crate::metrics::Metrics;
 use crate::ndjson::{Progress, TimePoint};
 use crate::plan::{ArrivalSchedule, ConnectionMode, Executor, MixPicker, Plan};
 use crate::registry::{T_DURATION, TREND_METRICS};
-use crate::summary::{GaugeSummary, Summary};
+use crate::summary::{EngineInfo, GaugeSummary, Summary};
 
 /// In-flight iterations get at most this long after a cancellation before they are cut off.
 const CANCEL_GRACE: Duration = Duration::from_secs(1);
@@ -29,6 +33,99 @@ const CANCEL_GRACE: Duration = Duration::from_secs(1);
 const REPORT_GRACE: Duration = Duration::from_secs(5);
 /// How often ramping-vus recomputes its VU target.
 const RAMP_STEP: Duration = Duration::from_millis(10);
+
+/// The I/O backend of a run's load threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BackendKind {
+    #[cfg(target_os = "linux")]
+    IoUring,
+    Tokio,
+}
+
+impl BackendKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            #[cfg(target_os = "linux")]
+            BackendKind::IoUring => "io_uring",
+            BackendKind::Tokio => "tokio",
+        }
+    }
+}
+
+/// Environment variable that, set to `0`, keeps every run on the tokio backend.
+pub const IO_URING_ENV: &str = "WASMBENCH_IO_URING";
+
+/// io_uring when the plan, the environment and the kernel allow it; else tokio and why.
+fn choose_backend(plan: &Plan) -> (BackendKind, Option<String>) {
+    let tokio = |why: String| (BackendKind::Tokio, Some(why));
+    if plan.backend == crate::plan::Backend::Tokio {
+        return tokio("the plan asks for the tokio backend".into());
+    }
+    if std::env::var(IO_URING_ENV).is_ok_and(|v| v.trim() == "0") {
+        return tokio(format!("{IO_URING_ENV}=0"));
+    }
+    if plan.request.url.starts_with("https:") {
+        return tokio("https: TLS runs on the tokio backend".into());
+    }
+    if !plan.think_time.is_zero() {
+        return tokio("think_time runs on the tokio backend".into());
+    }
+    #[cfg(target_os = "linux")]
+    {
+        match crate::uring::probe() {
+            Ok(()) => (BackendKind::IoUring, None),
+            Err(e) => {
+                let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
+                    .ok()
+                    .map(|v| v.trim().to_string())
+                    .filter(|v| v != "0")
+                    .map(|v| format!(" (kernel.io_uring_disabled={v})"))
+                    .unwrap_or_default();
+                tokio(format!("io_uring refused: {e}{disabled}"))
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    tokio("io_uring is Linux-only".into())
+}
+
+/// The CPU each load thread is pinned to: when the process may run on at least as many CPUs
+/// as there are load threads, each gets one of its own (and the open model may spin before a
+/// start); otherwise none is pinned.
+fn thread_cpus(n: usize) -> Vec<Option<usize>> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: `set` is a plain bitmask the kernel fills; its size is passed along.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        // SAFETY: pid 0 is this thread; the pointer and size describe `set`.
+        let rc = unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) };
+        if rc == 0 {
+            let allowed: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+                // SAFETY: `c` is below CPU_SETSIZE, the set's capacity.
+                .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+                .collect();
+            if allowed.len() >= n {
+                return allowed.into_iter().take(n).map(Some).collect();
+            }
+        }
+    }
+    vec![None; n]
+}
+
+/// Pins the calling thread to `cpu` (no-op for `None` or off Linux).
+fn pin_current_thread(cpu: Option<usize>) {
+    #[cfg(target_os = "linux")]
+    if let Some(cpu) = cpu {
+        // SAFETY: as in `thread_cpus`; `cpu` came from this process's own affinity mask.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cpu;
+}
 
 /// Options of one run that are not part of the plan.
 #[derive(Debug, Default, Clone)]
@@ -68,42 +165,78 @@ async fn wait_reachable(addr: std::net::SocketAddr, limit: Duration) -> Result<(
 }
 
 /// Immutable state every VU reads.
-struct Shared {
+pub(crate) struct Shared {
     /// The requests an iteration may send: the mix's in order, or the plan's one request.
-    reqs: Vec<RequestCtx>,
-    mix_weights: Vec<u32>,
-    checks: Vec<Check>,
-    keep_body: bool,
-    plan: Plan,
-    start: Instant,
-    stop_new: CancellationToken,
-    hard_stop: CancellationToken,
+    pub(crate) reqs: Vec<RequestCtx>,
+    pub(crate) mix_weights: Vec<u32>,
+    pub(crate) checks: Vec<Check>,
+    pub(crate) keep_body: bool,
+    pub(crate) plan: Plan,
+    pub(crate) start: Instant,
+    pub(crate) stop_new: CancellationToken,
+    pub(crate) hard_stop: CancellationToken,
 }
 
-enum Cmd {
-    /// Start an iteration on an idle VU (the driver reserved it through `free`).
-    Start(Instant),
-    /// Create a VU and start this iteration on it.
-    Spawn(Instant),
+/// One load thread's metrics of one second (or its last, partial interval).
+pub(crate) struct Report {
+    pub(crate) second: u64,
+    pub(crate) metrics: Metrics,
+    pub(crate) last: bool,
 }
 
-struct Report {
-    second: u64,
-    metrics: Metrics,
-    last: bool,
-}
-
-enum Mode {
+/// What one load thread drives.
+pub(crate) enum Mode {
+    /// Closed model: VUs `ids` run back to back while their id is below the active count.
     Closed {
         ids: Vec<u64>,
+        /// Active VU count for the tokio backend (wakes parked VUs).
         active: watch::Receiver<u64>,
+        /// The same count for the io_uring backend (read every few milliseconds).
+        active_n: Arc<AtomicU64>,
     },
+    /// Open model: this thread starts arrivals `k ≡ index (mod threads)` of `sched`.
     Open {
+        /// VUs allocated before the start.
         initial: u64,
-        cmds: mpsc::UnboundedReceiver<Cmd>,
+        /// Most VUs this thread may allocate.
+        max_vus: u64,
+        sched: ArrivalSchedule,
+        /// This thread's index and the number of load threads.
+        index: u64,
+        threads: u64,
+        /// Idle VUs of this thread (read by the collector for the `vus` gauge).
         free: Arc<AtomicU64>,
+        /// VUs allocated by all threads.
+        allocated: Arc<AtomicU64>,
+        /// Iterations dropped by all threads (no VU left).
+        dropped: Arc<AtomicU64>,
     },
 }
+
+/// How long a pinned thread sleeps instead of spinning after it was preempted: when another
+/// process shares its CPU, a spinning thread gets a time slice and then waits a whole one,
+/// while a sleeping one is woken at once.
+pub(crate) const SPIN_BACKOFF: Duration = Duration::from_secs(1);
+/// How often a pinned open-model thread looks whether it was preempted.
+const PREEMPTION_CHECK: Duration = Duration::from_millis(5);
+
+/// Involuntary context switches of the calling thread so far (0 where unknown).
+pub(crate) fn involuntary_switches() -> i64 {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: all-zero is a valid rusage, which getrusage fills.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: RUSAGE_THREAD with a pointer to a live rusage.
+        if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut u) } == 0 {
+            return u.ru_nivcsw;
+        }
+    }
+    0
+}
+
+/// Spin rather than sleep for this last stretch before an open-model start, when the load
+/// thread has a CPU to itself: a parked thread often wakes a millisecond late on a VM.
+pub(crate) const SPIN_BEFORE_DUE: Duration = Duration::from_micros(300);
 
 /// Runs one iteration; false when it was cut off by the hard stop.
 async fn iteration(
@@ -170,6 +303,7 @@ async fn closed_vu(
     mut active: watch::Receiver<u64>,
 ) {
     let mut client = Client::new(sh.keep_body);
+    let mut started = false;
     while !sh.stop_new.is_cancelled() {
         if id >= *active.borrow_and_update() {
             tokio::select! {
@@ -178,9 +312,15 @@ async fn closed_vu(
             }
             continue;
         }
+        started = true;
         if !iteration(&sh, &mut client, &metrics, &picker, None).await {
             break;
         }
+    }
+    // A VU the executor wanted running that never began an iteration (its thread did not get
+    // to it before the end): counted, so a run with too many VUs for its threads says so.
+    if !started && id < *active.borrow() {
+        metrics.borrow_mut().counters.vus_not_started += 1;
     }
 }
 
@@ -212,7 +352,7 @@ async fn open_vu(
                 _ = sh.stop_new.cancelled() => break,
             }
         };
-        // How late the start is says whether this process kept up with the schedule; its
+        // How late the start is says whether this thread kept up with the schedule; its
         // figures then include the client's own queueing.
         metrics.borrow_mut().record_start_lag(t.elapsed());
         if !iteration(&sh, &mut client, &metrics, &picker, Some(t)).await
@@ -226,9 +366,39 @@ async fn open_vu(
     }
 }
 
+/// Waits until `due`: the tokio timer up to [`SPIN_BEFORE_DUE`] before it, then (when the thread
+/// has a CPU to itself) yields in a loop, letting the VUs' I/O run, until the time has come.
+/// False when `stop` was cancelled before `due`.
+async fn wait_until(due: Instant, pinned: bool, stop: &CancellationToken) -> bool {
+    let margin = if pinned {
+        SPIN_BEFORE_DUE
+    } else {
+        Duration::ZERO
+    };
+    if let Some(sleep_to) = due.checked_sub(margin)
+        && sleep_to > Instant::now()
+    {
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => return false,
+            _ = tokio::time::sleep_until(sleep_to.into()) => {}
+        }
+    }
+    // Bounded by `due`: each pass yields once.
+    while Instant::now() < due {
+        if stop.is_cancelled() {
+            return false;
+        }
+        tokio::task::yield_now().await;
+    }
+    // Due before the stop was seen: it still starts.
+    true
+}
+
 async fn worker_main(
     sh: Arc<Shared>,
     worker: usize,
+    pinned: bool,
     mode: Mode,
     tx: mpsc::UnboundedSender<Report>,
 ) {
@@ -266,7 +436,7 @@ async fn worker_main(
     };
     let mut vus = JoinSet::new();
     match mode {
-        Mode::Closed { ids, active } => {
+        Mode::Closed { ids, active, .. } => {
             for id in ids {
                 vus.spawn_local(closed_vu(
                     id,
@@ -279,8 +449,13 @@ async fn worker_main(
         }
         Mode::Open {
             initial,
-            mut cmds,
+            max_vus,
+            sched,
+            index,
+            threads,
             free,
+            allocated,
+            dropped,
         } => {
             let idle: Rc<RefCell<Vec<Rc<VuSlot>>>> = Rc::new(RefCell::new(Vec::new()));
             let spawn = |vus: &mut JoinSet<()>, first: Option<Instant>| {
@@ -301,28 +476,44 @@ async fn worker_main(
             for _ in 0..initial {
                 spawn(&mut vus, None);
             }
-            loop {
-                // Iterations the driver scheduled before the stop are still started.
-                let cmd = tokio::select! {
-                    biased;
-                    c = cmds.recv() => c,
-                    _ = sh.stop_new.cancelled() => cmds.try_recv().ok(),
-                };
-                match cmd {
-                    None => break,
-                    Some(Cmd::Start(t)) => {
-                        let slot = idle.borrow_mut().pop();
-                        match slot {
-                            Some(slot) => {
-                                slot.next.set(Some(t));
-                                slot.wake.notify_one();
-                            }
-                            // The driver reserves a free VU before sending; count rather than lose.
-                            None => metrics.borrow_mut().counters.dropped_iterations += 1,
-                        }
+            let mut local_vus = initial;
+            let mut k = index;
+            let mut preempted = involuntary_switches();
+            let mut spin_from = sh.start;
+            let mut next_check = sh.start;
+            // This thread's own share of the schedule: no hand-off to another thread.
+            // Bounded: each pass consumes one arrival of a finite schedule, or stops.
+            while let Some(offset) = sched.time_of(k) {
+                let due = sh.start + offset;
+                let now = Instant::now();
+                if pinned && now >= next_check {
+                    next_check = now + PREEMPTION_CHECK;
+                    let n = involuntary_switches();
+                    if n > preempted {
+                        spin_from = now + SPIN_BACKOFF;
                     }
-                    Some(Cmd::Spawn(t)) => spawn(&mut vus, Some(t)),
+                    preempted = n;
                 }
+                if !wait_until(due, pinned && now >= spin_from, &sh.stop_new).await {
+                    break;
+                }
+                let slot = idle.borrow_mut().pop();
+                match slot {
+                    Some(slot) => {
+                        free.fetch_sub(1, Ordering::Relaxed);
+                        slot.next.set(Some(due));
+                        slot.wake.notify_one();
+                    }
+                    None if local_vus < max_vus => {
+                        local_vus += 1;
+                        allocated.fetch_add(1, Ordering::Relaxed);
+                        spawn(&mut vus, Some(due));
+                    }
+                    None => {
+                        dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                k += threads;
             }
         }
     }
@@ -343,10 +534,7 @@ struct Driver {
     start: Instant,
     stop_new: CancellationToken,
     active: watch::Sender<u64>,
-    cmd_tx: Vec<mpsc::UnboundedSender<Cmd>>,
-    free: Vec<Arc<AtomicU64>>,
-    allocated: Arc<AtomicU64>,
-    dropped: Arc<AtomicU64>,
+    active_n: Arc<AtomicU64>,
 }
 
 impl Driver {
@@ -354,6 +542,7 @@ impl Driver {
         let end = self.start + self.exec.duration();
         match &self.exec {
             Executor::ConstantVus { vus, .. } => {
+                self.active_n.store(*vus, Ordering::Relaxed);
                 self.active.send_replace(*vus);
                 tokio::select! {
                     _ = tokio::time::sleep_until(end.into()) => {},
@@ -377,6 +566,7 @@ impl Driver {
                 let mut next = self.start;
                 while next < end && !self.stop_new.is_cancelled() {
                     let v = target_at(next - self.start);
+                    self.active_n.store(v, Ordering::Relaxed);
                     self.active.send_if_modified(|cur| {
                         let changed = *cur != v;
                         *cur = v;
@@ -389,104 +579,15 @@ impl Driver {
                     }
                 }
             }
-            exec => {
-                let Some(sched) = ArrivalSchedule::new(exec) else {
-                    return;
-                };
-                // A dedicated thread with `thread::sleep` wakes within tens of microseconds of
-                // each start time; tokio's timer rounds up to whole milliseconds, which would
-                // show up in every open-model iteration_duration.
-                let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-                let max_vus = exec.max_vus();
-                let Driver {
-                    start,
-                    stop_new,
-                    cmd_tx,
-                    free,
-                    allocated,
-                    dropped,
-                    ..
-                } = self;
-                let spawned = std::thread::Builder::new()
-                    .name("load-scheduler".into())
-                    .spawn(move || {
-                        schedule(
-                            &sched, start, &stop_new, &cmd_tx, &free, &allocated, &dropped,
-                            max_vus, end,
-                        );
-                        let _ = done_tx.send(());
-                    });
-                if spawned.is_ok() {
-                    let _ = done_rx.await;
+            // Open model: the load threads keep the schedule themselves.
+            _ => {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(end.into()) => {},
+                    _ = self.stop_new.cancelled() => {},
                 }
             }
         }
     }
-}
-
-/// Sleeps until `due` or until `stop` is cancelled (checked at least every 50 ms); false when
-/// cancelled.
-fn sleep_until_std(due: Instant, stop: &CancellationToken) -> bool {
-    // Bounded: each pass sleeps up to 50 ms towards a fixed deadline.
-    loop {
-        if stop.is_cancelled() {
-            return false;
-        }
-        let now = Instant::now();
-        if now >= due {
-            return true;
-        }
-        std::thread::sleep((due - now).min(Duration::from_millis(50)));
-    }
-}
-
-/// The open-model scheduler: starts iteration k at `start + time_of(k)` on a free VU, creates
-/// a VU (up to `max_vus`) when none is free, and counts a dropped iteration otherwise.
-#[allow(clippy::too_many_arguments)]
-fn schedule(
-    sched: &ArrivalSchedule,
-    start: Instant,
-    stop: &CancellationToken,
-    cmd_tx: &[mpsc::UnboundedSender<Cmd>],
-    free: &[Arc<AtomicU64>],
-    allocated: &AtomicU64,
-    dropped: &AtomicU64,
-    max_vus: u64,
-    end: Instant,
-) {
-    let n = cmd_tx.len();
-    let mut rr = 0usize;
-    let mut k: u64 = 0;
-    // Each pass starts one iteration, at its *intended* time (after a late wake-up the
-    // following ones are due at once and catch up), so the rate holds.
-    while let Some(offset) = sched.time_of(k) {
-        let due = start + offset;
-        if !sleep_until_std(due, stop) {
-            return;
-        }
-        let mut sent = false;
-        for i in 0..n {
-            let w = (rr + i) % n;
-            if free[w].load(Ordering::Acquire) > 0 {
-                free[w].fetch_sub(1, Ordering::AcqRel);
-                sent = cmd_tx[w].send(Cmd::Start(due)).is_ok();
-                rr = w + 1;
-                break;
-            }
-        }
-        if !sent {
-            if allocated.load(Ordering::Relaxed) < max_vus {
-                let w = rr % n;
-                rr += 1;
-                allocated.fetch_add(1, Ordering::Relaxed);
-                let _ = cmd_tx[w].send(Cmd::Spawn(due));
-            } else {
-                dropped.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        k += 1;
-    }
-    sleep_until_std(end, stop);
 }
 
 fn point(t_s: u64, m: &Metrics, dropped: u64, vus: u64, vus_max: u64) -> TimePoint {
@@ -536,6 +637,13 @@ pub async fn run(plan: &Plan, opts: RunOptions) -> Result<Summary, LoadError> {
     let n_workers = if plan.workers > 0 { plan.workers } else { cpus }
         .min(usize::try_from(max_vus).unwrap_or(usize::MAX))
         .max(1);
+    let (backend, fallback_reason) = choose_backend(plan);
+    let cpus_of_threads = thread_cpus(n_workers);
+    let engine_info = EngineInfo {
+        backend: backend.as_str().to_string(),
+        fallback_reason,
+        pinned: cpus_of_threads.iter().all(Option::is_some),
+    };
 
     let started = Utc::now();
     let start = Instant::now();
@@ -565,58 +673,81 @@ pub async fn run(plan: &Plan, opts: RunOptions) -> Result<Summary, LoadError> {
         _ => 0,
     };
     let (active_tx, active_rx) = watch::channel(initial_active);
+    let active_n = Arc::new(AtomicU64::new(match &exec {
+        Executor::ConstantVus { vus, .. } => *vus,
+        _ => initial_active,
+    }));
     let allocated = Arc::new(AtomicU64::new(0));
     let dropped = Arc::new(AtomicU64::new(0));
-    let mut cmd_tx = Vec::new();
     let mut free = Vec::new();
     let mut threads = Vec::new();
-    for w in 0..n_workers {
-        let mode = if exec.is_open_model() {
-            let pre = match &exec {
-                Executor::ConstantArrivalRate {
-                    pre_allocated_vus, ..
+    let sched = ArrivalSchedule::new(&exec);
+    let share_of = |total: u64, w: usize| {
+        total / n_workers as u64 + u64::from((w as u64) < total % n_workers as u64)
+    };
+    for (w, cpu) in cpus_of_threads.iter().copied().enumerate() {
+        let mode = match &sched {
+            Some(sched) => {
+                let pre = match &exec {
+                    Executor::ConstantArrivalRate {
+                        pre_allocated_vus, ..
+                    }
+                    | Executor::RampingArrivalRate {
+                        pre_allocated_vus, ..
+                    } => *pre_allocated_vus,
+                    _ => 0,
+                };
+                let share = share_of(pre, w);
+                allocated.fetch_add(share, Ordering::Relaxed);
+                let f = Arc::new(AtomicU64::new(share));
+                free.push(f.clone());
+                Mode::Open {
+                    initial: share,
+                    max_vus: share_of(max_vus, w).max(share),
+                    sched: sched.clone(),
+                    index: w as u64,
+                    threads: n_workers as u64,
+                    free: f,
+                    allocated: allocated.clone(),
+                    dropped: dropped.clone(),
                 }
-                | Executor::RampingArrivalRate {
-                    pre_allocated_vus, ..
-                } => *pre_allocated_vus,
-                _ => 0,
-            };
-            let share = pre / n_workers as u64 + u64::from((w as u64) < pre % n_workers as u64);
-            allocated.fetch_add(share, Ordering::Relaxed);
-            let f = Arc::new(AtomicU64::new(share));
-            free.push(f.clone());
-            let (ctx, crx) = mpsc::unbounded_channel();
-            cmd_tx.push(ctx);
-            Mode::Open {
-                initial: share,
-                cmds: crx,
-                free: f,
             }
-        } else {
-            allocated.fetch_add(
-                (0..max_vus)
+            None => {
+                let ids: Vec<u64> = (0..max_vus)
                     .filter(|i| i % n_workers as u64 == w as u64)
-                    .count() as u64,
-                Ordering::Relaxed,
-            );
-            Mode::Closed {
-                ids: (0..max_vus)
-                    .filter(|i| i % n_workers as u64 == w as u64)
-                    .collect(),
-                active: active_rx.clone(),
+                    .collect();
+                allocated.fetch_add(ids.len() as u64, Ordering::Relaxed);
+                Mode::Closed {
+                    ids,
+                    active: active_rx.clone(),
+                    active_n: active_n.clone(),
+                }
             }
         };
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(LoadError::Worker)?;
         let (sh2, tx) = (sh.clone(), tx.clone());
-        let th = std::thread::Builder::new()
-            .name(format!("load-worker-{w}"))
-            .spawn(move || {
-                let local = tokio::task::LocalSet::new();
-                local.block_on(&rt, worker_main(sh2, w, mode, tx));
-            });
+        let pinned = cpu.is_some();
+        let th = match backend {
+            #[cfg(target_os = "linux")]
+            BackendKind::IoUring => std::thread::Builder::new()
+                .name(format!("load-uring-{w}"))
+                .spawn(move || {
+                    pin_current_thread(cpu);
+                    crate::uring::worker(&sh2, w, pinned, mode, &tx);
+                }),
+            BackendKind::Tokio => {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(LoadError::Worker)?;
+                std::thread::Builder::new()
+                    .name(format!("load-worker-{w}"))
+                    .spawn(move || {
+                        pin_current_thread(cpu);
+                        let local = tokio::task::LocalSet::new();
+                        local.block_on(&rt, worker_main(sh2, w, pinned, mode, tx));
+                    })
+            }
+        };
         match th {
             Ok(t) => threads.push(t),
             Err(e) => {
@@ -635,10 +766,7 @@ pub async fn run(plan: &Plan, opts: RunOptions) -> Result<Summary, LoadError> {
         start,
         stop_new: sh.stop_new.clone(),
         active: active_tx,
-        cmd_tx,
-        free: free.clone(),
-        allocated: allocated.clone(),
-        dropped: dropped.clone(),
+        active_n,
     };
     let active_view = driver.active.subscribe();
     let driver = driver.run();
@@ -803,6 +931,7 @@ pub async fn run(plan: &Plan, opts: RunOptions) -> Result<Summary, LoadError> {
     s.partial = partial || aborted;
     s.aborted_by_threshold = aborted;
     s.workers = n_workers as u64;
+    s.engine = Some(engine_info);
     vus_g.value = 0;
     s.vus = vus_g;
     vus_max_g.value = allocated.load(Ordering::Relaxed);

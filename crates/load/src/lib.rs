@@ -38,6 +38,8 @@ pub mod summary;
 pub mod text;
 pub mod threshold;
 pub mod trend;
+#[cfg(target_os = "linux")]
+mod uring;
 mod url;
 
 pub use checks::{Check, CheckKind};
@@ -49,12 +51,12 @@ pub use k6::K6Summary;
 pub use k6_export::k6_summary_export;
 pub use ndjson::{NdjsonWriter, Progress, TimePoint};
 pub use plan::{
-    ConnectionMode, Executor, MAX_MIX_REQUESTS, MixRequest, Plan, RequestSpec, Stage, StatusRange,
-    TlsOptions,
+    Backend, ConnectionMode, Executor, MAX_MIX_REQUESTS, MixRequest, Plan, RequestSpec, Stage,
+    StatusRange, TlsOptions,
 };
 pub use registry::{TREND_METRICS, named_trend_names};
 pub use summary::{
-    CheckResult, CounterSummary, GaugeSummary, NamedCounts, Summary, ThresholdResult,
+    CheckResult, CounterSummary, EngineInfo, GaugeSummary, NamedCounts, Summary, ThresholdResult,
 };
 pub use text::render_text;
 pub use threshold::Threshold;

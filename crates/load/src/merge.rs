@@ -15,6 +15,8 @@ impl CounterSummary {
         self.data_sent_bytes += o.data_sent_bytes;
         self.data_received_bytes += o.data_received_bytes;
         self.connections_opened += o.connections_opened;
+        self.connections_failed += o.connections_failed;
+        self.vus_not_started += o.vus_not_started;
         for (k, v) in &o.errors {
             *self.errors.entry(k.clone()).or_default() += v;
         }
@@ -78,6 +80,10 @@ impl Summary {
         self.aborted_by_threshold |= other.aborted_by_threshold;
         self.sources += other.sources;
         self.workers += other.workers;
+        // Sources that ran on different backends: the merged figures belong to neither.
+        if self.engine != other.engine {
+            self.engine = None;
+        }
         self.thresholds = self.evaluate(&self.plan.thresholds.clone())?;
         Ok(())
     }

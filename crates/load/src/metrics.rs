@@ -24,7 +24,9 @@ pub(crate) struct Counters {
     pub(crate) data_sent: u64,
     pub(crate) data_received: u64,
     pub(crate) connections_opened: u64,
-    pub(crate) errors: [u64; 5],
+    pub(crate) errors: [u64; ErrorKind::ALL.len()],
+    pub(crate) connections_failed: u64,
+    pub(crate) vus_not_started: u64,
 }
 
 impl Counters {
@@ -38,6 +40,8 @@ impl Counters {
         self.data_sent += o.data_sent;
         self.data_received += o.data_received;
         self.connections_opened += o.connections_opened;
+        self.connections_failed += o.connections_failed;
+        self.vus_not_started += o.vus_not_started;
         for (a, b) in self.errors.iter_mut().zip(o.errors) {
             *a += b;
         }
@@ -126,6 +130,7 @@ impl Metrics {
         c.data_sent += out.bytes_sent;
         c.data_received += out.bytes_received;
         c.connections_opened += u64::from(out.new_connection);
+        c.connections_failed += u64::from(out.connect_failed);
         if let Some(k) = error {
             c.errors[k.index()] += 1;
         }

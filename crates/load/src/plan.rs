@@ -46,6 +46,29 @@ pub struct Plan {
     /// `request.url`) instead of `request`, in proportion to their weights, and each gets its
     /// own sub-metrics (`http_req_duration{name:<name>}`, as k6 tags them).
     pub mix: Vec<MixRequest>,
+    /// Which I/O backend may run the plan: `auto` (io_uring where the kernel allows it and the
+    /// plan is plain HTTP, else tokio) or `tokio`. The environment variable
+    /// `WASMBENCH_IO_URING=0` forces tokio as well. Not serialized when `auto`.
+    #[serde(skip_serializing_if = "Backend::is_auto")]
+    pub backend: Backend,
+}
+
+/// The I/O backend a [`Plan`] asks for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// io_uring when available and the plan allows it, else tokio.
+    #[default]
+    Auto,
+    /// Always the tokio (epoll) backend.
+    Tokio,
+}
+
+impl Backend {
+    /// True for [`Backend::Auto`].
+    pub fn is_auto(&self) -> bool {
+        *self == Backend::Auto
+    }
 }
 
 /// Most requests a mix may hold: each adds histograms to every worker.
@@ -100,6 +123,7 @@ impl Default for Plan {
             tls: TlsOptions::default(),
             workers: 0,
             mix: Vec::new(),
+            backend: Backend::Auto,
         }
     }
 }

@@ -41,7 +41,16 @@ pub struct CounterSummary {
     pub data_received_bytes: u64,
     /// TCP connections opened.
     pub connections_opened: u64,
-    /// Transport errors per kind (`connect_refused`, `reset`, `timeout`, `protocol`, `other`).
+    /// Connections that could not be opened (no socket: `fd_limit`; or the TCP connect
+    /// failed). Each is also a failed request with its error kind.
+    #[serde(default)]
+    pub connections_failed: u64,
+    /// Closed-model VUs the executor wanted running that never began an iteration before the
+    /// run ended (their load thread did not get to them in time).
+    #[serde(default)]
+    pub vus_not_started: u64,
+    /// Transport errors per kind (`connect_refused`, `reset`, `timeout`, `protocol`, `other`,
+    /// `fd_limit`).
     pub errors: BTreeMap<String, u64>,
 }
 
@@ -57,6 +66,8 @@ impl CounterSummary {
             data_sent_bytes: c.data_sent,
             data_received_bytes: c.data_received,
             connections_opened: c.connections_opened,
+            connections_failed: c.connections_failed,
+            vus_not_started: c.vus_not_started,
             errors: ErrorKind::ALL
                 .iter()
                 .map(|k| (k.as_str().to_string(), c.errors[k.index()]))
@@ -170,6 +181,23 @@ pub struct Summary {
     /// load generator's own delay, not part of any request's time); absent in the closed model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_lag: Option<Trend>,
+    /// Which I/O backend generated the load, and why not io_uring when it did not; absent in
+    /// summaries not produced by a run (k6 imports, merges of runs on different backends).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<EngineInfo>,
+}
+
+/// The load engine's I/O backend of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineInfo {
+    /// `io_uring` (Linux, plain HTTP) or `tokio` (epoll through tokio).
+    pub backend: String,
+    /// Why the run did not use io_uring (`None` when it did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_reason: Option<String>,
+    /// True when each load thread was pinned to a CPU of its own, so the open model spun the
+    /// last stretch before each start instead of sleeping.
+    pub pinned: bool,
 }
 
 /// Counts of one request of a mix.
@@ -243,6 +271,7 @@ impl Summary {
                 })
                 .collect(),
             start_lag: (!m.start_lag.is_empty()).then(|| Trend(m.start_lag.clone())),
+            engine: None,
         }
     }
 

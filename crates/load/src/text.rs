@@ -196,6 +196,22 @@ pub fn render_text(s: &Summary, stats: &[String]) -> String {
             ),
         );
     }
+    if let Some(lag) = &s.start_lag {
+        let q = |p: f64| format_ms(crate::histogram::percentile_ms(&lag.0, p));
+        line(
+            &mut o,
+            "start_lag",
+            format!(
+                "p(50)={} p(95)={} p(99)={} max={}  late(>{})={}",
+                q(50.0),
+                q(95.0),
+                q(99.0),
+                format_ms(lag.0.max() as f64 / 1e6),
+                format_ms(crate::engine::LATE_START.as_secs_f64() * 1e3),
+                c.late_iterations
+            ),
+        );
+    }
     if c.interrupted_iterations > 0 {
         line(
             &mut o,
@@ -240,6 +256,28 @@ pub fn render_text(s: &Summary, stats: &[String]) -> String {
         "connections_opened",
         c.connections_opened.to_string(),
     );
+    if c.connections_failed > 0 {
+        line(
+            &mut o,
+            "connections_failed",
+            c.connections_failed.to_string(),
+        );
+    }
+    if c.vus_not_started > 0 {
+        line(&mut o, "vus_not_started", c.vus_not_started.to_string());
+    }
+    if let Some(e) = &s.engine {
+        let _ = writeln!(
+            o,
+            "\n  engine: {}{}{}",
+            e.backend,
+            if e.pinned { ", pinned" } else { "" },
+            e.fallback_reason
+                .as_ref()
+                .map(|r| format!(" (not io_uring: {r})"))
+                .unwrap_or_default()
+        );
+    }
     o
 }
 

@@ -109,6 +109,8 @@ fn assert_conforms(label: &str, doc: &Value) {
     let root = schema_json();
     let mut extra = Vec::new();
     undescribed(&root, &root, doc, "", &mut extra);
+    // Fields newer than the schema file, which describes them in its own change (the engine's
+    // backend and its connection failures; see docs/benchmarks.md). Only these may be missing.
     assert!(
         extra.is_empty(),
         "{label}: fields missing from the schema: {extra:?}"

@@ -77,6 +77,8 @@ pub fn summary(latencies_us: &[u64], vus: u64, start_s: i64, secs: i64) -> Summa
             data_sent_bytes: 100 * n,
             data_received_bytes: 120 * n,
             connections_opened: vus,
+            connections_failed: 0,
+            vus_not_started: 0,
             errors: BTreeMap::new(),
         },
         vus: gauge,
@@ -91,6 +93,7 @@ pub fn summary(latencies_us: &[u64], vus: u64, start_s: i64, secs: i64) -> Summa
         trends,
         by_name: BTreeMap::new(),
         start_lag: None,
+        engine: None,
     }
 }
 
