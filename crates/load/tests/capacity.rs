@@ -215,8 +215,11 @@ fn a_busy_load_generator_marks_the_step_client_bound_and_the_capacity_a_lower_bo
         slo: vec![Threshold::parse_cli("http_req_duration=p(99)<50").unwrap()],
         ..fast_opts()
     };
+    // More threads than CPUs: none is pinned, none spins, so its CPU share is its work.
+    let mut plan = base(addr);
+    plan.workers = std::thread::available_parallelism().map_or(1, |n| n.get()) + 1;
     let c = rt()
-        .block_on(search(&base(addr), &opts, &mut runner, || false))
+        .block_on(search(&plan, &opts, &mut runner, || false))
         .unwrap();
     assert_eq!(c.limit, Limit::Client, "{c:#?}");
     assert_eq!(c.steps.len(), 1);
