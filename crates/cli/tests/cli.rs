@@ -89,6 +89,11 @@ fn quick_compare_writes_a_consistent_report() {
     assert_eq!(c.variants.len(), 2);
     for v in &c.variants {
         assert_eq!(v.status, wasmbench_report::VariantStatus::Ok, "{v:?}");
+        // What the instrument cost per request, beside what the server cost.
+        let client = v
+            .figure_value(wasmbench_report::Figure::LoadgenCpuMsPer1kReq)
+            .expect("the load generator's CPU per 1k requests");
+        assert!(client > 0.0, "{client}");
         assert_eq!(v.runs.len(), 2);
         for r in &v.runs {
             assert!(r.http_reqs > 0 && r.throughput_rps > 0.0);

@@ -721,8 +721,26 @@ pub fn derive_warnings(c: &Comparison) -> Vec<String> {
             })
             .fold(0.0f64, f64::max);
         if busiest >= LOADGEN_SATURATED {
+            // Each side's CPU per request says which one a saturated client's rate reflects:
+            // a client that pays as much per request as the server, on as many CPUs, cannot
+            // drive the server past its own limit.
+            let costs = v
+                .figure_value(Figure::LoadgenCpuMsPer1kReq)
+                .zip(v.figure_value(Figure::ServerCpuMsPer1kReq));
+            let cost = costs.map_or(String::new(), |(client, server)| {
+                format!(
+                    " ({} of CPU per 1k requests against the server's {})",
+                    crate::units::fmt_ms(client),
+                    crate::units::fmt_ms(server)
+                )
+            });
+            let verdict = if costs.is_some_and(|(client, server)| client >= server) {
+                "so its throughput is a bound set by the client, not a measurement of the server"
+            } else {
+                "so throughput may be bounded by the client rather than the server"
+            };
             out.push(format!(
-                "{}: the load generator used {:.0}% of its {} CPU(s) in a run, so throughput may be bounded by the client rather than the server; give the load generator more CPUs (--load-cpus) or compare at a fixed rate (--executor constant-arrival-rate).",
+                "{}: the load generator used {:.0}% of its {} CPU(s) in a run{cost}, {verdict}; give the load generator more CPUs (--load-cpus) or compare at a fixed rate (--executor constant-arrival-rate).",
                 v.name,
                 busiest * 100.0,
                 load_cpus

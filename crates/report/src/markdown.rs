@@ -16,7 +16,7 @@ fn esc(s: &str) -> String {
 }
 
 /// Rows after the phase rows in the demo-style table.
-const EXTRA_ROWS: [Figure; 10] = [
+const EXTRA_ROWS: [Figure; 11] = [
     Figure::ThroughputRps,
     Figure::CapacityRps,
     Figure::HttpReqDurationP50Ms,
@@ -25,6 +25,7 @@ const EXTRA_ROWS: [Figure; 10] = [
     Figure::HttpReqFailedRate,
     Figure::ColdStartMs,
     Figure::ServerCpuMsPer1kReq,
+    Figure::LoadgenCpuMsPer1kReq,
     Figure::ServerRssPeakBytes,
     Figure::ArtifactSizeBytes,
 ];

@@ -753,6 +753,10 @@ pub enum Figure {
     /// Server CPU per 1000 requests.
     #[serde(rename = "server_cpu_ms_per_1k_req")]
     ServerCpuMsPer1kReq,
+    /// The load generator's CPU per 1000 requests: what the instrument cost, beside what the
+    /// server cost.
+    #[serde(rename = "loadgen_cpu_ms_per_1k_req")]
+    LoadgenCpuMsPer1kReq,
     /// Server peak RSS.
     ServerRssPeakBytes,
     /// Artifact file size.
@@ -792,7 +796,7 @@ pub enum Unit {
 
 impl Figure {
     /// Every figure, in report order.
-    pub const ALL: [Figure; 25] = [
+    pub const ALL: [Figure; 26] = [
         Figure::ThroughputRps,
         Figure::CapacityRps,
         Figure::HttpReqDurationP50Ms,
@@ -808,6 +812,7 @@ impl Figure {
         Figure::HttpReqFailedRate,
         Figure::ColdStartMs,
         Figure::ServerCpuMsPer1kReq,
+        Figure::LoadgenCpuMsPer1kReq,
         Figure::ServerRssPeakBytes,
         Figure::ArtifactSizeBytes,
         Figure::SyscallsPerReq,
@@ -838,6 +843,7 @@ impl Figure {
             Figure::HttpReqFailedRate => "http_req_failed_rate",
             Figure::ColdStartMs => "cold_start_ms",
             Figure::ServerCpuMsPer1kReq => "server_cpu_ms_per_1k_req",
+            Figure::LoadgenCpuMsPer1kReq => "loadgen_cpu_ms_per_1k_req",
             Figure::ServerRssPeakBytes => "server_rss_peak_bytes",
             Figure::ArtifactSizeBytes => "artifact_size_bytes",
             Figure::SyscallsPerReq => "syscalls_per_req",
@@ -869,6 +875,7 @@ impl Figure {
             Figure::HttpReqFailedRate => "errors (http_req_failed)",
             Figure::ColdStartMs => "cold start",
             Figure::ServerCpuMsPer1kReq => "server CPU per 1k requests",
+            Figure::LoadgenCpuMsPer1kReq => "load generator CPU per 1k requests",
             Figure::ServerRssPeakBytes => "server peak RSS",
             Figure::ArtifactSizeBytes => "artifact size",
             Figure::SyscallsPerReq => "server syscalls",
@@ -978,6 +985,9 @@ pub struct Aggregate {
     /// Server CPU per 1000 requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_cpu_ms_per_1k_req: Option<Stat>,
+    /// The load generator's CPU per 1000 requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loadgen_cpu_ms_per_1k_req: Option<Stat>,
     /// Server peak RSS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_rss_peak_bytes: Option<Stat>,
@@ -1039,6 +1049,10 @@ pub fn figure_samples(runs: &[RunResult], figure: Figure) -> Vec<f64> {
             .flat_map(|r| r.cold_start_ms.iter().copied())
             .collect(),
         Figure::ServerCpuMsPer1kReq => each(&|r| r.server.map(|s| s.cpu_ms_per_1k_req)),
+        Figure::LoadgenCpuMsPer1kReq => each(&|r| {
+            let l = r.loadgen.as_ref()?;
+            (r.http_reqs > 0).then(|| 1000.0 * l.cpu_ms / r.http_reqs as f64)
+        }),
         Figure::ServerRssPeakBytes => each(&|r| r.server.map(|s| s.rss_peak_bytes as f64)),
         Figure::ArtifactSizeBytes => Vec::new(),
         Figure::SyscallsPerReq => each(&|r| r.syscalls_per_req(SyscallKind::All)),
@@ -1104,6 +1118,7 @@ impl Aggregate {
             http_req_failed_rate: stat(Figure::HttpReqFailedRate),
             cold_start_ms: stat(Figure::ColdStartMs),
             server_cpu_ms_per_1k_req: stat(Figure::ServerCpuMsPer1kReq),
+            loadgen_cpu_ms_per_1k_req: stat(Figure::LoadgenCpuMsPer1kReq),
             server_rss_peak_bytes: stat(Figure::ServerRssPeakBytes),
             syscalls_per_req: stat(Figure::SyscallsPerReq),
             poll_calls_per_req: stat(Figure::PollCallsPerReq),
@@ -1134,6 +1149,7 @@ impl Aggregate {
             Figure::HttpReqFailedRate => self.http_req_failed_rate.as_ref(),
             Figure::ColdStartMs => self.cold_start_ms.as_ref(),
             Figure::ServerCpuMsPer1kReq => self.server_cpu_ms_per_1k_req.as_ref(),
+            Figure::LoadgenCpuMsPer1kReq => self.loadgen_cpu_ms_per_1k_req.as_ref(),
             Figure::ServerRssPeakBytes => self.server_rss_peak_bytes.as_ref(),
             Figure::ArtifactSizeBytes => None,
             Figure::SyscallsPerReq => self.syscalls_per_req.as_ref(),

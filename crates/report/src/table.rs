@@ -50,6 +50,9 @@ fn static_description(f: Figure) -> &'static str {
         Figure::HttpReqFailedRate => "Share of failed requests (http_req_failed)",
         Figure::ColdStartMs => "Process spawn → ready",
         Figure::ServerCpuMsPer1kReq => "Server CPU time (user + system) per 1000 requests",
+        Figure::LoadgenCpuMsPer1kReq => {
+            "Load generator CPU time (user + system) per 1000 requests: the instrument's own cost"
+        }
         Figure::ServerRssPeakBytes => "Peak resident memory of the server process",
         Figure::ArtifactSizeBytes => "Size of the built executable or .wasm",
         Figure::SyscallsPerReq => "System calls of the server process per request (every kind)",
