@@ -638,6 +638,8 @@ pub fn derive_warnings(c: &Comparison) -> Vec<String> {
         out.extend(kubernetes_warnings(c, k));
     }
     out.extend(cpu_placement_warning(c));
+    let mut noisy = Vec::new();
+    let mut outlying = Vec::new();
     for v in &c.variants {
         match v.status {
             VariantStatus::Failed => out.push(format!(
@@ -652,21 +654,13 @@ pub fn derive_warnings(c: &Comparison) -> Vec<String> {
             )),
             VariantStatus::Ok => {}
         }
-        for f in [
-            Figure::ThroughputRps,
-            Figure::HttpReqDurationP50Ms,
-            Figure::HttpReqDurationP95Ms,
-            Figure::HttpReqWaitingP95Ms,
-            Figure::ColdStartMs,
-            Figure::ServerCpuMsPer1kReq,
-        ] {
+        for f in NOISE_FIGURES {
             if let Some(s) = v.aggregate.get(f).filter(|s| s.is_noisy()) {
-                out.push(format!(
-                    "{}: {} varies between samples (CV {:.1}% > {:.0}%, n = {}); its interval and its ratio's say how far to trust it.",
+                noisy.push(format!(
+                    "{} {} (CV {:.1}%, n = {})",
                     v.name,
                     f.label(),
                     s.cv * 100.0,
-                    CV_WARN_THRESHOLD * 100.0,
                     s.n
                 ));
             }
@@ -677,15 +671,12 @@ pub fn derive_warnings(c: &Comparison) -> Vec<String> {
                     .iter()
                     .map(|x| crate::units::fmt_value(*x, unit))
                     .collect();
-                out.push(format!(
-                    "{}: {} has {} outlier{} among {} samples ({}, beyond {} robust standard deviations of the median {}); the median and its interval are kept, the mean is not used.",
+                outlying.push(format!(
+                    "{} {}: {} of {} (median {})",
                     v.name,
                     f.label(),
-                    s.outliers.len(),
-                    if s.outliers.len() == 1 { "" } else { "s" },
-                    s.n,
                     values.join(", "),
-                    crate::stats::OUTLIER_Z,
+                    s.n,
                     crate::units::fmt_value(s.median, unit),
                 ));
             }
@@ -837,14 +828,38 @@ pub fn derive_warnings(c: &Comparison) -> Vec<String> {
             }
         }
     }
-    if c.precision.is_none() && out.iter().any(|w| w.contains("varies between samples")) {
-        out.push(
-            "Some figures vary by more than 10% between repeats: `--precision 5%` adds repeats until every headline ratio's 95% interval is within ±5%."
-                .to_string(),
-        );
+    // One line per kind, every case named in it: a reader sees each kind of doubt once.
+    if !noisy.is_empty() {
+        let hint = if c.precision.is_none() {
+            "; `--precision 5%` adds repeats until every headline ratio's 95% interval is within ±5%"
+        } else {
+            ""
+        };
+        out.push(format!(
+            "Figures that vary between samples by more than {:.0}% (CV): {}. Their intervals and their ratios' say how far to trust them{hint}.",
+            CV_WARN_THRESHOLD * 100.0,
+            noisy.join(", ")
+        ));
+    }
+    if !outlying.is_empty() {
+        out.push(format!(
+            "Outliers, beyond {} robust standard deviations of their median (kept in the sample; medians and intervals resist them): {}.",
+            crate::stats::OUTLIER_Z,
+            outlying.join("; ")
+        ));
     }
     out
 }
+
+/// The figures whose spread between samples is worth a warning.
+const NOISE_FIGURES: [Figure; 6] = [
+    Figure::ThroughputRps,
+    Figure::HttpReqDurationP50Ms,
+    Figure::HttpReqDurationP95Ms,
+    Figure::HttpReqWaitingP95Ms,
+    Figure::ColdStartMs,
+    Figure::ServerCpuMsPer1kReq,
+];
 
 /// Placement facts that weaken a cluster comparison.
 fn kubernetes_warnings(c: &Comparison, k: &KubernetesEnv) -> Vec<String> {

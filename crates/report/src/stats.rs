@@ -15,6 +15,10 @@ pub const CV_WARN_THRESHOLD: f64 = 0.10;
 /// Confidence the intervals aim at.
 pub const CONFIDENCE: f64 = 0.95;
 
+/// Fewest samples an outlier is named among: with fewer, the median absolute deviation is
+/// itself too uncertain to call one of them exceptional (one of three runs that differs is
+/// as likely the typical one), and the median's interval already spans them.
+pub const OUTLIER_MIN_SAMPLES: usize = 6;
 /// Modified z-score (Iglewicz & Hoaglin) beyond which a sample is named an outlier.
 pub const OUTLIER_Z: f64 = 3.5;
 
@@ -245,7 +249,7 @@ fn median_interval_rank(n: usize) -> (usize, f64) {
 /// Samples farther than [`OUTLIER_Z`] robust standard deviations (1.4826 · MAD) from the
 /// median. None when the MAD is 0 (most samples equal), where the score is undefined.
 fn outliers(sorted: &[f64], median: f64) -> Vec<f64> {
-    if sorted.len() < 3 {
+    if sorted.len() < OUTLIER_MIN_SAMPLES {
         return Vec::new();
     }
     let mut dev: Vec<f64> = sorted.iter().map(|x| (x - median).abs()).collect();
@@ -350,6 +354,13 @@ mod tests {
         assert!(s.ci_low >= 2.9 && s.ci_high <= 4.4, "{s:?}");
         assert!(
             Stat::from_samples(&[5.0, 5.0, 5.0, 9.0])
+                .unwrap()
+                .outliers
+                .is_empty()
+        );
+        // Three runs, one far off: no verdict from three samples.
+        assert!(
+            Stat::from_samples(&[100.0, 101.0, 160.0])
                 .unwrap()
                 .outliers
                 .is_empty()
