@@ -10,25 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::processes_tagged;
-
-fn wasmbench() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_wasmbench"));
-    c.stdin(Stdio::null());
-    c
-}
-
-fn run(args: &[&str]) -> Output {
-    wasmbench().args(args).output().expect("run wasmbench")
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use support::{Guard, code, processes_tagged, run, stderr, wait_until_gone, wasmbench};
 
 /// Exactly one non-empty line on stderr: what is wrong and how to fix it.
 fn one_line(o: &Output) -> String {
@@ -37,16 +19,6 @@ fn one_line(o: &Output) -> String {
     assert_eq!(lines.len(), 1, "expected one line, got:\n{err}");
     assert!(!err.contains("panicked"), "{err}");
     lines[0].to_string()
-}
-
-/// A child killed on drop, so a failing assertion never leaves a process behind.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Waits for `child` to exit, at most `limit`.
@@ -364,14 +336,11 @@ fn ctrl_c_while_waiting_for_a_server_stops_at_once() {
         "{:?}",
         sent.elapsed()
     );
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !processes_tagged(&tag, 0).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "the waited-for server was left running"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until_gone(
+        &tag,
+        Duration::from_secs(5),
+        "the waited-for server was left running",
+    );
 }
 
 #[test]
@@ -408,18 +377,11 @@ fn sigkill_of_compare_leaves_no_server_running() {
     assert!(!servers.is_empty(), "a server runs during the load");
     signal(&child.0, libc::SIGKILL);
     wait_exit(&mut child.0, Duration::from_secs(10));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let left = processes_tagged(&tag, 0);
-        if left.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "servers outlived the killed compare: {left:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until_gone(
+        &tag,
+        Duration::from_secs(5),
+        "servers outlived the killed compare",
+    );
 }
 
 #[test]
