@@ -405,6 +405,9 @@ pub fn run(args: LoadArgs) -> anyhow::Result<i32> {
         println!("{}", render_text(&summary, &stats));
     }
     let c = &summary.counters;
+    if let Some(w) = load_not_made(&summary) {
+        eprintln!("wasmbench load: {w}");
+    }
     let refused = c.errors.get("connect_refused").copied().unwrap_or(0);
     let code = if interrupted {
         eprintln!("wasmbench load: interrupted; partial results written");
@@ -427,6 +430,39 @@ pub fn run(args: LoadArgs) -> anyhow::Result<i32> {
         Exit::Ok
     };
     Ok(i32::from(code.code()))
+}
+
+/// The part of the planned load that did not happen (VUs that never started, connections
+/// that could not be opened), so a run that fell short is not read as the server's answer.
+fn load_not_made(s: &Summary) -> Option<String> {
+    let c = &s.counters;
+    let fd_limit = c.errors.get("fd_limit").copied().unwrap_or(0);
+    // Refused connections are the server's answer, reported by their own error and exit code.
+    let refused = c.errors.get("connect_refused").copied().unwrap_or(0);
+    let unopened = c.connections_failed.saturating_sub(refused);
+    let mut parts = Vec::new();
+    if c.vus_not_started > 0 {
+        parts.push(format!(
+            "{} of {} VUs never started an iteration",
+            c.vus_not_started, s.vus_max.max
+        ));
+    }
+    if unopened > 0 {
+        parts.push(format!(
+            "{unopened} connections could not be opened{}",
+            if fd_limit > 0 {
+                format!(" ({fd_limit} for lack of file descriptors: raise `ulimit -n`)")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    (!parts.is_empty()).then(|| {
+        format!(
+            "the planned load was not generated: {}; the figures describe a smaller load",
+            parts.join(", ")
+        )
+    })
 }
 
 /// What went wrong when not one request of a finished run succeeded.

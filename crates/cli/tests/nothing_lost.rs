@@ -409,3 +409,24 @@ fn a_guest_that_traps_at_start_is_a_server_that_did_not_start() {
         "the last line says why, on one line: {last}"
     );
 }
+
+#[test]
+fn vus_beyond_the_file_descriptor_limit_are_a_warning_not_a_silent_smaller_load() {
+    let addr = ok_server();
+    // A shell lowers the limit for wasmbench alone; 300 VUs need more than 64 descriptors.
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 64 && exec {} load http://{addr}/ --vus 300 -d 1s -q",
+            env!("CARGO_BIN_EXE_wasmbench")
+        ))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("the planned load was not generated") && err.contains("ulimit -n"),
+        "{err}"
+    );
+}
