@@ -1,8 +1,9 @@
 //! `wasmbench load`: run a load plan against one URL with k6's metric names and semantics.
 //!
 //! Exit codes follow k6 where k6 has one: 0 ok, 99 a threshold failed, 104 invalid
-//! configuration, 105 interrupted (partial results were written); plus 12 when every request
-//! was refused (nothing listening) and 13 when an output file cannot be written.
+//! configuration, 105 interrupted by SIGINT or SIGTERM (partial results were written); plus 12
+//! when every request was refused (nothing listening), 17 when not one request succeeded and 13
+//! when an output file cannot be written.
 
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
