@@ -37,10 +37,12 @@ pub struct CompareArgs {
     /// The load: executor, VUs, duration, connection mode, request, checks, thresholds.
     #[command(flatten)]
     pub load: LoadFlags,
-    /// Measured runs per variant (with --precision: the fewest).
+    /// Measured repeats per variant: runs of the whole duration, or that much load in blocks in
+    /// the interleaved design (with --precision: the fewest; 1 by default in the interleaved
+    /// design, 5 in the restart design).
     #[arg(long)]
     pub repeats: Option<u32>,
-    /// Keep adding repeats until the 95% interval of every headline ratio (throughput, p95
+    /// Keep adding repeats (rounds of blocks) until the 95% interval of every headline ratio (throughput, p95
     /// time to first byte, CPU per request) is within this share of the ratio, e.g. `5%`.
     #[arg(long, value_parser = crate::capacity_flags::parse_share)]
     pub precision: Option<f64>,
@@ -53,6 +55,14 @@ pub struct CompareArgs {
     /// Cold starts measured per repeat.
     #[arg(long)]
     pub cold_starts: Option<u32>,
+    /// How the measured load is scheduled: `interleaved` (default: servers started once, load
+    /// in short blocks alternating between the variants, ratios paired by round) or `restart`
+    /// (every repeat restarts every server and measures one run of the whole duration).
+    #[arg(long, value_enum)]
+    pub design: Option<wasmbench_vocab::Design>,
+    /// With the interleaved design: the length of one block, e.g. `2s` (default).
+    #[arg(long, value_parser = wasmbench_vocab::duration::parse)]
+    pub block: Option<Duration>,
     /// Path (and query) of the load request.
     #[arg(long)]
     pub path: Option<String>,
@@ -194,15 +204,25 @@ pub fn config_from_args(a: &CompareArgs) -> anyhow::Result<CompareConfig> {
     if let Some(w) = a.warmup {
         cfg.warmup = w;
     }
+    if let Some(d) = a.design {
+        cfg.design = d;
+    }
+    if let Some(b) = a.block {
+        cfg.block = b;
+    }
     if let Some(target) = a.precision {
         let mut goal = wasmbench_compare::PrecisionGoal::new(target);
         if let Some(t) = a.max_time {
             goal.max_time = t;
         }
         if a.repeats.is_none() {
-            cfg.repeats = cfg
-                .repeats
-                .max(wasmbench_compare::PrecisionGoal::MIN_REPEATS);
+            cfg.repeats = match cfg.design {
+                wasmbench_vocab::Design::Restart => cfg
+                    .repeats
+                    .max(wasmbench_compare::PrecisionGoal::MIN_REPEATS),
+                // One duration of blocks per variant, then rounds until the target is met.
+                wasmbench_vocab::Design::Interleaved => 1,
+            };
         }
         goal.max_repeats = goal.max_repeats.max(cfg.repeats);
         cfg.precision = Some(goal);
@@ -210,6 +230,7 @@ pub fn config_from_args(a: &CompareArgs) -> anyhow::Result<CompareConfig> {
     if let Some(c) = a.cold_starts {
         cfg.cold_starts = c;
     }
+
     if let Some(p) = &a.ready_path {
         cfg.ready_path = Some(p.clone());
     }
@@ -559,6 +580,48 @@ impl ProgressDisplay {
                     b.set_message(format!("{requests} requests"));
                 }
             }
+            Event::Measuring { rounds, block } => {
+                if let Some(b) = bar.take() {
+                    b.finish_and_clear();
+                }
+                let line = format!(
+                    "measuring {rounds} rounds of one {} block per variant",
+                    wasmbench_vocab::duration::format(block)
+                );
+                if self.tty {
+                    let b = ProgressBar::new(u64::from(rounds));
+                    b.set_style(
+                        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
+                            .unwrap_or_else(|_| ProgressStyle::default_bar())
+                            .progress_chars("=> "),
+                    );
+                    b.set_prefix("wasmbench: rounds");
+                    *bar = Some(b);
+                }
+                eprintln!("wasmbench: {line}");
+            }
+            Event::RoundDone { round, rounds, rps } => {
+                let figures = rps
+                    .iter()
+                    .map(|(v, r)| format!("{v} {r:.0}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                match bar.as_ref() {
+                    Some(b) => {
+                        b.set_length(u64::from(rounds.max(round + 1)));
+                        b.set_position(u64::from(round + 1));
+                        b.set_message(format!("requests/s: {figures}"));
+                    }
+                    // Without a terminal, one line every few rounds keeps a log readable.
+                    None if (round + 1) % 5 == 0 || round + 1 == rounds => {
+                        eprintln!(
+                            "wasmbench: round {}/{rounds}: requests/s {figures}",
+                            round + 1
+                        );
+                    }
+                    None => {}
+                }
+            }
             other => {
                 if let Some(b) = bar.take() {
                     b.finish_and_clear();
@@ -578,7 +641,9 @@ impl ProgressDisplay {
                         repeat,
                         rps,
                     } => format!("{variant} run {}: {rps:.0} requests/s", repeat + 1),
-                    Event::Progress { .. } => String::new(),
+                    Event::Progress { .. } | Event::Measuring { .. } | Event::RoundDone { .. } => {
+                        String::new()
+                    }
                 };
                 if let Event::Phase {
                     duration: Some(d), ..

@@ -58,6 +58,7 @@ fn quick_compare_writes_a_consistent_report() {
 
     let c = wasmbench_report::read_dir(&dir).unwrap();
     assert!(!c.meta.partial);
+    assert_eq!(c.plan.design, Some(wasmbench_vocab::Design::Interleaved));
     assert_eq!(c.variants.len(), 2);
     for v in &c.variants {
         assert_eq!(v.status, wasmbench_report::VariantStatus::Ok, "{v:?}");
@@ -66,11 +67,18 @@ fn quick_compare_writes_a_consistent_report() {
             .figure_value(wasmbench_report::Figure::LoadgenCpuMsPer1kReq)
             .expect("the load generator's CPU per 1k requests");
         assert!(client > 0.0, "{client}");
+        // The default design: two repeats of 2 s are two rounds of one 2 s block, every cold
+        // start taken before them, on processes of their own.
         assert_eq!(v.runs.len(), 2);
+        let cold: Vec<f64> = v
+            .runs
+            .iter()
+            .flat_map(|r| r.cold_start_ms.clone())
+            .collect();
+        assert_eq!(cold.len(), 4, "{cold:?}");
+        assert!(cold.iter().all(|&ms| ms > 0.0));
         for r in &v.runs {
             assert!(r.http_reqs > 0 && r.throughput_rps > 0.0);
-            assert_eq!(r.cold_start_ms.len(), 2);
-            assert!(r.cold_start_ms.iter().all(|&ms| ms > 0.0));
             let waiting = &r.phases["http_req_waiting"];
             assert!(waiting.count > 0 && waiting.p95_ms > 0.0);
             let server = r.server.as_ref().unwrap();
@@ -649,7 +657,8 @@ fn sigint_during_compare_writes_partial_results_and_leaves_no_process() {
     loop {
         line.clear();
         assert!(err.read_line(&mut line).unwrap() > 0, "compare ended early");
-        if line.contains(": load") {
+        // The restart design announces each run's load; the interleaved one its rounds.
+        if line.contains(": load") || line.contains("measuring") {
             break;
         }
         assert!(

@@ -46,6 +46,8 @@ pub struct PlanContext {
     pub load_engine: wasmbench_vocab::LoadEngine,
     /// Measured repeats per variant.
     pub repeats: u32,
+    /// How the measured load was scheduled; `None` where the loop has no choice.
+    pub design: Option<wasmbench_vocab::Design>,
     /// Warm-up before each measured run.
     pub warmup: Duration,
     /// Cold starts measured per repeat.
@@ -155,6 +157,7 @@ pub fn plan(load: &wasmbench_load::Plan, how: &PlanContext) -> r::PlanRecord {
         checks: load.checks.iter().map(|c| c.name.clone()).collect(),
         thresholds: load.thresholds.iter().map(threshold_text).collect(),
         repeats: how.repeats,
+        design: how.design,
         warmup_s: how.warmup.as_secs_f64(),
         cold_start_samples: how.cold_start_samples,
         cpu_pinning: how.cpu_pinning.clone(),
@@ -311,6 +314,7 @@ mod tests {
             load_generators: 3,
             load_engine: wasmbench_vocab::LoadEngine::Wasmbench,
             repeats: 1,
+            design: None,
             warmup: Duration::ZERO,
             cold_start_samples: 0,
             cpu_pinning: None,

@@ -22,7 +22,8 @@ use wasmbench_report::CallgrindCount;
 
 use crate::config::CompareConfig;
 use crate::launcher::Launcher;
-use crate::run::{Options, VariantOutcome, launch_spec, plan_for, stop};
+use crate::outcome::{Options, VariantOutcome};
+use crate::session::{launch_spec, plan_for, stop};
 
 /// Load before the counters are zeroed: first requests fault in code and data.
 const WARMUP: Duration = Duration::from_secs(2);

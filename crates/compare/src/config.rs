@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::CompareError;
 
-pub use wasmbench_vocab::ConnectionMode;
+pub use wasmbench_vocab::{ConnectionMode, Design};
 
 /// Named setups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -169,6 +169,12 @@ pub struct CompareConfig {
     /// Keep adding repeats until the headline ratios are this precise (`--precision`);
     /// `repeats` is then the least number of repeats.
     pub precision: Option<PrecisionGoal>,
+    /// How the measured load is scheduled across the variants (`--design`).
+    pub design: Design,
+    /// The length of one measured block of the interleaved design (`--block`); a repeat is
+    /// `load.duration` of load per variant, measured in as many blocks as fit.
+    #[serde(with = "wasmbench_vocab::duration::serde")]
+    pub block: Duration,
 }
 
 /// A precision target for the headline ratios (throughput, p95 time to first byte, CPU per
@@ -230,6 +236,8 @@ impl Default for CompareConfig {
             #[cfg(feature = "local")]
             dirs: Vec::new(),
             precision: None,
+            design: Design::default(),
+            block: Self::DEFAULT_BLOCK,
         }
     }
 }
@@ -247,12 +255,38 @@ pub fn variant(name: &str) -> VariantSpec {
 }
 
 impl CompareConfig {
+    /// The default block of the interleaved design: long enough that connecting and the VUs'
+    /// start are a small share of it, short enough that a round's blocks see the same machine.
+    pub const DEFAULT_BLOCK: Duration = Duration::from_secs(2);
+
+    /// Measured rounds per repeat in the interleaved design: blocks that fit in
+    /// `load.duration` (at least one); 1 in the restart design, where a repeat is one run.
+    pub fn rounds_per_repeat(&self) -> u32 {
+        match self.design {
+            Design::Restart => 1,
+            Design::Interleaved => {
+                let blocks = self.load.duration.as_secs_f64() / self.block.as_secs_f64();
+                (blocks.round() as u32).max(1)
+            }
+        }
+    }
+
+    /// How long one measured run lasts: a block in the interleaved design, the whole
+    /// `load.duration` in the restart design.
+    pub fn measured_run(&self) -> Duration {
+        match self.design {
+            Design::Restart => self.load.duration,
+            Design::Interleaved => self.block.min(self.load.duration),
+        }
+    }
+
     /// The `--quick` preset: a few seconds per variant.
     pub fn quick(mut self) -> Self {
         self.load.duration = Duration::from_secs(3);
         self.warmup = Duration::from_secs(1);
         self.repeats = 2;
         self.cold_starts = 3;
+        self.block = Duration::from_secs(1);
         self
     }
 
@@ -339,6 +373,12 @@ impl CompareConfig {
         }
         if self.load.duration.is_zero() {
             return Err("load.duration must be longer than 0s".into());
+        }
+        if self.block < Duration::from_millis(200) {
+            return Err(
+                "block must be at least 200ms: shorter blocks measure connecting more than serving"
+                    .into(),
+            );
         }
         if self.load.vus == 0 {
             return Err("load.vus must be at least 1".into());

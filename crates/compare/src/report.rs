@@ -5,7 +5,7 @@ use wasmbench_report as r;
 use crate::assemble;
 use crate::config::CompareConfig;
 use crate::error::CompareError;
-use crate::run::{Options, Outcome, RunOutcome, Status, VariantOutcome};
+use crate::outcome::{Options, Outcome, RunOutcome, Status, VariantOutcome};
 use crate::variants::Build;
 use wasmbench_report::WASI_HTTP_MODE;
 
@@ -104,7 +104,17 @@ fn fairness(cfg: &CompareConfig, variants: &[VariantOutcome]) -> Vec<String> {
             v.resolved.name
         ));
     }
-    let mut harness = "one server process per variant, started fresh for every repeat".to_string();
+    let mut harness = match cfg.design {
+        wasmbench_vocab::Design::Restart => {
+            "one server process per variant, started fresh for every repeat".to_string()
+        }
+        wasmbench_vocab::Design::Interleaved => format!(
+            "one server process per variant, started once; the load measured in blocks of {} \
+             alternating between the variants in a shuffled order each round, each ratio paired \
+             by round",
+            wasmbench_vocab::duration::format(cfg.measured_run())
+        ),
+    };
     if !cfg.warmup.is_zero() {
         harness.push_str(&format!(
             ", measured after {} of warm-up",
@@ -113,6 +123,15 @@ fn fairness(cfg: &CompareConfig, variants: &[VariantOutcome]) -> Vec<String> {
     }
     out.push(harness);
     out
+}
+
+/// Cold starts per repeat: the interleaved design takes them all before its rounds, with its
+/// first round.
+fn cold_start_samples(cfg: &CompareConfig) -> u32 {
+    match cfg.design {
+        wasmbench_vocab::Design::Restart => cfg.cold_starts,
+        wasmbench_vocab::Design::Interleaved => cfg.cold_starts.saturating_mul(cfg.repeats),
+    }
 }
 
 /// The readiness rule in words: cold starts end when it holds.
@@ -127,18 +146,19 @@ fn readiness(ready_path: &str) -> String {
 /// The plan record a run of `cfg` will report, known before it runs (without the fairness
 /// lines, which depend on the variants' builds): what `--baseline` checks against a saved run.
 pub fn planned(cfg: &CompareConfig) -> Result<r::PlanRecord, CompareError> {
-    let load_plan = crate::run::plan_for(
+    let load_plan = crate::session::plan_for(
         cfg,
         format!("http://127.0.0.1:1{}", cfg.load.path),
-        cfg.load.duration,
+        cfg.measured_run(),
     )?;
     let how = assemble::PlanContext {
         workload: cfg.workload.clone(),
         load_generators: 1,
         load_engine: wasmbench_vocab::LoadEngine::Wasmbench,
-        repeats: cfg.repeats,
+        repeats: cfg.repeats * cfg.rounds_per_repeat(),
+        design: Some(cfg.design),
         warmup: cfg.warmup,
-        cold_start_samples: cfg.cold_starts,
+        cold_start_samples: cold_start_samples(cfg),
         cpu_pinning: None,
         fairness: Vec::new(),
         readiness: Some(readiness(&cfg.effective_ready_path())),
@@ -153,8 +173,9 @@ pub(crate) fn build(cfg: &CompareConfig, opts: &Options, o: Outcome) -> r::Compa
         load_generators: 1,
         load_engine: wasmbench_vocab::LoadEngine::Wasmbench,
         repeats: o.repeats,
+        design: Some(cfg.design),
         warmup: cfg.warmup,
-        cold_start_samples: cfg.cold_starts,
+        cold_start_samples: cold_start_samples(cfg),
         cpu_pinning: o.pinning.as_ref().map(|(s, l)| r::CpuPinning {
             server_cpus: s.iter().map(|&c| c as u32).collect(),
             load_cpus: l.iter().map(|&c| c as u32).collect(),

@@ -56,6 +56,7 @@ pub fn comparison(o: &RunOutcome, opts: &ReportOptions<'_>) -> Result<Comparison
         load_generators: spec.load.parallelism,
         load_engine: spec.load.engine,
         repeats: 1,
+        design: None,
         warmup: Duration::ZERO,
         cold_start_samples: 0,
         cpu_pinning: None,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::stats::{Interval, Stat};
 
 pub use wasmbench_vocab::{
-    CodeKind, ConnectionMode, ExecMode, LoadEngine, Platform, PodResources, RuntimeInfo,
+    CodeKind, ConnectionMode, Design, ExecMode, LoadEngine, Platform, PodResources, RuntimeInfo,
     ServerCounts, SyscallKind, Target, TrendStats, UNKNOWN,
 };
 
@@ -307,8 +307,12 @@ pub struct PlanRecord {
     pub checks: Vec<String>,
     /// Threshold expressions, e.g. `http_req_duration: p(95)<200`.
     pub thresholds: Vec<String>,
-    /// Measured repeats per variant.
+    /// Measured repeats per variant (rounds of blocks in the interleaved design).
     pub repeats: u32,
+    /// How the measured load was scheduled across the variants; absent where the run loop
+    /// has no choice (Kubernetes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub design: Option<Design>,
     /// Warm-up load before each measured run.
     pub warmup_s: f64,
     /// Cold-start samples taken per repeat.

@@ -1,10 +1,10 @@
 //! The shared vocabulary of wasmbench: how the workload's code runs ([`ExecMode`]), what it is
 //! built for ([`Target`]), how the load generator uses connections ([`ConnectionMode`]), where
-//! a comparison ran ([`Platform`]), what a pod may use ([`PodResources`]), the statistics of
-//! a latency metric ([`TrendStats`]), what the kernel counted for a server ([`ServerCounts`],
-//! [`SyscallKind`]) and what code its instructions ran in ([`CodeKind`]); how every flag and
-//! plan file writes a duration ([`duration`]) and how every result file is written
-//! ([`result_file`]).
+//! a comparison ran ([`Platform`]), how it schedules its measured load ([`Design`]), what a pod
+//! may use ([`PodResources`]), the statistics of a latency metric ([`TrendStats`]), what the
+//! kernel counted for a server ([`ServerCounts`], [`SyscallKind`]) and what code its
+//! instructions ran in ([`CodeKind`]); how every flag and plan file writes a duration
+//! ([`duration`]) and how every result file is written ([`result_file`]).
 //!
 //! Each concept is declared here once; the runtime, load engine, report model, comparison loop,
 //! Kubernetes driver and CLI all use these types, so adding a case is a compile error wherever it
@@ -147,6 +147,26 @@ pub enum ConnectionMode {
 named_enum!(ConnectionMode, "connection mode", {
     KeepAlive => "keep-alive",
     NewConnectionPerRequest => "new-connection-per-request" | "close" | "new-per-request",
+});
+
+/// How a comparison schedules its measured load across the variants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Design {
+    /// Each variant's server starts once and stays up; the load is measured in short blocks
+    /// that alternate between the variants in a shuffled order each round, and every ratio is
+    /// computed from the blocks of the same round. What drifts on the machine (frequency,
+    /// a neighbour's load) moves both blocks of a round alike, so it cancels in the ratio.
+    #[default]
+    Interleaved,
+    /// Each repeat restarts every variant's server and measures one run of the whole
+    /// duration (k6's "one run" per repeat); the variants' runs of a repeat are paired.
+    Restart,
+}
+
+named_enum!(Design, "design", {
+    Interleaved => "interleaved",
+    Restart => "restart",
 });
 
 /// A family of system calls counted per request on the server side.
@@ -424,6 +444,24 @@ impl clap::ValueEnum for ConnectionMode {
     }
 }
 
+/// `--design interleaved|restart`.
+#[cfg(feature = "clap")]
+impl clap::ValueEnum for Design {
+    fn value_variants<'a>() -> &'a [Self] {
+        Design::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        use clap::builder::PossibleValue;
+        Some(match self {
+            Design::Interleaved => PossibleValue::new("interleaved")
+                .help("servers started once; short blocks alternate between the variants"),
+            Design::Restart => PossibleValue::new("restart")
+                .help("every repeat restarts every server and measures one whole run"),
+        })
+    }
+}
+
 /// `--load-engine wasmbench|k6`.
 #[cfg(feature = "clap")]
 impl clap::ValueEnum for LoadEngine {
@@ -465,6 +503,7 @@ mod tests {
         round_trips(ExecutorKind::ALL, |v| v.as_str());
         round_trips(Platform::ALL, |v| v.as_str());
         round_trips(LoadEngine::ALL, |v| v.as_str());
+        round_trips(Design::ALL, |v| v.as_str());
     }
 
     #[test]

@@ -52,6 +52,11 @@ impl Served {
         self.requests.load(Ordering::SeqCst)
     }
 
+    /// Whether the server stopped.
+    pub(crate) fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
     fn halt(&self) {
         self.stopped.store(true, Ordering::SeqCst);
         for c in lock(&self.conns).iter() {

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use wasmbench_report::{Comparison, VariantResult, VariantStatus};
 
 use super::{Event, Options, run_with};
-use crate::config::{CompareConfig, Pinning, VariantSpec};
+use crate::config::{CompareConfig, Design, Pinning, VariantSpec};
 use crate::launcher::fake::FakeLauncher;
 
 /// The smallest WASI command module: one empty function exported as `_start`.
@@ -19,7 +19,8 @@ const WASM_MODULE: &[u8] = b"\0asm\x01\0\0\0\
     \x0a\x04\x01\x02\0\x0b";
 
 /// A comparison of `variants` (native, each with an artifact file of its own), 2 VUs, `load`
-/// per measured run, no warm-up, no cold starts, no pinning.
+/// per measured run, no warm-up, no cold starts, no pinning, each repeat restarting the
+/// servers.
 fn config(
     dir: &tempfile::TempDir,
     variants: &[&str],
@@ -28,6 +29,7 @@ fn config(
 ) -> CompareConfig {
     let mut cfg = CompareConfig {
         repeats,
+        design: Design::Restart,
         warmup: Duration::ZERO,
         cold_starts: 0,
         pinning: Pinning::Off,
@@ -556,4 +558,150 @@ async fn capacity_searches_find_each_servers_built_in_capacity() {
     assert!(text.contains("capacity at the SLO"), "{text}");
     let html = wasmbench_report::render(&c, wasmbench_report::Format::Html).unwrap();
     assert!(html.contains("by offered rate (capacity search)"));
+}
+
+/// [`config`] in the interleaved design, `block` long blocks.
+fn interleaved(
+    dir: &tempfile::TempDir,
+    variants: &[&str],
+    repeats: u32,
+    load: Duration,
+    block: Duration,
+) -> CompareConfig {
+    CompareConfig {
+        design: Design::Interleaved,
+        block,
+        ..config(dir, variants, repeats, load)
+    }
+}
+
+/// The variant names of each round, in the order their blocks ran.
+fn rounds(events: &Mutex<Vec<Event>>) -> Vec<Vec<String>> {
+    events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            Event::RoundDone { rps, .. } => Some(rps.iter().map(|(v, _)| v.clone()).collect()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The interleaved design starts each server once (after its cold starts), measures one block
+/// per variant per round, and reports each block as a run of its round, so ratios pair by
+/// round.
+#[tokio::test]
+async fn interleaved_rounds_measure_every_variant_on_one_server_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = interleaved(
+        &dir,
+        &["a", "b"],
+        2,
+        Duration::from_millis(400),
+        Duration::from_millis(200),
+    );
+    cfg.cold_starts = 1;
+    let (opts, events) = options(CancellationToken::new(), |_| {});
+    let launcher = FakeLauncher::default();
+
+    let c = run_with(&cfg, &opts, &launcher).await.unwrap();
+
+    // Two repeats of 400 ms in 200 ms blocks: four rounds; a cold start per repeat, then the
+    // one server that serves every block.
+    assert_eq!(launcher.order(), ["a", "a", "a", "b", "b", "b"]);
+    let rounds = rounds(&events);
+    assert_eq!(rounds.len(), 4, "{rounds:?}");
+    for r in &rounds {
+        let mut names = r.clone();
+        names.sort();
+        assert_eq!(names, ["a", "b"], "every round measures every variant once");
+    }
+    for v in &c.variants {
+        assert_measured(v, 4);
+        assert_eq!(v.runs[0].cold_start_ms.len(), 2, "{}", v.name);
+        assert!(v.runs[1..].iter().all(|r| r.cold_start_ms.is_empty()));
+        for r in &v.runs {
+            assert!(
+                (0.15..0.4).contains(&r.duration_s),
+                "{} round {}: a block of {} s",
+                v.name,
+                r.repeat,
+                r.duration_s
+            );
+        }
+    }
+    assert_eq!(c.plan.design, Some(Design::Interleaved));
+    assert_eq!(c.plan.repeats, 4);
+    assert_eq!(c.plan.cold_start_samples, 2);
+    assert!(
+        c.plan.fairness.iter().any(|f| f.contains("started once")),
+        "{:?}",
+        c.plan.fairness
+    );
+    // Paired by round: an interval from four pairs.
+    assert!(
+        c.ratio_interval("b", wasmbench_report::Figure::ThroughputRps)
+            .is_some()
+    );
+    assert!(!c.meta.partial);
+}
+
+/// A server that dies during a block fails its variant alone; the others finish every round.
+#[tokio::test]
+async fn interleaved_a_server_that_dies_fails_its_variant_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = interleaved(
+        &dir,
+        &["a", "b"],
+        1,
+        Duration::from_millis(600),
+        Duration::from_millis(200),
+    );
+    let (opts, _) = options(CancellationToken::new(), |_| {});
+    let launcher = FakeLauncher::default().die_after("b", 5);
+
+    let c = run_with(&cfg, &opts, &launcher).await.unwrap();
+
+    let b = variant(&c, "b");
+    assert_eq!(b.status, VariantStatus::Failed);
+    assert!(
+        b.reason.as_deref().unwrap_or("").contains("exited"),
+        "{:?}",
+        b.reason
+    );
+    assert_measured(variant(&c, "a"), 3);
+    assert_eq!(launcher.order(), ["a", "b"], "no server is started again");
+}
+
+/// Ctrl-C between rounds keeps every finished block, marks the result partial and stops
+/// every server.
+#[tokio::test]
+async fn interleaved_an_interruption_keeps_the_finished_rounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = interleaved(
+        &dir,
+        &["a", "b"],
+        1,
+        Duration::from_millis(1000),
+        Duration::from_millis(200),
+    );
+    let cancel = CancellationToken::new();
+    let on_done = cancel.clone();
+    let (opts, _) = options(cancel, move |e| {
+        if let Event::RoundDone { round: 1, .. } = e {
+            on_done.cancel();
+        }
+    });
+    let launcher = FakeLauncher::default();
+
+    let c = run_with(&cfg, &opts, &launcher).await.unwrap();
+
+    assert!(c.meta.partial);
+    assert_measured(variant(&c, "a"), 2);
+    assert_measured(variant(&c, "b"), 2);
+    for l in launcher.launches().lock().unwrap().iter() {
+        let served = l.served.clone().unwrap();
+        assert!(served.stopped(), "{}'s server was stopped", l.variant);
+    }
 }

@@ -39,6 +39,7 @@ pub fn plan(mode: ConnectionMode) -> PlanRecord {
         checks: vec!["status == 200".into(), "duration < 200ms".into()],
         thresholds: vec!["http_req_duration: p(95)<200".into()],
         repeats: 3,
+        design: None,
         warmup_s: 5.0,
         cold_start_samples: 5,
         cpu_pinning: Some(CpuPinning {
