@@ -80,6 +80,11 @@ impl Summary {
         self.aborted_by_threshold |= other.aborted_by_threshold;
         self.sources += other.sources;
         self.workers += other.workers;
+        match (&mut self.tail, &other.tail) {
+            (Some(mine), Some(t)) => mine.merge(t),
+            (mine @ None, Some(t)) => *mine = Some(t.clone()),
+            (_, None) => {}
+        }
         // Sources that ran on different backends: the merged figures belong to neither.
         if self.engine != other.engine {
             self.engine = None;
