@@ -177,11 +177,17 @@ fn check_stalls(s: &Summary) {
     assert!(*inside as f64 >= 0.95 * *total as f64, "{over_limit:?}");
 
     let (c, e) = explained(s);
-    // Every format carries the sentence.
+    // Every format carries the sentence; the HTML report also charts the series.
     for f in [Format::Text, Format::Markdown, Format::Json, Format::Html] {
         let out = render(&c, f).expect("renders");
         assert!(out.contains("stalls, short windows in which"), "{f:?}");
     }
+    let html = render(&c, Format::Html).expect("renders");
+    assert!(html.contains("p99 per 100 ms of the run"), "the tail chart");
+    assert!(
+        html.contains("wasmtime-wasip2 (repeat 1)"),
+        "its line's legend"
+    );
     let line = e
         .lines()
         .find(|l| l.starts_with("Latency tail of wasmtime-wasip2"))
