@@ -229,6 +229,7 @@ pub fn run_result(m: &MeasuredRun<'_>) -> r::RunResult {
         raw_summary_file: m.raw_summary_file.clone(),
         capacity: m.capacity.clone(),
         cpu_round_trip_ns: m.cpu_round_trip_ns,
+        tail: s.tail(),
         by_request: s
             .by_request()
             .into_iter()

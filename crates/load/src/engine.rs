@@ -26,6 +26,7 @@ use crate::ndjson::{Progress, TimePoint};
 use crate::plan::{ArrivalSchedule, ConnectionMode, Executor, MixPicker, Plan};
 use crate::registry::{T_DURATION, TREND_METRICS};
 use crate::summary::{EngineInfo, GaugeSummary, Summary};
+use crate::timeline::duration_limits;
 
 /// In-flight iterations get at most this long after a cancellation before they are cut off.
 const CANCEL_GRACE: Duration = Duration::from_secs(1);
@@ -170,6 +171,8 @@ pub(crate) struct Shared {
     pub(crate) reqs: Vec<RequestCtx>,
     pub(crate) mix_weights: Vec<u32>,
     pub(crate) checks: Vec<Check>,
+    /// Limits of the plan's duration checks, ms, for the over-limit counts of the tail.
+    pub(crate) duration_limits_ms: Vec<f64>,
     pub(crate) keep_body: bool,
     pub(crate) plan: Plan,
     pub(crate) start: Instant,
@@ -269,6 +272,13 @@ async fn iteration(
         {
             let mut m = metrics.borrow_mut();
             m.record_request(&phases, &out, error, expected, pick);
+            let began = trace.get_conn.unwrap_or(done);
+            m.timeline.record(
+                began.saturating_duration_since(sh.start),
+                phases.duration,
+                error.is_none(),
+                &sh.duration_limits_ms,
+            );
             let ms = phases.duration.as_secs_f64() * 1e3;
             for (i, c) in sh.checks.iter().enumerate() {
                 if c.eval(out.status, ms, &client.body) {
@@ -304,6 +314,7 @@ async fn closed_vu(
 ) {
     let mut client = Client::new(sh.keep_body);
     let mut started = false;
+    let mut completed = 0u64;
     while !sh.stop_new.is_cancelled() {
         if id >= *active.borrow_and_update() {
             tokio::select! {
@@ -316,7 +327,10 @@ async fn closed_vu(
         if !iteration(&sh, &mut client, &metrics, &picker, None).await {
             break;
         }
+        completed += 1;
     }
+    // Counted by the VU itself, so nothing is shared per request.
+    metrics.borrow_mut().timeline.vu_done(id, completed);
     // A VU the executor wanted running that never began an iteration (its thread did not get
     // to it before the end): counted, so a run with too many VUs for its threads says so.
     if !started && id < *active.borrow() {
@@ -661,6 +675,7 @@ pub async fn run(plan: &Plan, opts: RunOptions) -> Result<Summary, LoadError> {
         mix_weights: plan.mix.iter().map(|r| r.weight).collect(),
         keep_body: plan.checks.iter().any(Check::needs_body),
         checks: plan.checks.clone(),
+        duration_limits_ms: duration_limits(plan).map(|(_, ms)| ms).collect(),
         plan: plan.clone(),
         start,
         stop_new: CancellationToken::new(),

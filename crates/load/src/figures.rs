@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use wasmbench_vocab::TrendStats;
+use wasmbench_vocab::tail::Tail;
 
 use crate::registry::named_trend_names;
 use crate::summary::{NamedCounts, Summary};
@@ -45,6 +46,8 @@ pub trait LoadFigures: std::fmt::Debug {
     fn by_request(&self) -> BTreeMap<String, NamedFigures>;
     /// TCP connections the load generator opened, when the tool counts them (k6 does not).
     fn connections_opened(&self) -> Option<u64>;
+    /// The latency tail over time and per VU, when the tool records it (k6's export does not).
+    fn tail(&self) -> Option<Tail>;
 
     /// Completed requests per second.
     fn http_reqs_per_s(&self) -> f64 {
@@ -60,6 +63,9 @@ pub trait LoadFigures: std::fmt::Debug {
 impl LoadFigures for Summary {
     fn measured_by(&self) -> String {
         format!("wasmbench {}", self.wasmbench_version)
+    }
+    fn tail(&self) -> Option<Tail> {
+        self.tail.clone()
     }
     fn duration_s(&self) -> f64 {
         self.duration_s

@@ -145,6 +145,10 @@ impl LoadFigures for K6Summary {
         None
     }
 
+    fn tail(&self) -> Option<wasmbench_vocab::tail::Tail> {
+        None
+    }
+
     fn duration_s(&self) -> f64 {
         // The export has no run length; count / rate is k6's own elapsed time.
         let (count, rate) = (

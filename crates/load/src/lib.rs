@@ -37,6 +37,7 @@ pub mod registry;
 pub mod summary;
 pub mod text;
 pub mod threshold;
+mod timeline;
 pub mod trend;
 #[cfg(target_os = "linux")]
 mod uring;

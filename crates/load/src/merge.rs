@@ -80,6 +80,11 @@ impl Summary {
         self.aborted_by_threshold |= other.aborted_by_threshold;
         self.sources += other.sources;
         self.workers += other.workers;
+        match (&mut self.tail, &other.tail) {
+            (Some(mine), Some(t)) => mine.merge(t),
+            (mine @ None, Some(t)) => *mine = Some(t.clone()),
+            (_, None) => {}
+        }
         // Sources that ran on different backends: the merged figures belong to neither.
         if self.engine != other.engine {
             self.engine = None;
@@ -162,5 +167,37 @@ mod tests {
         assert_eq!(merged.duration_s, 2.0);
         assert_eq!(merged.http_reqs_per_s(), 650.0);
         assert_eq!(merged.sources, 2);
+    }
+
+    #[test]
+    fn tails_of_pods_merge_by_offset_from_each_pods_start() {
+        use wasmbench_vocab::tail::{Tail, TailBucket};
+        let b = |requests, p99_ms| TailBucket {
+            requests,
+            p50_ms: 1.0,
+            p99_ms,
+            max_ms: p99_ms,
+        };
+        let tail = |buckets, vus| Tail {
+            bucket_ms: 100,
+            buckets,
+            over_limit: Vec::new(),
+            requests_per_vu: vus,
+        };
+        let mut first = summary_of(&[1_000_000], 0, 1);
+        let mut second = summary_of(&[2_000_000], 1, 1);
+        let mut third = summary_of(&[3_000_000], 0, 1);
+        assert!(first.tail.is_none());
+        // A source without a tail (an older pod) leaves the other's as it is.
+        first.merge(&third).unwrap();
+        assert!(first.tail.is_none());
+        second.tail = Some(tail(vec![b(10, 2.0), b(12, 40.0)], vec![11, 11]));
+        first.merge(&second).unwrap();
+        third.tail = Some(tail(vec![b(5, 9.0)], vec![5]));
+        first.merge(&third).unwrap();
+        let t = first.tail.unwrap();
+        // Pod 2 started a second later, yet its first bucket adds to the others' first.
+        assert_eq!(t.buckets, vec![b(15, 9.0), b(12, 40.0)]);
+        assert_eq!(t.requests_per_vu, vec![11, 11, 5]);
     }
 }

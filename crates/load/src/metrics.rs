@@ -11,6 +11,7 @@ use crate::registry::{
     T_BLOCKED, T_CONNECTING, T_DURATION, T_DURATION_EXPECTED, T_ITERATION, T_RECEIVING, T_SENDING,
     T_TLS_HANDSHAKING, T_WAITING, TREND_METRICS,
 };
+use crate::timeline::Timeline;
 
 /// Counters of one worker (or of a merged run).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -82,6 +83,8 @@ pub(crate) struct Metrics {
     pub(crate) statuses: Vec<(u16, u64)>,
     /// Open model: how long after its scheduled time each iteration started, ns.
     pub(crate) start_lag: Histogram<u64>,
+    /// Latency per 100 ms of the run, requests over the duration limits, iterations per VU.
+    pub(crate) timeline: Timeline,
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -97,6 +100,7 @@ impl Metrics {
             checks: vec![(0, 0); n_checks],
             statuses: Vec::with_capacity(4),
             start_lag: new_histogram(),
+            timeline: Timeline::new(),
         }
     }
 
@@ -181,6 +185,7 @@ impl Metrics {
         }
         self.counters.add(&o.counters);
         let _ = self.start_lag.add(&o.start_lag);
+        self.timeline.add(&o.timeline);
         for (a, b) in self.checks.iter_mut().zip(&o.checks) {
             a.0 += b.0;
             a.1 += b.1;

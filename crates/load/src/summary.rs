@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use wasmbench_vocab::TrendStats;
+use wasmbench_vocab::tail::Tail;
 
 use crate::client::ErrorKind;
 use crate::histogram::{percentile_ms, trend_stats};
@@ -185,6 +186,11 @@ pub struct Summary {
     /// summaries not produced by a run (k6 imports, merges of runs on different backends).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine: Option<EngineInfo>,
+    /// The latency tail over time (`http_req_duration` per 100 ms of the run by start time),
+    /// requests over each duration check's limit per bucket, and iterations per VU; absent in
+    /// summaries of older versions and of k6.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<Tail>,
 }
 
 /// The load engine's I/O backend of a run.
@@ -272,6 +278,7 @@ impl Summary {
                 .collect(),
             start_lag: (!m.start_lag.is_empty()).then(|| Trend(m.start_lag.clone())),
             engine: None,
+            tail: m.timeline.to_tail(plan),
         }
     }
 

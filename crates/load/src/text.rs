@@ -212,6 +212,38 @@ pub fn render_text(s: &Summary, stats: &[String]) -> String {
             ),
         );
     }
+    if let Some(t) = &s.tail {
+        // Fairness and the worst moment of the run: the two facts the averages above hide.
+        let mut per_vu = t.requests_per_vu.clone();
+        per_vu.sort_unstable();
+        if let (Some(min), Some(max)) = (per_vu.first(), per_vu.last()) {
+            line(
+                &mut o,
+                "requests_per_vu",
+                format!("min={min} med={} max={max}", per_vu[per_vu.len() / 2]),
+            );
+        }
+        if let Some((i, b)) = t
+            .buckets
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.requests > 0)
+            .max_by(|a, b| a.1.p99_ms.total_cmp(&b.1.p99_ms))
+        {
+            line(
+                &mut o,
+                "worst_bucket",
+                format!(
+                    "p(99)={} max={}  {} requests started at {:.1}s–{:.1}s",
+                    format_ms(b.p99_ms),
+                    format_ms(b.max_ms),
+                    b.requests,
+                    t.start_s(i),
+                    t.start_s(i + 1)
+                ),
+            );
+        }
+    }
     if c.interrupted_iterations > 0 {
         line(
             &mut o,
@@ -331,6 +363,35 @@ mod tests {
         assert!(
             !text.contains("http_req_errors"),
             "no errors, no line: {text}"
+        );
+    }
+
+    #[test]
+    fn the_tail_adds_fairness_and_the_worst_bucket() {
+        use wasmbench_vocab::tail::{Tail, TailBucket};
+        let t = DateTime::from_timestamp(1_767_225_600, 0).unwrap();
+        let mut s = Summary::from_metrics(&Plan::default(), &Metrics::new(0, 0), t, t, 2.0);
+        assert!(s.tail.is_none(), "nothing recorded, no tail");
+        let b = |requests, p99_ms| TailBucket {
+            requests,
+            p50_ms: 1.0,
+            p99_ms,
+            max_ms: p99_ms + 1.0,
+        };
+        s.tail = Some(Tail {
+            bucket_ms: 100,
+            buckets: vec![b(50, 2.0), b(20, 300.0), b(0, 0.0), b(45, 3.0)],
+            over_limit: Vec::new(),
+            requests_per_vu: vec![30, 3, 31, 28],
+        });
+        let text = render_text(&s, &[]);
+        assert!(
+            text.contains("requests_per_vu.............................: min=3 med=30 max=31"),
+            "{text}"
+        );
+        assert!(
+            text.contains(": p(99)=300.00ms max=301.00ms  20 requests started at 0.1s–0.2s"),
+            "{text}"
         );
     }
 

@@ -98,6 +98,8 @@ struct Vu {
     interrupted: bool,
     /// Began at least one iteration.
     ran: bool,
+    /// Iterations completed (closed model: the VU's share of the run).
+    completed: u64,
 }
 
 impl Vu {
@@ -124,6 +126,7 @@ impl Vu {
             retry: false,
             interrupted: false,
             ran: false,
+            completed: 0,
         }
     }
 
@@ -442,6 +445,9 @@ impl Worker<'_> {
             let active = active.load(Ordering::Relaxed);
             self.metrics.counters.vus_not_started +=
                 self.vus.iter().filter(|v| !v.ran && v.id < active).count() as u64;
+            for v in &self.vus {
+                self.metrics.timeline.vu_done(v.id, v.completed);
+            }
         }
         if self.vus.iter().any(|v| v.inflight > 0) {
             // The kernel may still write into these buffers: leak them rather than free them.
@@ -830,6 +836,13 @@ impl Worker<'_> {
         let expected = error.is_none() && sh.plan.is_expected_status(v.out.status);
         let m = &mut self.metrics;
         m.record_request(&phases, &v.out, error, expected, v.pick);
+        let began = v.trace.get_conn.unwrap_or(done);
+        m.timeline.record(
+            began.saturating_duration_since(sh.start),
+            phases.duration,
+            error.is_none(),
+            &sh.duration_limits_ms,
+        );
         let ms = phases.duration.as_secs_f64() * 1e3;
         for (c, counts) in sh.checks.iter().zip(m.checks.iter_mut()) {
             if c.eval(v.out.status, ms, &v.body) {
@@ -839,6 +852,7 @@ impl Worker<'_> {
             }
         }
         m.record_iteration(now.saturating_duration_since(v.started));
+        v.completed += 1;
         v.busy = false;
         self.busy -= 1;
         match &mut self.arrivals {

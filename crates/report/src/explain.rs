@@ -525,6 +525,13 @@ pub fn explain(c: &Comparison) -> Vec<String> {
     for (m, names) in &modes {
         out.push(concurrency_sentence(m, names));
     }
+    let keep_alive = match c.plan.connection_mode {
+        ConnectionMode::KeepAlive => true,
+        ConnectionMode::NewConnectionPerRequest => false,
+    };
+    for v in c.variants.iter().filter(|v| v.status == VariantStatus::Ok) {
+        out.extend(crate::tail::sentence(v, keep_alive));
+    }
     let Some(base) = c
         .baseline_variant()
         .filter(|b| b.status == VariantStatus::Ok)

@@ -197,6 +197,98 @@ fn latency_chart(c: &Comparison) -> Result<Option<String>, ReportError> {
     Ok(Some(buf))
 }
 
+/// `http_req_duration` p99 per bucket of the run (100 ms unless the run was long) for the
+/// baseline and the primary Wasm variant on one chart: the first repeat of each that recorded
+/// its tail, so both lines are one real run each rather than an average that hides the spikes.
+fn tail_chart(c: &Comparison) -> Result<Option<String>, ReportError> {
+    // (variant, its repeat, (seconds into the run, p99 ms) per bucket). A bucket in which no
+    // request started has no p99: the line breaks there rather than slope across it.
+    type Line<'a> = (&'a VariantResult, u32, Vec<Option<(f64, f64)>>);
+    let lines: Vec<Line<'_>> = [c.baseline_variant(), c.primary_wasm_variant()]
+        .into_iter()
+        .flatten()
+        .filter(|v| v.status == VariantStatus::Ok)
+        .filter_map(|v| {
+            let (repeat, t) = v
+                .runs
+                .iter()
+                .find_map(|r| Some((r.repeat, r.tail.as_ref()?)))?;
+            let pts: Vec<Option<(f64, f64)>> = t
+                .buckets
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    (b.requests > 0 && b.p99_ms.is_finite()).then(|| (t.start_s(i), b.p99_ms))
+                })
+                .collect();
+            pts.iter().any(Option::is_some).then_some((v, repeat, pts))
+        })
+        .collect();
+    if lines.is_empty() {
+        return Ok(None);
+    }
+    let max_x = lines
+        .iter()
+        .flat_map(|(_, _, p)| p.iter().flatten().map(|q| q.0))
+        .fold(0.1f64, f64::max)
+        .ceil();
+    let max_y = lines
+        .iter()
+        .flat_map(|(_, _, p)| p.iter().flatten().map(|q| q.1))
+        .fold(0.0f64, f64::max)
+        * 1.1;
+    let max_y = if max_y > 0.0 { max_y } else { 1.0 };
+    let mut buf = String::new();
+    {
+        let err = chart_err("latency over time");
+        let root = SVGBackend::with_string(&mut buf, (1120, 420)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "http_req_duration p99 per 100 ms of the run (first repeat)",
+                ("sans-serif", 20),
+            )
+            .margin(14)
+            .x_label_area_size(48)
+            .y_label_area_size(76)
+            .build_cartesian_2d(0f64..max_x, 0f64..max_y)
+            .map_err(|e| err(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .x_label_formatter(&|x| format!("{x:.1} s"))
+            .y_label_formatter(&|y| fmt_ms(*y))
+            .x_desc("time into the run (by request start)")
+            .y_desc("p99")
+            .light_line_style(RGBColor(242, 242, 242))
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 14))
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        for (v, repeat, pts) in &lines {
+            let col = color_of(c, v);
+            let mut first = true;
+            for seg in pts.split(Option::is_none).filter(|s| !s.is_empty()) {
+                let drawn = chart
+                    .draw_series(LineSeries::new(
+                        seg.iter().flatten().copied(),
+                        col.stroke_width(1),
+                    ))
+                    .map_err(|e| err(e.to_string()))?;
+                if std::mem::take(&mut first) {
+                    drawn
+                        .label(format!("{} (repeat {})", v.name, repeat + 1))
+                        .legend(move |(x, y)| {
+                            PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(3))
+                        });
+                }
+            }
+        }
+        draw_legend(&mut chart).map_err(&err)?;
+        root.present().map_err(|e| err(e.to_string()))?;
+    }
+    Ok(Some(buf))
+}
+
 /// Latency against offered load from the capacity searches: `http_req_waiting` p50 (solid) and
 /// p99 (faint) per step, one pair of lines per variant (its representative run's search).
 fn capacity_chart(c: &Comparison) -> Result<Option<String>, ReportError> {
@@ -659,6 +751,7 @@ pub(crate) fn render(c: &Comparison) -> Result<String, ReportError> {
     out.push_str("<h2>Charts</h2>\n<div class=\"charts\">\n");
     let charts = [
         latency_chart(c)?,
+        tail_chart(c)?,
         capacity_chart(c)?,
         cpu_split_chart(c)?,
         phase_chart(c)?,

@@ -24,6 +24,7 @@ mod model;
 mod saved;
 mod stats;
 mod table;
+pub mod tail;
 mod text;
 pub mod units;
 

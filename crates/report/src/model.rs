@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::stats::{Interval, Stat};
 
+pub use wasmbench_vocab::tail::{OverLimit, Tail, TailBucket};
 pub use wasmbench_vocab::{
     CodeKind, ConnectionMode, Design, ExecMode, LoadEngine, Platform, PodResources, RuntimeInfo,
     ServerCounts, SyscallKind, Target, TrendStats, UNKNOWN,
@@ -642,6 +643,10 @@ pub struct RunResult {
     /// may move its virtual CPUs closer together or further apart between runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_round_trip_ns: Option<f64>,
+    /// The latency tail over time and per VU, as the load engine recorded it (`None` for k6
+    /// and for older results).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<Tail>,
 }
 
 impl RunResult {

@@ -4,7 +4,8 @@
 //! may use ([`PodResources`]), the statistics of a latency metric ([`TrendStats`]), what the
 //! kernel counted for a server ([`ServerCounts`], [`SyscallKind`]) and what code its
 //! instructions ran in ([`CodeKind`]); how every flag and plan file writes a duration
-//! ([`duration`]) and how every result file is written ([`result_file`]).
+//! ([`duration`]), how every result file is written ([`result_file`]) and the latency tail of
+//! a run over time and per VU ([`tail`]).
 //!
 //! Each concept is declared here once; the runtime, load engine, report model, comparison loop,
 //! Kubernetes driver and CLI all use these types, so adding a case is a compile error wherever it
@@ -13,6 +14,7 @@
 
 pub mod duration;
 pub mod result_file;
+pub mod tail;
 
 use std::collections::BTreeMap;
 use std::fmt;

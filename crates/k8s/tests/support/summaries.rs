@@ -94,6 +94,7 @@ pub fn summary(latencies_us: &[u64], vus: u64, start_s: i64, secs: i64) -> Summa
         by_name: BTreeMap::new(),
         start_lag: None,
         engine: None,
+        tail: None,
     }
 }
 

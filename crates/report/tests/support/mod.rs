@@ -59,6 +59,27 @@ pub fn plan(mode: ConnectionMode) -> PlanRecord {
 const JITTER: [f64; 3] = [1.0, 1.04, 0.97];
 
 /// One run: `k` scales server-side latency, `connect_ms` is paid per request when non-zero.
+/// A steady 3 s of 100 ms buckets (no stall, fair VUs), with one request over a duration limit.
+fn steady_tail(med_ms: f64, p99_ms: f64) -> Tail {
+    Tail {
+        bucket_ms: 100,
+        buckets: (0..30)
+            .map(|i| TailBucket {
+                requests: 900 + (i % 3) * 40,
+                p50_ms: med_ms,
+                p99_ms,
+                max_ms: p99_ms * 1.3,
+            })
+            .collect(),
+        over_limit: vec![OverLimit {
+            check: "duration < 200".into(),
+            limit_ms: 200.0,
+            buckets: vec![[12, 1]],
+        }],
+        requests_per_vu: vec![280; 100],
+    }
+}
+
 fn run(repeat: u32, k: f64, cold_ms: f64, connect_ms: f64, rss: u64) -> RunResult {
     let j = JITTER[repeat as usize % JITTER.len()];
     let waiting_p95 = 4.2 * k * j;
@@ -178,6 +199,7 @@ fn run(repeat: u32, k: f64, cold_ms: f64, connect_ms: f64, rss: u64) -> RunResul
         capacity: None,
         // The same placement of the CPUs in every run, within a probe's own spread.
         cpu_round_trip_ns: Some(130.0 + repeat as f64),
+        tail: Some(steady_tail(d.med_ms, d.p99_ms)),
         raw_summary_file: Some(format!("raw/run-{repeat}.json")),
     }
 }
