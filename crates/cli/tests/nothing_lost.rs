@@ -371,7 +371,8 @@ fn sigkill_of_compare_leaves_no_server_running() {
             .unwrap(),
     );
     let mut err = BufReader::new(child.0.stderr.take().unwrap());
-    wait_line(&mut err, ": load", Duration::from_secs(300));
+    // Both servers are up once the interleaved rounds start.
+    wait_line(&mut err, "measuring", Duration::from_secs(300));
     let wasmbench_pid = child.0.id();
     let servers: Vec<u32> = processes_tagged(&tag, wasmbench_pid);
     assert!(!servers.is_empty(), "a server runs during the load");
