@@ -162,8 +162,11 @@ fn verdict(f: Figure, ratio: f64, interval: Option<Interval>, threshold: f64) ->
 
 /// The first setting two plans differ in, named as the flag that sets it.
 fn plan_difference(a: &PlanRecord, b: &PlanRecord) -> Option<String> {
-    let fields: [(&str, String, String); 8] = [
+    // Saved runs from before the designs were named restarted every server.
+    let design = |p: &PlanRecord| p.design.map_or("restart", |d| d.as_str()).to_string();
+    let fields: [(&str, String, String); 9] = [
         ("workload", a.workload.clone(), b.workload.clone()),
+        ("--design", design(a), design(b)),
         (
             "request",
             format!(
