@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what wasmbench needs on a fresh machine; installs only what is missing.
 #   scripts/setup.sh         - what `wasmbench compare` needs (the pinned toolchain, Rust wasm targets,
-#                              tracefs for the server's syscall counts)
+#                              tracefs for the server's syscall counts, valgrind for its
+#                              instructions per request)
 #   scripts/setup.sh --test  - plus what the test suite uses (k6, wrk, containerd, runc, chromium,
 #                              vagrant with its libvirt provider, kubernetes-validate, and the
 #                              real cluster's CNI plugins, iptables, conntrack and Go modules)
@@ -40,13 +41,24 @@ if [ ! -e /sys/kernel/tracing/events/raw_syscalls/sys_enter/id ] \
   fi
 fi
 
+# `compare` counts instructions per request under valgrind's callgrind by default (a ratio
+# that does not drift with the machine); without valgrind the report says it was not measured.
+if ! command -v valgrind >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    log "installing valgrind (instructions per request)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null; }
+  else
+    log "no valgrind: reports will not count instructions per request (apt install valgrind)"
+  fi
+fi
+step_done "valgrind"
+
 [ "${1:-}" = "--test" ] || exit 0
 
 deb_installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
 apt_pkgs=()
 command -v wrk >/dev/null || apt_pkgs+=(wrk)
-# `compare --callgrind` counts instructions per request under valgrind (a CLI test runs it).
-command -v valgrind >/dev/null || apt_pkgs+=(valgrind)
 command -v containerd >/dev/null || apt_pkgs+=(containerd)
 command -v runc >/dev/null || apt_pkgs+=(runc)
 command -v chromium >/dev/null || apt_pkgs+=(chromium)

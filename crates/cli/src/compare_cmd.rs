@@ -73,11 +73,16 @@ pub struct CompareArgs {
     /// tracefs; the counters lower a busy server's throughput, and the report says so).
     #[arg(long)]
     pub count_syscalls: bool,
-    /// Also count each variant's instructions per request under valgrind's callgrind, in a pass
-    /// of its own after its measured runs (deterministic; for machines without hardware
-    /// counters). With --out, the profiles are written to runs/<variant>.callgrind.out.
-    #[arg(long)]
+    /// Count each variant's instructions per request under valgrind's callgrind, in a pass of
+    /// its own after the measured runs (deterministic, so a CI gate on it does not flake), for
+    /// every variant, the user's own too. Without it the pass runs when valgrind is installed
+    /// and every variant is one of the project's builds. With --out, the profiles are written
+    /// to runs/<variant>.callgrind.out.
+    #[arg(long, conflicts_with = "no_callgrind")]
     pub callgrind: bool,
+    /// Skip the callgrind pass.
+    #[arg(long)]
+    pub no_callgrind: bool,
     /// CPUs for the server, e.g. `1` or `2,3` (with `--load-cpus`).
     #[arg(long, value_delimiter = ',', requires = "load_cpus")]
     pub server_cpus: Vec<usize>,
@@ -416,7 +421,11 @@ pub fn run(a: CompareArgs) -> anyhow::Result<i32> {
         raw_dir: a.out.as_ref().map(|d| d.join("runs")),
         allow_outbound,
         count_syscalls: a.count_syscalls,
-        callgrind: a.callgrind,
+        callgrind: match (a.callgrind, a.no_callgrind) {
+            (true, _) => wasmbench_compare::CallgrindPass::Always,
+            (false, true) => wasmbench_compare::CallgrindPass::Off,
+            (false, false) => wasmbench_compare::CallgrindPass::WhenCheap,
+        },
         capacity,
     };
     let mut comparison = rt.block_on(async {

@@ -130,7 +130,35 @@ fn quick_compare_writes_a_consistent_report() {
     for f in ["report.md", "report.html", "report.txt"] {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
-    assert_eq!(std::fs::read_dir(dir.join("runs")).unwrap().count(), 4);
+    let runs: Vec<String> = std::fs::read_dir(dir.join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        runs.iter().filter(|f| f.ends_with(".json")).count(),
+        4,
+        "{runs:?}"
+    );
+    // Instructions per request are counted by default where valgrind is installed (setup
+    // installs it), for every variant, with their profiles beside the runs.
+    if std::process::Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_ok()
+        || std::env::var("CI").as_deref() == Ok("true")
+    {
+        for v in &c.variants {
+            let counted = v.callgrind.as_ref().expect("a callgrind count by default");
+            assert!(
+                counted.requests > 0 && counted.instructions > 0,
+                "{counted:?}"
+            );
+            assert!(
+                runs.contains(&format!("{}.callgrind.out", v.name)),
+                "{runs:?}"
+            );
+        }
+    }
 
     // Re-rendering reads the saved result without running anything.
     let again = run(&["report", dir.to_str().unwrap(), "--format", "markdown"]);

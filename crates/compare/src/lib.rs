@@ -48,7 +48,7 @@ pub use config::{
 };
 pub use error::CompareError;
 #[cfg(feature = "local")]
-pub use outcome::{Event, Options};
+pub use outcome::{CallgrindPass, Event, Options};
 #[cfg(feature = "local")]
 pub use report::planned;
 #[cfg(feature = "local")]

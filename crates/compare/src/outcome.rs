@@ -104,12 +104,26 @@ pub struct Options {
     /// context switches and page faults are always counted. Off by default: the tracepoint
     /// counters lower a busy server's throughput (docs/metrics.md).
     pub count_syscalls: bool,
-    /// After each variant's measured runs, count its instructions per request under valgrind's
-    /// callgrind in a pass of its own ([`crate::callgrind`]).
-    pub callgrind: bool,
+    /// Whether each variant's instructions per request are counted under valgrind's callgrind,
+    /// in a pass of its own after the measured runs ([`crate::callgrind`]).
+    pub callgrind: CallgrindPass,
     /// After each measured run, search the highest rate its server sustains within the SLO
     /// (`--capacity`), on the same server, outside the measured window.
     pub capacity: Option<wasmbench_load::capacity::CapacityOptions>,
+}
+
+/// When the callgrind pass runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CallgrindPass {
+    /// Never (`--no-callgrind`).
+    Off,
+    /// When valgrind is installed and every variant is one of the project's own builds: a
+    /// user's service may take minutes to start under valgrind, so it is counted only when
+    /// asked for (the default).
+    #[default]
+    WhenCheap,
+    /// For every variant; a variant that cannot be counted gets a warning (`--callgrind`).
+    Always,
 }
 
 impl std::fmt::Debug for Options {

@@ -9,7 +9,7 @@ use wasmbench_runtime::{Artifact, RuntimeError};
 use crate::config::{CompareConfig, Design};
 use crate::error::CompareError;
 use crate::launcher::{Launcher, RuntimeLauncher};
-use crate::outcome::{Event, Options, Outcome, Status, VariantOutcome};
+use crate::outcome::{CallgrindPass, Event, Options, Outcome, Status, VariantOutcome};
 use crate::session::plan_for;
 use crate::variants::{Build, resolve};
 
@@ -144,7 +144,15 @@ pub(crate) async fn run_with(
     };
     let partial = end.partial || opts.cancel.is_cancelled();
     let mut warnings = Vec::new();
-    if opts.callgrind && !partial {
+    let callgrind = match opts.callgrind {
+        CallgrindPass::Off => false,
+        CallgrindPass::WhenCheap => {
+            !variants.iter().any(|v| v.resolved.is_users())
+                && crate::callgrind::valgrind_version().is_ok()
+        }
+        CallgrindPass::Always => true,
+    };
+    if callgrind && !partial {
         let server_cpus = pinning.as_ref().map(|(s, _)| s);
         for v in variants
             .iter_mut()

@@ -315,8 +315,16 @@ fn instructions_sentence(
     } else {
         format!("{} counted by {how_v}, {} by {how_b}", v.name, base.name)
     };
+    // Counted in user space by a simulated CPU: stable from run to run, but blind to what
+    // makes instructions slow or happen elsewhere.
+    let blind = if v.callgrind.is_some() || base.callgrind.is_some() {
+        " Callgrind counts the server's own instructions only: the kernel's work for it (system \
+         time), cache misses and branch mispredictions are not in the count."
+    } else {
+        ""
+    };
     Some(format!(
-        "{} executed {} instructions per request vs {} for {}{ratio}; {how}.",
+        "{} executed {} instructions per request vs {} for {}{ratio}; {how}.{blind}",
         v.name,
         fmt_count(a),
         fmt_count(b),

@@ -77,7 +77,7 @@ fn options(
         raw_dir: None,
         allow_outbound: Vec::new(),
         count_syscalls: false,
-        callgrind: false,
+        callgrind: crate::CallgrindPass::Off,
         capacity: None,
     };
     (opts, events)
