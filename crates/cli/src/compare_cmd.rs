@@ -60,6 +60,11 @@ pub struct CompareArgs {
     /// (every repeat restarts every server and measures one run of the whole duration).
     #[arg(long, value_enum)]
     pub design: Option<wasmbench_vocab::Design>,
+    /// Limit every variant's server to this many CPUs' worth of time, e.g. `0.5`: a cgroup CFS
+    /// quota, as a Kubernetes pod's CPU limit (needs root), for a server faster than the load
+    /// generator can drive from its cores. Recorded in the report.
+    #[arg(long, value_name = "CPUS")]
+    pub server_cpu_limit: Option<f64>,
     /// With the interleaved design: the length of one block, e.g. `2s` (default).
     #[arg(long, value_parser = wasmbench_vocab::duration::parse)]
     pub block: Option<Duration>,
@@ -214,6 +219,9 @@ pub fn config_from_args(a: &CompareArgs) -> anyhow::Result<CompareConfig> {
     }
     if let Some(b) = a.block {
         cfg.block = b;
+    }
+    if let Some(c) = a.server_cpu_limit {
+        cfg.server_cpu_limit = Some(c);
     }
     if let Some(target) = a.precision {
         let mut goal = wasmbench_compare::PrecisionGoal::new(target);

@@ -48,6 +48,8 @@ pub struct PlanContext {
     pub repeats: u32,
     /// How the measured load was scheduled; `None` where the loop has no choice.
     pub design: Option<wasmbench_vocab::Design>,
+    /// The CPU limit every variant's server had (`--server-cpu-limit`).
+    pub server_cpu_limit: Option<f64>,
     /// Warm-up before each measured run.
     pub warmup: Duration,
     /// Cold starts measured per repeat.
@@ -158,6 +160,7 @@ pub fn plan(load: &wasmbench_load::Plan, how: &PlanContext) -> r::PlanRecord {
         thresholds: load.thresholds.iter().map(threshold_text).collect(),
         repeats: how.repeats,
         design: how.design,
+        server_cpu_limit: how.server_cpu_limit,
         warmup_s: how.warmup.as_secs_f64(),
         cold_start_samples: how.cold_start_samples,
         cpu_pinning: how.cpu_pinning.clone(),
@@ -316,6 +319,7 @@ mod tests {
             load_engine: wasmbench_vocab::LoadEngine::Wasmbench,
             repeats: 1,
             design: None,
+            server_cpu_limit: None,
             warmup: Duration::ZERO,
             cold_start_samples: 0,
             cpu_pinning: None,

@@ -171,6 +171,9 @@ pub struct CompareConfig {
     pub precision: Option<PrecisionGoal>,
     /// How the measured load is scheduled across the variants (`--design`).
     pub design: Design,
+    /// Every variant's server limited to this many CPUs' worth of time (`--server-cpu-limit`),
+    /// as a Kubernetes pod's CPU limit: for a server faster than one client core can drive.
+    pub server_cpu_limit: Option<f64>,
     /// The length of one measured block of the interleaved design (`--block`); a repeat is
     /// `load.duration` of load per variant, measured in as many blocks as fit.
     #[serde(with = "wasmbench_vocab::duration::serde")]
@@ -237,6 +240,7 @@ impl Default for CompareConfig {
             dirs: Vec::new(),
             precision: None,
             design: Design::default(),
+            server_cpu_limit: None,
             block: Self::DEFAULT_BLOCK,
         }
     }
@@ -373,6 +377,12 @@ impl CompareConfig {
         }
         if self.load.duration.is_zero() {
             return Err("load.duration must be longer than 0s".into());
+        }
+        if self
+            .server_cpu_limit
+            .is_some_and(|c| !(c.is_finite() && c >= 0.01))
+        {
+            return Err("server_cpu_limit must be at least 0.01 (CPUs)".into());
         }
         if self.block < Duration::from_millis(200) {
             return Err(

@@ -122,6 +122,14 @@ fn fairness(cfg: &CompareConfig, variants: &[VariantOutcome]) -> Vec<String> {
         ));
     }
     out.push(harness);
+    if let Some(cpus) = cfg.server_cpu_limit {
+        out.push(format!(
+            "every server limited to {cpus} CPU by a cgroup CFS quota ({:.1} ms per {:.0} ms \
+             period; Kubernetes' default period is 100 ms), as a pod's CPU limit",
+            cpus * wasmbench_runtime::launch::CPU_LIMIT_PERIOD.as_secs_f64() * 1e3,
+            wasmbench_runtime::launch::CPU_LIMIT_PERIOD.as_secs_f64() * 1e3
+        ));
+    }
     out
 }
 
@@ -157,6 +165,7 @@ pub fn planned(cfg: &CompareConfig) -> Result<r::PlanRecord, CompareError> {
         load_engine: wasmbench_vocab::LoadEngine::Wasmbench,
         repeats: cfg.repeats * cfg.rounds_per_repeat(),
         design: Some(cfg.design),
+        server_cpu_limit: cfg.server_cpu_limit,
         warmup: cfg.warmup,
         cold_start_samples: cold_start_samples(cfg),
         cpu_pinning: None,
@@ -174,6 +183,7 @@ pub(crate) fn build(cfg: &CompareConfig, opts: &Options, o: Outcome) -> r::Compa
         load_engine: wasmbench_vocab::LoadEngine::Wasmbench,
         repeats: o.repeats,
         design: Some(cfg.design),
+        server_cpu_limit: cfg.server_cpu_limit,
         warmup: cfg.warmup,
         cold_start_samples: cold_start_samples(cfg),
         cpu_pinning: o.pinning.as_ref().map(|(s, l)| r::CpuPinning {

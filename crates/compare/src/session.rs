@@ -79,6 +79,7 @@ pub(crate) fn launch_spec(
     let mut spec = LaunchSpec::new(artifact);
     spec.env = v.resolved.env.clone();
     spec.cpu_set = server_cpus.cloned();
+    spec.cpu_limit = cfg.server_cpu_limit;
     spec.ready_path = cfg.effective_ready_path();
     spec.startup_timeout = cfg.startup_timeout;
     spec.host_exe = Some(opts.host_exe.clone());

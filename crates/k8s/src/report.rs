@@ -57,6 +57,7 @@ pub fn comparison(o: &RunOutcome, opts: &ReportOptions<'_>) -> Result<Comparison
         load_engine: spec.load.engine,
         repeats: 1,
         design: None,
+        server_cpu_limit: None,
         warmup: Duration::ZERO,
         cold_start_samples: 0,
         cpu_pinning: None,

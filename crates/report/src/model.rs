@@ -314,6 +314,10 @@ pub struct PlanRecord {
     /// has no choice (Kubernetes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub design: Option<Design>,
+    /// Every variant's server was limited to this many CPUs' worth of time (a cgroup CFS
+    /// quota, `--server-cpu-limit`); absent without a limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_cpu_limit: Option<f64>,
     /// Warm-up load before each measured run.
     pub warmup_s: f64,
     /// Cold-start samples taken per repeat.

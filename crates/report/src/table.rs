@@ -1,7 +1,7 @@
 //! Cell formatting shared by the text, Markdown and HTML tables.
 
 use crate::model::{
-    Comparison, Figure, Placement, RuntimeInfo, UNKNOWN, VariantResult, VariantStatus,
+    Comparison, Design, Figure, Placement, RuntimeInfo, UNKNOWN, VariantResult, VariantStatus,
 };
 use crate::units::{fmt_bytes, fmt_ratio, fmt_stat, fmt_value};
 
@@ -191,15 +191,30 @@ pub(crate) fn plan_line(c: &Comparison) -> String {
             .collect();
         format!("mix [{}]", names.join(" "))
     };
+    let runs = match p.design {
+        Some(Design::Interleaved) => format!(
+            "{} round{} of one {}s block per variant (servers started once)",
+            p.repeats,
+            if p.repeats == 1 { "" } else { "s" },
+            p.duration_s
+        ),
+        Some(Design::Restart) | None => format!(
+            "{} repeat{} of {}s",
+            p.repeats,
+            if p.repeats == 1 { "" } else { "s" },
+            p.duration_s
+        ),
+    };
+    let limit = p
+        .server_cpu_limit
+        .map(|c| format!(", every server limited to {c} CPU"))
+        .unwrap_or_default();
     format!(
-        "{} {what}, {} by {}, {}, {} repeat{} of {}s after {}s warm-up",
+        "{} {what}, {} by {}, {}, {runs} after {}s warm-up{limit}",
         p.workload,
         p.executor,
         p.load_engine,
         p.connection_mode.as_str(),
-        p.repeats,
-        if p.repeats == 1 { "" } else { "s" },
-        p.duration_s,
         p.warmup_s
     )
 }

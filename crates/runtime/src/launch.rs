@@ -2,6 +2,7 @@
 //! [`LaunchSpec`] it is given, and the supervised process ([`RunningServer`]) it returns once
 //! the server is ready.
 
+mod cgroup;
 mod process;
 mod ready;
 
@@ -13,6 +14,7 @@ use std::time::Duration;
 use crate::build::Artifact;
 use crate::error::RuntimeError;
 
+pub use cgroup::{CpuLimit, PERIOD as CPU_LIMIT_PERIOD};
 pub use process::{HOST_REPORT_PREFIX, RunningServer, spawn_server};
 pub use ready::{connectable, http_get, parse_listening, rejects_readiness, wait_ready};
 pub use wasmbench_vocab::{ExecMode, RuntimeInfo};
@@ -85,6 +87,9 @@ pub struct LaunchSpec {
     pub port: u16,
     /// Pin the server process to these CPUs (`sched_setaffinity`).
     pub cpu_set: Option<Vec<usize>>,
+    /// Limit the server to this many CPUs' worth of time (`--server-cpu-limit`): a cgroup of
+    /// its own with a CFS quota, as a Kubernetes pod's CPU limit.
+    pub cpu_limit: Option<f64>,
     /// Path probed with `GET` until it answers `200`; empty: ready once the port accepts a
     /// TCP connection.
     pub ready_path: String,
@@ -118,6 +123,7 @@ impl LaunchSpec {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
             cpu_set: None,
+            cpu_limit: None,
             ready_path: "/healthz".into(),
             startup_timeout: Duration::from_secs(30),
             host_exe: None,

@@ -189,3 +189,86 @@ fn without_a_ready_path_an_accepted_connection_means_ready() {
     .to_string();
     assert!(e.contains("tcp-only was not ready within 1500 ms"), "{e}");
 }
+
+/// A server that accepts (so it is ready) and burns CPU in two threads from its first
+/// instruction.
+fn busy_server() -> Command {
+    let mut cmd = Command::new("python3");
+    cmd.args([
+        "-c",
+        "import socket, threading, multiprocessing\n\
+         def burn():\n    while True: pass\n\
+         s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(16)\n\
+         print('listening on 127.0.0.1:%d' % s.getsockname()[1], flush=True)\n\
+         multiprocessing.Process(target=burn, daemon=True).start()\n\
+         burn()\n",
+    ]);
+    cmd
+}
+
+/// `--server-cpu-limit`: the server and the process it starts share one quota, the runtime's
+/// details say so, and the cgroup is gone once the server is. Needs root (CI runs as root).
+#[test]
+fn a_cpu_limit_holds_the_server_and_its_children_to_their_quota() {
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI runs the tests as root: a CPU limit needs a cgroup"
+        );
+        eprintln!("skipped: a CPU limit needs root");
+        return;
+    }
+    let mut spec = probe("", Duration::from_secs(20));
+    spec.cpu_limit = Some(0.25);
+    let server = spawn_server(busy_server(), "busy", info(), &spec).expect("ready under a limit");
+    let detail = server
+        .info
+        .details
+        .get("cpu_limit")
+        .cloned()
+        .unwrap_or_default();
+    assert!(detail.starts_with("0.25 CPU"), "{detail}");
+    let dir = server.cgroup().expect("a cgroup of its own").to_path_buf();
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let joined = std::fs::read_to_string(format!("/proc/{}/cgroup", server.pid)).unwrap();
+    assert!(
+        joined.lines().any(|l| l.ends_with(&format!("/{name}"))),
+        "the server is not in {name}: {joined}"
+    );
+    // Both processes of the group, over two seconds of wall time.
+    let group_cpu = || -> u64 {
+        let mut ms = 0;
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // Field 5 (after the command's closing parenthesis) is the process group.
+            let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            let pgrp: Option<u32> = after.split_whitespace().nth(2).and_then(|x| x.parse().ok());
+            if pgrp == Some(server.pid)
+                && let Ok(t) = cpu_times(pid)
+            {
+                ms += t.user_ms + t.sys_ms;
+            }
+        }
+        ms
+    };
+    let (cpu0, t0) = (group_cpu(), Instant::now());
+    std::thread::sleep(Duration::from_secs(2));
+    let used = (group_cpu() - cpu0) as f64 / t0.elapsed().as_millis() as f64;
+    // Unlimited, two busy processes would use up to 2 CPUs.
+    assert!(
+        used < 0.4,
+        "the group used {used:.2} CPUs under a 0.25 limit"
+    );
+    assert!(
+        used > 0.1,
+        "the group used {used:.2} CPUs: it should run, at its quota"
+    );
+    server.stop().expect("stop");
+    assert!(!dir.exists(), "cgroup {} left behind", dir.display());
+}

@@ -40,6 +40,7 @@ pub fn plan(mode: ConnectionMode) -> PlanRecord {
         thresholds: vec!["http_req_duration: p(95)<200".into()],
         repeats: 3,
         design: None,
+        server_cpu_limit: None,
         warmup_s: 5.0,
         cold_start_samples: 5,
         cpu_pinning: Some(CpuPinning {

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use wasmbench_vocab::RuntimeInfo;
 
 use super::LaunchSpec;
+use super::cgroup::CpuLimit;
 use super::ready::{
     MIN_PROBE_WAIT, PROBE_INTERVAL, connectable, http_get, parse_listening, rejects_readiness,
 };
@@ -44,12 +45,20 @@ pub struct RunningServer {
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
     host_report: Arc<Mutex<Option<String>>>,
     readers: Vec<JoinHandle<()>>,
+    /// The server's cgroup under `--server-cpu-limit`; dropped (removed) after the server is
+    /// gone, since `Drop` kills it before the fields are dropped.
+    cpu_limit: Option<CpuLimit>,
 }
 
 impl RunningServer {
     /// `http://<addr>`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The cgroup the server runs in under a CPU limit (`LaunchSpec::cpu_limit`).
+    pub fn cgroup(&self) -> Option<&std::path::Path> {
+        self.cpu_limit.as_ref().map(CpuLimit::dir)
     }
 
     /// The last lines the server wrote on stderr.
@@ -205,6 +214,14 @@ pub fn spawn_server(
             });
         }
     }
+    let cpu_limit = match spec.cpu_limit {
+        Some(cpus) => {
+            let limit = CpuLimit::new(cpus, &cgroup_name())?;
+            limit.apply(&mut cmd);
+            Some(limit)
+        }
+        None => None,
+    };
     die_with_parent(&mut cmd);
     let program = cmd.get_program().to_string_lossy().into_owned();
     let started = Instant::now();
@@ -236,6 +253,10 @@ pub fn spawn_server(
         drop(tx);
     }
 
+    let mut info = info;
+    if let Some(limit) = &cpu_limit {
+        info.details.insert("cpu_limit".into(), limit.describe());
+    }
     let mut server = RunningServer {
         addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
         pid,
@@ -246,6 +267,7 @@ pub fn spawn_server(
         stderr_tail,
         host_report,
         readers,
+        cpu_limit,
     };
     let deadline = started + timeout;
     let not_ready = |server: &mut RunningServer, last_error: String| {
@@ -365,6 +387,13 @@ pub fn spawn_server(
 
 /// Makes the kernel kill the child when this process dies, however it dies (SIGKILL, a
 /// crash, a test's timeout): a server must never outlive the run that started it.
+/// A cgroup name no other server of this or another wasmbench process uses.
+fn cgroup_name() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("wasmbench-{}-{n}", std::process::id())
+}
+
 fn die_with_parent(cmd: &mut Command) {
     // SAFETY: getpid is async-signal-safe and called before the fork.
     let parent = unsafe { libc::getpid() };
