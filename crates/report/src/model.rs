@@ -455,6 +455,10 @@ pub struct CallgrindCount {
     pub idle_instructions_per_s: u64,
     /// Virtual users of the window's load.
     pub vus: u32,
+    /// The window's requests arrived at this fixed rate, each to an idle server; absent when
+    /// the VUs sent them back to back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_per_s: Option<u32>,
     /// `valgrind --version`.
     pub valgrind: String,
     /// The callgrind profile of the window (opens in KCachegrind or `callgrind_annotate`),
@@ -500,6 +504,18 @@ impl VariantResult {
         match figure {
             Figure::ArtifactSizeBytes => self.artifact.as_ref().map(|a| a.size_bytes as f64),
             _ => self.aggregate.get(figure).map(|s| s.median),
+        }
+    }
+
+    /// The samples of `figure` over this variant's runs; for instructions per request without
+    /// a hardware counter, the callgrind pass's one count.
+    pub fn samples(&self, figure: Figure) -> Vec<f64> {
+        let samples = figure_samples(&self.runs, figure);
+        match (figure, &self.callgrind) {
+            (Figure::InstructionsPerReq, Some(c)) if samples.is_empty() => {
+                c.per_req().into_iter().collect()
+            }
+            _ => samples,
         }
     }
 
@@ -1229,11 +1245,8 @@ impl Comparison {
             v.aggregate = Aggregate::from_runs(&v.runs);
             // Without a hardware counter, the callgrind pass gives the figure (one sample).
             if v.aggregate.instructions_per_req.is_none() {
-                v.aggregate.instructions_per_req = v
-                    .callgrind
-                    .as_ref()
-                    .and_then(CallgrindCount::per_req)
-                    .and_then(|x| Stat::from_samples(&[x]));
+                v.aggregate.instructions_per_req =
+                    Stat::from_samples(&v.samples(Figure::InstructionsPerReq));
             }
         }
     }
