@@ -3,12 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Comparison, Figure, PlanRecord, VariantStatus, figure_samples};
+use crate::model::{Comparison, Figure, PlanRecord, VariantStatus};
 use crate::stats::{Interval, Stat, ratio_interval};
 
 /// The figures compared with a saved run: the headline ratios' figures and the ones a change
 /// in a runtime or build usually moves.
-pub const COMPARED_FIGURES: [Figure; 7] = [
+pub const COMPARED_FIGURES: [Figure; 8] = [
     Figure::ThroughputRps,
     Figure::CapacityRps,
     Figure::HttpReqWaitingP95Ms,
@@ -16,6 +16,8 @@ pub const COMPARED_FIGURES: [Figure; 7] = [
     Figure::ServerCpuMsPer1kReq,
     Figure::ColdStartMs,
     Figure::ServerRssPeakBytes,
+    // Counted, not timed: a gate on it does not flake with the machine.
+    Figure::InstructionsPerReq,
 ];
 
 /// This run compared with a saved one.
@@ -93,7 +95,7 @@ pub fn against_saved(
             continue;
         };
         for f in COMPARED_FIGURES {
-            let (a, b) = (figure_samples(&v.runs, f), figure_samples(&old.runs, f));
+            let (a, b) = (v.samples(f), old.samples(f));
             let (Some(sa), Some(sb)) = (Stat::from_samples(&a), Stat::from_samples(&b)) else {
                 continue;
             };
