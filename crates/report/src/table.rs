@@ -157,7 +157,25 @@ pub(crate) fn values_legend(c: &Comparison) -> String {
 
 /// How precise the headline ratios got, for a run that repeated until a precision target.
 pub(crate) fn precision_line(c: &Comparison) -> Option<String> {
-    let p = c.precision.as_ref()?;
+    let Some(p) = c.precision.as_ref() else {
+        // Without a target, still say how far the headline ratios can be trusted and which
+        // one limits that.
+        let base = c.baseline_variant()?;
+        let others: Vec<&VariantResult> = c
+            .variants
+            .iter()
+            .filter(|v| v.name != base.name && v.status == VariantStatus::Ok)
+            .collect();
+        let (w, by) = crate::model::headline_precision(
+            &base.runs,
+            others.iter().map(|v| (v.name.as_str(), v.runs.as_slice())),
+        )?;
+        return Some(format!(
+            "precision: every headline ratio within ±{:.1}% at 95% (widest: {by}); \
+             `--precision 5%` adds rounds until each is within ±5%",
+            w * 100.0
+        ));
+    };
     let reached = match (&p.reached, &p.limited_by) {
         (Some(w), Some(by)) => format!(
             "every headline ratio within ±{:.1}% (widest: {by})",

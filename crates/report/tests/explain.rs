@@ -114,6 +114,7 @@ fn instructions_from_the_callgrind_pass_are_cited_with_how_they_were_counted() {
             requests: 1_000,
             idle_instructions_per_s: 1_500,
             vus: 1,
+            rate_per_s: None,
             valgrind: "valgrind-3.19.0".into(),
             profile_file: None,
             by_code: Vec::new(),
@@ -257,6 +258,7 @@ fn the_split_by_code_is_cited_only_where_it_was_measured() {
             requests: 1_000,
             idle_instructions_per_s: 1_500,
             vus: 1,
+            rate_per_s: None,
             valgrind: "valgrind-3.19.0".into(),
             profile_file: None,
             by_code,
@@ -321,4 +323,88 @@ fn a_largest_phase_difference_within_the_noise_band_is_not_called_a_gap() {
         "{e}"
     );
     assert!(!e.contains("the gap is"), "{e}");
+}
+
+/// `--baseline … --fail-on-regression`: the callgrind count is compared like every other
+/// figure, and being one count that does not drift, a 2% rise is a regression at a 1%
+/// threshold where an equal count is unchanged.
+#[test]
+fn a_gate_on_instructions_per_request_catches_a_two_percent_rise() {
+    let with = |wasm: u64| {
+        let mut c = support::two_variants();
+        for (v, instructions) in c.variants.iter_mut().zip([2_218_000u64, wasm]) {
+            v.callgrind = Some(CallgrindCount {
+                instructions,
+                requests: 1_000,
+                idle_instructions_per_s: 1_500,
+                vus: 1,
+                rate_per_s: Some(200),
+                valgrind: "valgrind-3.19.0".into(),
+                profile_file: None,
+                by_code: Vec::new(),
+            });
+        }
+        c.finalize();
+        c
+    };
+    let saved = with(9_870_000);
+    let verdict = |now: &Comparison, variant: &str| {
+        let s = wasmbench_report::against_saved(now, &saved, "saved", 0.01).unwrap();
+        s.changes
+            .iter()
+            .find(|c| c.variant == variant && c.figure == Figure::InstructionsPerReq)
+            .map(|c| c.verdict)
+            .unwrap_or_else(|| panic!("no instructions change for {variant}: {:?}", s.changes))
+    };
+    let worse = with(10_067_400);
+    assert_eq!(verdict(&worse, "wasmtime-wasip2"), Verdict::Regressed);
+    assert_eq!(verdict(&worse, "native"), Verdict::Unchanged);
+    assert_eq!(
+        verdict(&with(9_870_000), "wasmtime-wasip2"),
+        Verdict::Unchanged
+    );
+}
+
+/// Dozens of short blocks vary one by one by design: the interleaved design's report gives no
+/// per-figure noise or outlier verdicts (its paired intervals and the precision line say how
+/// far to trust the ratios), where the same spread over whole runs still gets them.
+#[test]
+fn interleaved_blocks_get_no_noise_or_outlier_verdicts() {
+    let spread = |design: Design| {
+        let mut c = support::two_variants();
+        c.plan.design = Some(design);
+        for v in &mut c.variants {
+            let first = v.runs[0].clone();
+            v.runs = (0..12u32)
+                .map(|i| {
+                    let mut r = first.clone();
+                    r.repeat = i;
+                    // Every fourth block at half speed, one block at a tenth.
+                    let f = if i == 5 {
+                        0.1
+                    } else if i % 4 == 0 {
+                        0.5
+                    } else {
+                        1.0
+                    };
+                    r.throughput_rps *= f;
+                    r
+                })
+                .collect();
+        }
+        c.warnings.clear();
+        c.finalize();
+        c.warnings
+    };
+    let doubt = |w: &String| w.contains("vary between samples") || w.starts_with("Outliers");
+    let blocks = spread(Design::Interleaved);
+    assert!(!blocks.iter().any(doubt), "{blocks:#?}");
+    let runs = spread(Design::Restart);
+    assert!(runs.iter().any(doubt), "{runs:#?}");
+    let c = support::two_variants();
+    let md = render(&c, Format::Markdown).unwrap();
+    assert!(
+        md.contains("Precision: every headline ratio within ±"),
+        "the precision line names the widest interval without a target: {md}"
+    );
 }
