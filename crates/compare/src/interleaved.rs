@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
-use wasmbench_report::PrecisionStop;
 
 use crate::config::{CompareConfig, PrecisionGoal};
 use crate::launcher::{Launcher, ServerHandle};
@@ -186,14 +185,14 @@ async fn rounds(
         end.repeats = round;
     }
     if let (Some(goal), None) = (&cfg.precision, &end.precision) {
-        let (_, reached) =
-            crate::precision::check(goal, limits(goal), variants, round, started.elapsed());
-        let stop = if opts.cancel.is_cancelled() {
-            PrecisionStop::Interrupted
-        } else {
-            PrecisionStop::NothingToCompare
-        };
-        end.precision = Some(crate::precision::record(goal, stop, reached, round));
+        end.precision = Some(crate::precision::cut_short(
+            goal,
+            limits(goal),
+            variants,
+            round,
+            started.elapsed(),
+            opts.cancel.is_cancelled(),
+        ));
     }
     end.repeats = round;
 }

@@ -69,3 +69,22 @@ pub(crate) fn record(
         max_time_s: goal.max_time.as_secs_f64(),
     }
 }
+
+/// The record of a run that ended before a check stopped it, interrupted or with no variant
+/// left to run, with how far it got after `done` repeats (or rounds).
+pub(crate) fn cut_short(
+    goal: &PrecisionGoal,
+    limits: (u32, u32),
+    variants: &[VariantOutcome],
+    done: u32,
+    spent: Duration,
+    interrupted: bool,
+) -> PrecisionRecord {
+    let (_, reached) = check(goal, limits, variants, done, spent);
+    let stop = if interrupted {
+        PrecisionStop::Interrupted
+    } else {
+        PrecisionStop::NothingToCompare
+    };
+    record(goal, stop, reached, done)
+}

@@ -2,8 +2,6 @@
 //! of the whole duration; the variants' order rotates from one repeat to the next so no
 //! variant always runs first (cold caches) or last.
 
-use wasmbench_report::PrecisionStop;
-
 use crate::config::{CompareConfig, PrecisionGoal};
 use crate::launcher::Launcher;
 use crate::outcome::{Event, LoopEnd, Options, RunOutcome, Status, VariantOutcome};
@@ -71,15 +69,14 @@ pub(crate) async fn measure_all(
         repeat += 1;
     }
     if let (Some(goal), None) = (&cfg.precision, &end.precision) {
-        // Interrupted, or no variant left to run: say how far it got.
-        let (_, reached) =
-            crate::precision::check(goal, limits(goal), variants, repeat, started.elapsed());
-        let stop = if opts.cancel.is_cancelled() {
-            PrecisionStop::Interrupted
-        } else {
-            PrecisionStop::NothingToCompare
-        };
-        end.precision = Some(crate::precision::record(goal, stop, reached, repeat));
+        end.precision = Some(crate::precision::cut_short(
+            goal,
+            limits(goal),
+            variants,
+            repeat,
+            started.elapsed(),
+            opts.cancel.is_cancelled(),
+        ));
     }
     end.repeats = repeat;
     end
