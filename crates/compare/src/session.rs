@@ -201,8 +201,24 @@ pub(crate) async fn warm_up(
     .await
     .map_err(|e| format!("warm-up failed: {e}"))?;
     if warm.counters.http_reqs == warm.counters.http_req_failed {
+        // What came back says whether the request or the service is wrong.
+        let answered: Vec<String> = warm
+            .statuses
+            .iter()
+            .map(|(status, n)| format!("{status} ×{n}"))
+            .collect();
+        let got = if answered.is_empty() {
+            "no HTTP response at all".to_string()
+        } else {
+            format!(
+                "only {}; the plan's {} {} must be answered with a 2xx or 3xx (--path, --method)",
+                answered.join(", "),
+                plan.request.method,
+                cfg.load.path
+            )
+        };
         return Err(format!(
-            "warm-up sent no successful request to {url}; the server's stderr ended: {}",
+            "warm-up sent no successful request to {url} ({got}); the server's stderr ended: {}",
             quote_tail(&server.stderr_tail())
         ));
     }

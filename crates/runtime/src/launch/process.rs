@@ -308,7 +308,9 @@ pub fn spawn_server(
         if now >= deadline {
             let why = match (fixed, stdout_open) {
                 (Some(a), _) => format!(
-                    "no `listening on <ip:port>` line on stdout, and nothing accepted on {a}"
+                    "no `listening on <ip:port>` line on stdout, and nothing accepted on {a}, \
+                     the port it was given (`{{port}}` in its command, or $PORT): does it listen \
+                     there?"
                 ),
                 (None, true) => "no `listening on <ip:port>` line on stdout".into(),
                 (None, false) => "stdout was closed without a `listening on <ip:port>` line".into(),
