@@ -602,7 +602,8 @@ impl ProgressDisplay {
                     b.finish_and_clear();
                 }
                 let line = format!(
-                    "measuring {rounds} rounds of one {} block per variant",
+                    "measuring {rounds} round{} of one {} block per variant",
+                    if rounds == 1 { "" } else { "s" },
                     wasmbench_vocab::duration::format(block)
                 );
                 if self.tty {

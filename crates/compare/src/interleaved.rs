@@ -119,10 +119,12 @@ async fn rounds(
             goal.max_repeats.saturating_mul(per_repeat).max(2),
         )
     };
-    (opts.on_event)(Event::Measuring {
-        rounds: planned,
-        block,
-    });
+    if live.iter().any(Option::is_some) {
+        (opts.on_event)(Event::Measuring {
+            rounds: planned,
+            block,
+        });
+    }
     // A fresh order every round, different between comparisons: a schedule that repeats could
     // line up with something periodic on the machine.
     let mut rng = rand::rngs::StdRng::seed_from_u64(
