@@ -209,7 +209,15 @@ pub fn run_result(m: &MeasuredRun<'_>) -> r::RunResult {
         connections_opened: s.connections_opened(),
         http_req_failed_rate: s.http_req_failed_rate(),
         errors: s.errors(),
-        checks: r::Checks { passes, fails },
+        checks: r::Checks {
+            passes,
+            fails,
+            by_check: s
+                .checks()
+                .into_iter()
+                .map(|(name, passes, fails)| (name, r::CheckCounts { passes, fails }))
+                .collect(),
+        },
         thresholds: s
             .thresholds()
             .into_iter()

@@ -34,6 +34,8 @@ pub trait LoadFigures: std::fmt::Debug {
     fn errors(&self) -> BTreeMap<String, u64>;
     /// Checks passed and failed, summed over all checks.
     fn checks_total(&self) -> (u64, u64);
+    /// Each check's name with its passes and fails.
+    fn checks(&self) -> Vec<(String, u64, u64)>;
     /// Threshold expressions (`metric: expr`) and whether each held.
     fn thresholds(&self) -> Vec<(String, bool)>;
     /// Bytes sent and received by the load generator.
@@ -84,6 +86,12 @@ impl LoadFigures for Summary {
     }
     fn checks_total(&self) -> (u64, u64) {
         Summary::checks_total(self)
+    }
+    fn checks(&self) -> Vec<(String, u64, u64)> {
+        self.checks
+            .iter()
+            .map(|c| (c.name.clone(), c.passes, c.fails))
+            .collect()
     }
     fn thresholds(&self) -> Vec<(String, bool)> {
         self.thresholds

@@ -183,6 +183,13 @@ impl LoadFigures for K6Summary {
         )
     }
 
+    fn checks(&self) -> Vec<(String, u64, u64)> {
+        self.checks
+            .iter()
+            .map(|c| (c.name.clone(), c.passes, c.fails))
+            .collect()
+    }
+
     fn thresholds(&self) -> Vec<(String, bool)> {
         self.metrics
             .iter()

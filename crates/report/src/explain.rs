@@ -812,8 +812,34 @@ pub fn derive_warnings(c: &Comparison) -> Vec<String> {
             (p + r.checks.passes, f + r.checks.fails)
         });
         if fails > 0 {
+            // Which checks failed, each with its own share: a default check the user never
+            // wrote must be recognisable as the one that failed.
+            let mut by_check: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+            for r in &v.runs {
+                for (name, c) in &r.checks.by_check {
+                    let e = by_check.entry(name.as_str()).or_default();
+                    e.0 += c.passes;
+                    e.1 += c.fails;
+                }
+            }
+            let named: Vec<String> = by_check
+                .iter()
+                .filter(|(_, (_, f))| *f > 0)
+                .map(|(name, (p, f))| {
+                    format!(
+                        "`{name}` {f} of {} ({:.2}%)",
+                        p + f,
+                        *f as f64 * 100.0 / (p + f) as f64
+                    )
+                })
+                .collect();
+            let which = if named.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", named.join(", "))
+            };
             out.push(format!(
-                "{}: {} of {} checks failed ({:.2}%).",
+                "{}: {} of {} checks failed ({:.2}%){which}.",
                 v.name,
                 fails,
                 passes + fails,

@@ -528,9 +528,23 @@ impl VariantResult {
 }
 
 /// Passed and failed check evaluations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Checks {
+    /// Evaluations that passed.
+    pub passes: u64,
+    /// Evaluations that failed.
+    pub fails: u64,
+    /// Each check's own counts, by its expression; empty in results saved before they were
+    /// kept.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_check: BTreeMap<String, CheckCounts>,
+}
+
+/// Passed and failed evaluations of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckCounts {
     /// Evaluations that passed.
     pub passes: u64,
     /// Evaluations that failed.

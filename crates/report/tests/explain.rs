@@ -408,3 +408,16 @@ fn interleaved_blocks_get_no_noise_or_outlier_verdicts() {
         "the precision line names the widest interval without a target: {md}"
     );
 }
+
+/// A failed check is named with its own share, and a check that held is not.
+#[test]
+fn a_failed_check_is_named_with_its_own_share() {
+    let c = support::two_variants();
+    let w = c.warnings.join("\n");
+    let line = w
+        .lines()
+        .find(|l| l.contains("checks failed"))
+        .unwrap_or_else(|| panic!("the fixture fails some checks: {w}"));
+    assert!(line.contains(": `duration < 200ms` "), "{line}");
+    assert!(!line.contains("`status == 200`"), "{line}");
+}

@@ -155,6 +155,23 @@ fn run(repeat: u32, k: f64, cold_ms: f64, connect_ms: f64, rss: u64) -> RunResul
         checks: Checks {
             passes: 2 * reqs - fails,
             fails,
+            by_check: [
+                (
+                    "status == 200".to_string(),
+                    CheckCounts {
+                        passes: reqs,
+                        fails: 0,
+                    },
+                ),
+                (
+                    "duration < 200ms".to_string(),
+                    CheckCounts {
+                        passes: reqs - fails,
+                        fails,
+                    },
+                ),
+            ]
+            .into(),
         },
         thresholds: vec![ThresholdOutcome {
             expression: "http_req_duration: p(95)<200".into(),
