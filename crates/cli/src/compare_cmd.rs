@@ -234,7 +234,7 @@ pub fn config_from_args(a: &CompareArgs) -> anyhow::Result<CompareConfig> {
                     .repeats
                     .max(wasmbench_compare::PrecisionGoal::MIN_REPEATS),
                 // One duration of blocks per variant, then rounds until the target is met.
-                wasmbench_vocab::Design::Interleaved => 1,
+                wasmbench_vocab::Design::Interleaved | wasmbench_vocab::Design::Duet => 1,
             };
         }
         goal.max_repeats = goal.max_repeats.max(cfg.repeats);

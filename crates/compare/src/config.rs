@@ -268,7 +268,7 @@ impl CompareConfig {
     pub fn rounds_per_repeat(&self) -> u32 {
         match self.design {
             Design::Restart => 1,
-            Design::Interleaved => {
+            Design::Interleaved | Design::Duet => {
                 let blocks = self.load.duration.as_secs_f64() / self.block.as_secs_f64();
                 (blocks.round() as u32).max(1)
             }
@@ -280,7 +280,7 @@ impl CompareConfig {
     pub fn measured_run(&self) -> Duration {
         match self.design {
             Design::Restart => self.load.duration,
-            Design::Interleaved => self.block.min(self.load.duration),
+            Design::Interleaved | Design::Duet => self.block.min(self.load.duration),
         }
     }
 

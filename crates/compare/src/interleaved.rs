@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
-use crate::config::{CompareConfig, PrecisionGoal};
+use crate::config::{CompareConfig, Design, PrecisionGoal};
 use crate::launcher::{Launcher, ServerHandle};
 use crate::outcome::{Event, LoopEnd, Options, RunOutcome, Status, VariantOutcome};
 use crate::session;
@@ -153,23 +153,44 @@ async fn rounds(
         order.shuffle(&mut rng);
         let cpu_round_trip_ns = session::cpu_round_trip(pinning).await;
         let mut rps = Vec::new();
-        for i in order {
-            if opts.cancel.is_cancelled() {
-                end.partial = true;
-                break 'rounds;
+        let results: Vec<(usize, Result<RunOutcome, String>)> = if cfg.design == Design::Duet {
+            // Every block of the round at once: each future holds its own server.
+            let blocks = live
+                .iter_mut()
+                .enumerate()
+                .filter(|(i, _)| order.contains(i))
+                .filter_map(|(i, l)| Some((i, l.as_mut()?)))
+                .map(|(i, l)| {
+                    let v = &variants[i];
+                    async move {
+                        let r = block_run(cfg, opts, v, l, round, block, cpu_round_trip_ns).await;
+                        (i, r)
+                    }
+                });
+            futures_util::future::join_all(blocks).await
+        } else {
+            let mut results = Vec::new();
+            for i in order {
+                if opts.cancel.is_cancelled() {
+                    break;
+                }
+                let Some(l) = live[i].as_mut() else { continue };
+                let r =
+                    block_run(cfg, opts, &variants[i], l, round, block, cpu_round_trip_ns).await;
+                results.push((i, r));
             }
+            results
+        };
+        for (i, result) in results {
             let v = &mut variants[i];
-            let Some(l) = live[i].as_mut() else { continue };
-            match block_run(cfg, opts, v, l, round, block, cpu_round_trip_ns).await {
+            match result {
                 Ok(run) => {
                     end.partial |= run.summary.partial;
                     rps.push((v.resolved.name.clone(), run.summary.http_reqs_per_s()));
                     v.runs.push(run);
                 }
-                Err(_) if opts.cancel.is_cancelled() => {
-                    end.partial = true;
-                    break 'rounds;
-                }
+                // The blocks that finished are kept; the loop ends below.
+                Err(_) if opts.cancel.is_cancelled() => {}
                 Err(reason) => {
                     fail(opts, v, reason);
                     if let Some(l) = live[i].take() {
@@ -177,6 +198,10 @@ async fn rounds(
                     }
                 }
             }
+        }
+        if opts.cancel.is_cancelled() {
+            end.partial = true;
+            break 'rounds;
         }
         (opts.on_event)(Event::RoundDone {
             round,
@@ -216,7 +241,8 @@ async fn block_run(
         cold_start_ms: std::mem::take(&mut l.cold_start_ms),
         summary: window.summary,
         usage: window.usage,
-        loadgen: window.loadgen,
+        // Blocks at the same time share this process's CPU clock: no block's own share.
+        loadgen: window.loadgen.filter(|_| cfg.design != Design::Duet),
         server_counts: window.server_counts,
         raw_file,
         capacity: None,

@@ -114,6 +114,12 @@ fn fairness(cfg: &CompareConfig, variants: &[VariantOutcome]) -> Vec<String> {
              by round",
             wasmbench_vocab::duration::format(cfg.measured_run())
         ),
+        wasmbench_vocab::Design::Duet => format!(
+            "one server process per variant, started once; the load measured in rounds of {} \
+             blocks run at the same time, every server loaded at once on the same CPUs, each \
+             ratio paired by round",
+            wasmbench_vocab::duration::format(cfg.measured_run())
+        ),
     };
     if !cfg.warmup.is_zero() {
         harness.push_str(&format!(
@@ -138,7 +144,9 @@ fn fairness(cfg: &CompareConfig, variants: &[VariantOutcome]) -> Vec<String> {
 fn cold_start_samples(cfg: &CompareConfig) -> u32 {
     match cfg.design {
         wasmbench_vocab::Design::Restart => cfg.cold_starts,
-        wasmbench_vocab::Design::Interleaved => cfg.cold_starts.saturating_mul(cfg.repeats),
+        wasmbench_vocab::Design::Interleaved | wasmbench_vocab::Design::Duet => {
+            cfg.cold_starts.saturating_mul(cfg.repeats)
+        }
     }
 }
 

@@ -134,7 +134,7 @@ pub(crate) async fn run_with(
     }
 
     let end = match cfg.design {
-        Design::Interleaved => {
+        Design::Interleaved | Design::Duet => {
             crate::interleaved::measure_all(cfg, opts, launcher, &mut variants, pinning.as_ref())
                 .await
         }

@@ -885,7 +885,7 @@ pub fn derive_warnings(c: &Comparison) -> Vec<String> {
     // Short blocks of the interleaved design vary one by one by design, and an odd block is
     // expected among dozens: how far the figures can be trusted is their rounds' paired
     // intervals, which the precision line states with the widest one named.
-    if c.plan.design == Some(crate::model::Design::Interleaved) {
+    if c.plan.design.is_some_and(crate::model::Design::in_blocks) {
         noisy.clear();
         outlying.clear();
     }

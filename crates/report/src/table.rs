@@ -210,11 +210,15 @@ pub(crate) fn plan_line(c: &Comparison) -> String {
         format!("mix [{}]", names.join(" "))
     };
     let runs = match p.design {
-        Some(Design::Interleaved) => format!(
-            "{} round{} of one {}s block per variant (servers started once)",
+        Some(d @ (Design::Interleaved | Design::Duet)) => format!(
+            "{} round{} of one {}s block per variant ({})",
             p.repeats,
             if p.repeats == 1 { "" } else { "s" },
-            p.duration_s
+            p.duration_s,
+            match d {
+                Design::Duet => "servers started once, a round's blocks at the same time",
+                _ => "servers started once",
+            }
         ),
         Some(Design::Restart) | None => format!(
             "{} repeat{} of {}s",

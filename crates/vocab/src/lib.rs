@@ -164,12 +164,27 @@ pub enum Design {
     /// Each repeat restarts every variant's server and measures one run of the whole
     /// duration (k6's "one run" per repeat); the variants' runs of a repeat are paired.
     Restart,
+    /// As interleaved, but each round's blocks run at the same time, every server loaded at
+    /// once on the same CPUs, so a round's blocks share all the machine's interference (duet
+    /// benchmarking); the servers also compete for those CPUs.
+    Duet,
 }
 
 named_enum!(Design, "design", {
     Interleaved => "interleaved",
     Restart => "restart",
+    Duet => "duet",
 });
+
+impl Design {
+    /// Whether each server starts once and is measured in rounds of short blocks.
+    pub fn in_blocks(self) -> bool {
+        match self {
+            Design::Interleaved | Design::Duet => true,
+            Design::Restart => false,
+        }
+    }
+}
 
 /// A family of system calls counted per request on the server side.
 ///
@@ -460,6 +475,8 @@ impl clap::ValueEnum for Design {
                 .help("servers started once; short blocks alternate between the variants"),
             Design::Restart => PossibleValue::new("restart")
                 .help("every repeat restarts every server and measures one whole run"),
+            Design::Duet => PossibleValue::new("duet")
+                .help("as interleaved, each round's blocks at the same time on the same CPUs"),
         })
     }
 }

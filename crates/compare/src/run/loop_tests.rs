@@ -705,3 +705,48 @@ async fn interleaved_an_interruption_keeps_the_finished_rounds() {
         assert!(served.stopped(), "{}'s server was stopped", l.variant);
     }
 }
+
+/// The duet design runs each round's blocks at the same time: every block of a round starts
+/// before any of them ends, on servers started once.
+#[tokio::test]
+async fn duet_rounds_load_every_server_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = interleaved(
+        &dir,
+        &["a", "b"],
+        1,
+        Duration::from_millis(600),
+        Duration::from_millis(300),
+    );
+    cfg.design = Design::Duet;
+    let (mut opts, _) = options(CancellationToken::new(), |_| {});
+    let raw = dir.path().join("runs");
+    std::fs::create_dir_all(&raw).unwrap();
+    opts.raw_dir = Some(raw.clone());
+    let launcher = FakeLauncher::default();
+
+    let c = run_with(&cfg, &opts, &launcher).await.unwrap();
+
+    assert_eq!(launcher.order(), ["a", "b"]);
+    let (a, b) = (variant(&c, "a"), variant(&c, "b"));
+    assert_measured(a, 2);
+    assert_measured(b, 2);
+    // Each block's own summary says when it ran: a round's blocks overlap.
+    let span = |name: &str, round: u32| {
+        let text = std::fs::read_to_string(raw.join(format!("{name}-r{round}.json"))).unwrap();
+        let s: wasmbench_load::Summary = serde_json::from_str(&text).unwrap();
+        (s.started, s.ended)
+    };
+    for round in 1..=2 {
+        let ((a0, a1), (b0, b1)) = (span("a", round), span("b", round));
+        assert!(
+            a0 < b1 && b0 < a1,
+            "round {round}: a ran {a0}–{a1}, b ran {b0}–{b1}"
+        );
+    }
+    assert_eq!(c.plan.design, Some(Design::Duet));
+    assert!(
+        a.runs.iter().all(|r| r.loadgen.is_none()),
+        "blocks at once share the client's CPU clock: no share per block"
+    );
+}
