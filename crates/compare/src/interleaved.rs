@@ -135,14 +135,12 @@ async fn rounds(
     let started = Instant::now();
     let mut round = 0u32;
     'rounds: loop {
-        if round >= planned {
-            let Some(goal) = &cfg.precision else { break };
-            let (stop, reached) =
-                crate::precision::check(goal, limits(goal), variants, round, started.elapsed());
-            if let Some(stop) = stop {
-                end.precision = Some(crate::precision::record(goal, stop, reached, round));
-                break;
-            }
+        let goal = cfg.precision.as_ref().map(|g| (g, limits(g)));
+        if let Some(record) =
+            crate::precision::stop_before(goal, variants, round, planned, started.elapsed())
+        {
+            end.precision = record;
+            break;
         }
         let mut order: Vec<usize> = (0..variants.len())
             .filter(|&i| variants[i].status == Status::Ok && live[i].is_some())

@@ -88,3 +88,22 @@ pub(crate) fn cut_short(
     };
     record(goal, stop, reached, done)
 }
+
+/// Whether the loop stops before its next repeat (or round), `done` of them started and at
+/// least `planned` wanted: `Some` with what to record (nothing without a target) when it stops.
+pub(crate) fn stop_before(
+    goal: Option<(&PrecisionGoal, (u32, u32))>,
+    variants: &[VariantOutcome],
+    done: u32,
+    planned: u32,
+    spent: Duration,
+) -> Option<Option<PrecisionRecord>> {
+    if done < planned {
+        return None;
+    }
+    let Some((goal, limits)) = goal else {
+        return Some(None);
+    };
+    let (stop, reached) = check(goal, limits, variants, done, spent);
+    stop.map(|stop| Some(record(goal, stop, reached, done)))
+}

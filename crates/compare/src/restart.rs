@@ -20,14 +20,12 @@ pub(crate) async fn measure_all(
     let limits = |goal: &PrecisionGoal| (PrecisionGoal::MIN_REPEATS, goal.max_repeats);
     let mut repeat = 0u32;
     'repeats: loop {
-        if repeat >= cfg.repeats {
-            let Some(goal) = &cfg.precision else { break };
-            let (stop, reached) =
-                crate::precision::check(goal, limits(goal), variants, repeat, started.elapsed());
-            if let Some(stop) = stop {
-                end.precision = Some(crate::precision::record(goal, stop, reached, repeat));
-                break;
-            }
+        let goal = cfg.precision.as_ref().map(|g| (g, limits(g)));
+        if let Some(record) =
+            crate::precision::stop_before(goal, variants, repeat, cfg.repeats, started.elapsed())
+        {
+            end.precision = record;
+            break;
         }
         if !variants.iter().any(|v| v.status == Status::Ok) {
             break;
