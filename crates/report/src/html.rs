@@ -9,7 +9,7 @@ use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::model::{Comparison, Figure, PHASES, Unit, VariantResult, VariantStatus};
+use crate::model::{Comparison, Figure, PHASES, RunResult, Unit, VariantResult, VariantStatus};
 use crate::table::{
     cell, description, plan_line, precision_line, present, ratio_cell, runtime_line, status_line,
     table_figures, values_legend,
@@ -198,30 +198,41 @@ fn latency_chart(c: &Comparison) -> Result<Option<String>, ReportError> {
 }
 
 /// `http_req_duration` p99 per bucket of the run (100 ms unless the run was long) for the
-/// baseline and the primary Wasm variant on one chart: the first repeat of each that recorded
-/// its tail, so both lines are one real run each rather than an average that hides the spikes.
+/// baseline and the primary Wasm variant on one chart. In the block designs, every measured
+/// block of each variant end to end, in round order (a duet's blocks of a round at the same
+/// x); in the restart design, the first repeat that recorded its tail. Each line is real runs
+/// rather than an average that hides the spikes.
 fn tail_chart(c: &Comparison) -> Result<Option<String>, ReportError> {
-    // (variant, its repeat, (seconds into the run, p99 ms) per bucket). A bucket in which no
-    // request started has no p99: the line breaks there rather than slope across it.
-    type Line<'a> = (&'a VariantResult, u32, Vec<Option<(f64, f64)>>);
+    // (variant, its label, (seconds into the measured load, p99 ms) per bucket). A bucket in
+    // which no request started has no p99: the line breaks there rather than slope across it,
+    // and so it does between blocks.
+    type Line<'a> = (&'a VariantResult, String, Vec<Option<(f64, f64)>>);
+    let in_blocks = c.plan.design.is_some_and(crate::model::Design::in_blocks);
     let lines: Vec<Line<'_>> = [c.baseline_variant(), c.primary_wasm_variant()]
         .into_iter()
         .flatten()
         .filter(|v| v.status == VariantStatus::Ok)
         .filter_map(|v| {
-            let (repeat, t) = v
-                .runs
-                .iter()
-                .find_map(|r| Some((r.repeat, r.tail.as_ref()?)))?;
-            let pts: Vec<Option<(f64, f64)>> = t
-                .buckets
-                .iter()
-                .enumerate()
-                .map(|(i, b)| {
-                    (b.requests > 0 && b.p99_ms.is_finite()).then(|| (t.start_s(i), b.p99_ms))
-                })
-                .collect();
-            pts.iter().any(Option::is_some).then_some((v, repeat, pts))
+            let mut runs: Vec<&RunResult> = v.runs.iter().filter(|r| r.tail.is_some()).collect();
+            runs.sort_by_key(|r| r.repeat);
+            let label = if in_blocks {
+                format!("{} ({} blocks)", v.name, runs.len())
+            } else {
+                runs.truncate(1);
+                format!("{} (repeat {})", v.name, runs.first()?.repeat + 1)
+            };
+            let mut pts: Vec<Option<(f64, f64)>> = Vec::new();
+            let mut offset = 0.0;
+            for r in runs {
+                let t = r.tail.as_ref()?;
+                pts.extend(t.buckets.iter().enumerate().map(|(i, b)| {
+                    (b.requests > 0 && b.p99_ms.is_finite())
+                        .then(|| (offset + t.start_s(i), b.p99_ms))
+                }));
+                pts.push(None);
+                offset += r.duration_s.max(t.start_s(t.buckets.len()));
+            }
+            pts.iter().any(Option::is_some).then_some((v, label, pts))
         })
         .collect();
     if lines.is_empty() {
@@ -245,7 +256,11 @@ fn tail_chart(c: &Comparison) -> Result<Option<String>, ReportError> {
         root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
         let mut chart = ChartBuilder::on(&root)
             .caption(
-                "http_req_duration p99 per 100 ms of the run (first repeat)",
+                if in_blocks {
+                    "http_req_duration p99 per 100 ms, every measured block end to end"
+                } else {
+                    "http_req_duration p99 per 100 ms of the run (first repeat)"
+                },
                 ("sans-serif", 20),
             )
             .margin(14)
@@ -257,14 +272,18 @@ fn tail_chart(c: &Comparison) -> Result<Option<String>, ReportError> {
             .configure_mesh()
             .x_label_formatter(&|x| format!("{x:.1} s"))
             .y_label_formatter(&|y| fmt_ms(*y))
-            .x_desc("time into the run (by request start)")
+            .x_desc(if in_blocks {
+                "measured load, blocks end to end (by request start)"
+            } else {
+                "time into the run (by request start)"
+            })
             .y_desc("p99")
             .light_line_style(RGBColor(242, 242, 242))
             .label_style(("sans-serif", 13))
             .axis_desc_style(("sans-serif", 14))
             .draw()
             .map_err(|e| err(e.to_string()))?;
-        for (v, repeat, pts) in &lines {
+        for (v, label, pts) in &lines {
             let col = color_of(c, v);
             let mut first = true;
             for seg in pts.split(Option::is_none).filter(|s| !s.is_empty()) {
@@ -275,11 +294,9 @@ fn tail_chart(c: &Comparison) -> Result<Option<String>, ReportError> {
                     ))
                     .map_err(|e| err(e.to_string()))?;
                 if std::mem::take(&mut first) {
-                    drawn
-                        .label(format!("{} (repeat {})", v.name, repeat + 1))
-                        .legend(move |(x, y)| {
-                            PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(3))
-                        });
+                    drawn.label(label.as_str()).legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(3))
+                    });
                 }
             }
         }

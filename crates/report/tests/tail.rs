@@ -244,6 +244,39 @@ fn a_steady_server_gets_neither_sentence() {
     assert_eq!(classify(t), TailKind::Steady, "{t:?}");
     // ~30 buckets with requests, each median near the 2 ms service time.
     assert!(t.buckets.len() >= 29, "{}", t.buckets.len());
-    let (_, e) = explained(&s);
+    let (mut c, e) = explained(&s);
     assert!(!e.contains("Latency tail of"), "{e}");
+
+    // In a block design the chart runs every block end to end, both variants on it.
+    c.plan.design = Some(wasmbench_report::Design::Duet);
+    for v in &mut c.variants {
+        for r in &mut v.runs {
+            r.tail = s.tail.clone();
+            r.duration_s = s.duration_s;
+        }
+    }
+    let blocks = c.variants[0].runs.len();
+    assert!(blocks >= 2, "{blocks}");
+    let html = render(&c, Format::Html).expect("renders");
+    assert!(
+        html.contains("every measured block end to end"),
+        "the tail chart"
+    );
+    for v in &c.variants {
+        let legend = format!("{} ({blocks} blocks)", v.name);
+        assert!(html.contains(&legend), "{legend}");
+    }
+    // The x axis reaches into the last block, past the others' 3 s each.
+    let ticks: Vec<f64> = html
+        .split("</text>")
+        .filter_map(|before| {
+            let text = before.rsplit('>').next()?.trim();
+            text.strip_suffix(" s")?.parse().ok()
+        })
+        .collect();
+    let last = ticks.iter().copied().fold(0.0, f64::max);
+    assert!(
+        last >= 3.0 * (blocks - 1) as f64,
+        "the axis ends at {last} s: {ticks:?}"
+    );
 }
