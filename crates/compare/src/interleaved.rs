@@ -239,8 +239,7 @@ async fn block_run(
         cold_start_ms: std::mem::take(&mut l.cold_start_ms),
         summary: window.summary,
         usage: window.usage,
-        // Blocks at the same time share this process's CPU clock: no block's own share.
-        loadgen: window.loadgen.filter(|_| cfg.design != Design::Duet),
+        loadgen: window.loadgen,
         server_counts: window.server_counts,
         raw_file,
         capacity: None,

@@ -260,7 +260,7 @@ pub(crate) async fn cpu_round_trip(pinning: Option<&(Vec<usize>, Vec<usize>)>) -
 pub(crate) struct Window {
     pub summary: Summary,
     pub usage: ResourceUsage,
-    /// CPU (ms) and peak RSS of this process, which generates the load.
+    /// CPU (ms) of the load engine's threads over the run, and this process's peak RSS.
     pub loadgen: Option<(f64, u64)>,
     pub server_counts: Option<wasmbench_vocab::ServerCounts>,
 }
@@ -281,10 +281,6 @@ pub(crate) async fn measure(
     let sampler = ResourceSampler::start(server.pid(), Duration::from_millis(100));
     // Kernel counters, no sampling: switches and faults, and each syscall kind when asked.
     let counting = wasmbench_counters::attach(server.pid(), opts.count_syscalls);
-    // The load engine runs in this process; its CPU over the run tells whether the client, not
-    // the server, was the bottleneck.
-    let me = std::process::id();
-    let cpu_before = wasmbench_runtime::resources::cpu_times(me).ok();
     let (tx, forward) = if progress {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<wasmbench_load::Progress>();
         let on_event = opts.on_event.clone();
@@ -314,12 +310,16 @@ pub(crate) async fn measure(
         let _ = f.await;
     }
     let summary = summary?;
-    let loadgen = cpu_before
-        .zip(wasmbench_runtime::resources::cpu_times(me).ok())
-        .map(|(a, b)| {
-            let cpu_ms = (b.user_ms + b.sys_ms).saturating_sub(a.user_ms + a.sys_ms);
-            let rss_peak = wasmbench_runtime::resources::memory_bytes(me).map_or(0, |m| m.1);
-            (cpu_ms as f64, rss_peak)
+    // The load engine's own threads: their CPU tells whether the client, not the server, was
+    // the bottleneck, and stays this run's alone when other runs share the process (duet).
+    let loadgen = summary
+        .engine
+        .as_ref()
+        .and_then(|e| e.worker_cpu_us)
+        .map(|us| {
+            let rss_peak =
+                wasmbench_runtime::resources::memory_bytes(std::process::id()).map_or(0, |m| m.1);
+            (us as f64 / 1000.0, rss_peak)
         });
     let usage = sampler.stop();
     let server_counts = Some(counting.finish());

@@ -237,9 +237,46 @@ pub(crate) fn involuntary_switches() -> i64 {
     0
 }
 
+/// CPU time (user + system, microseconds) the calling thread has used so far (`None` where
+/// unknown).
+fn thread_cpu_us() -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: all-zero is a valid rusage, which getrusage fills.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: RUSAGE_THREAD with a pointer to a live rusage.
+        if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut u) } == 0 {
+            let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+            return Some(us(u.ru_utime) + us(u.ru_stime));
+        }
+    }
+    None
+}
+
 /// Spin rather than sleep for this last stretch before an open-model start, when the load
 /// thread has a CPU to itself: a parked thread often wakes a millisecond late on a VM.
 pub(crate) const SPIN_BEFORE_DUE: Duration = Duration::from_micros(300);
+
+/// Joins the load threads, each of which has sent its last report, and sums the CPU time they
+/// used. A thread that has not ended after a short, bounded wait is left running (it was cut
+/// off by the hard stop and exits on its own), and the sum is then unknown.
+async fn join_workers(threads: Vec<std::thread::JoinHandle<Option<u64>>>) -> Option<u64> {
+    const JOIN_WAIT: Duration = Duration::from_millis(200);
+    let deadline = Instant::now() + JOIN_WAIT;
+    while !threads.iter().all(|t| t.is_finished()) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let mut sum = Some(0u64);
+    for t in threads {
+        let cpu = if t.is_finished() {
+            t.join().ok().flatten()
+        } else {
+            None
+        };
+        sum = sum.zip(cpu).map(|(a, b)| a + b);
+    }
+    sum
+}
 
 /// Runs one iteration; false when it was cut off by the hard stop.
 async fn iteration(
@@ -657,6 +694,7 @@ pub async fn run(plan: &Plan, opts: RunOptions) -> Result<Summary, LoadError> {
         backend: backend.as_str().to_string(),
         fallback_reason,
         pinned: cpus_of_threads.iter().all(Option::is_some),
+        worker_cpu_us: None,
     };
 
     let started = Utc::now();
@@ -748,6 +786,7 @@ pub async fn run(plan: &Plan, opts: RunOptions) -> Result<Summary, LoadError> {
                 .spawn(move || {
                     pin_current_thread(cpu);
                     crate::uring::worker(&sh2, w, pinned, mode, &tx);
+                    thread_cpu_us()
                 }),
             BackendKind::Tokio => {
                 let rt = tokio::runtime::Builder::new_current_thread()
@@ -760,6 +799,7 @@ pub async fn run(plan: &Plan, opts: RunOptions) -> Result<Summary, LoadError> {
                         pin_current_thread(cpu);
                         let local = tokio::task::LocalSet::new();
                         local.block_on(&rt, worker_main(sh2, w, pinned, mode, tx));
+                        thread_cpu_us()
                     })
             }
         };
@@ -934,11 +974,7 @@ pub async fn run(plan: &Plan, opts: RunOptions) -> Result<Summary, LoadError> {
             &mut last_dropped,
         );
     }
-    for t in threads {
-        if t.is_finished() {
-            let _ = t.join();
-        }
-    }
+    let worker_cpu_us = join_workers(threads).await;
     total.counters.dropped_iterations += dropped.load(Ordering::Relaxed);
     let elapsed = start.elapsed().as_secs_f64();
     let mut s = Summary::from_metrics(plan, &total, started, Utc::now(), elapsed);
@@ -946,7 +982,10 @@ pub async fn run(plan: &Plan, opts: RunOptions) -> Result<Summary, LoadError> {
     s.partial = partial || aborted;
     s.aborted_by_threshold = aborted;
     s.workers = n_workers as u64;
-    s.engine = Some(engine_info);
+    s.engine = Some(EngineInfo {
+        worker_cpu_us,
+        ..engine_info
+    });
     vus_g.value = 0;
     s.vus = vus_g;
     vus_max_g.value = allocated.load(Ordering::Relaxed);

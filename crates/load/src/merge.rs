@@ -86,9 +86,22 @@ impl Summary {
             (_, None) => {}
         }
         // Sources that ran on different backends: the merged figures belong to neither.
-        if self.engine != other.engine {
-            self.engine = None;
-        }
+        // The load threads' CPU adds up across sources.
+        self.engine = match (self.engine.take(), &other.engine) {
+            (Some(mine), Some(theirs))
+                if (&mine.backend, &mine.fallback_reason, mine.pinned)
+                    == (&theirs.backend, &theirs.fallback_reason, theirs.pinned) =>
+            {
+                Some(crate::EngineInfo {
+                    worker_cpu_us: mine
+                        .worker_cpu_us
+                        .zip(theirs.worker_cpu_us)
+                        .map(|(a, b)| a + b),
+                    ..mine
+                })
+            }
+            _ => None,
+        };
         self.thresholds = self.evaluate(&self.plan.thresholds.clone())?;
         Ok(())
     }

@@ -204,6 +204,11 @@ pub struct EngineInfo {
     /// True when each load thread was pinned to a CPU of its own, so the open model spun the
     /// last stretch before each start instead of sleeping.
     pub pinned: bool,
+    /// CPU time the load threads used over the run (user + system, microseconds): the load
+    /// generator's own cost, apart from anything else the process runs at the same time.
+    /// `None` when a thread could not be measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_cpu_us: Option<u64>,
 }
 
 /// Counts of one request of a mix.

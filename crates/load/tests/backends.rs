@@ -43,6 +43,7 @@ fn the_summary_says_which_backend_ran_and_why() {
     );
     assert!(s.counters.http_reqs > 10 && s.counters.http_req_failed == 0);
     assert!(render_text(&s, &[]).contains("engine: tokio"));
+    threads_cpu_is_measured(&s);
 
     p.backend = Backend::Auto;
     let s = go(&p);
@@ -58,6 +59,19 @@ fn the_summary_says_which_backend_ran_and_why() {
     assert!(s.counters.http_reqs > 10 && s.counters.http_req_failed == 0);
     let json = serde_json::to_value(&s).unwrap();
     assert_eq!(json["engine"]["backend"], e.backend.as_str());
+    threads_cpu_is_measured(&s);
+}
+
+/// The load threads' CPU is measured, and no more than they could have used: every thread busy
+/// for the whole run.
+fn threads_cpu_is_measured(s: &wasmbench_load::Summary) {
+    let e = s.engine.as_ref().expect("engine info");
+    let us = e.worker_cpu_us.expect("the load threads' CPU");
+    let most = s.duration_s * 1e6 * s.workers as f64;
+    assert!(
+        us > 0 && (us as f64) <= most,
+        "{us} µs over {most} µs: {e:?}"
+    );
 }
 
 #[test]
