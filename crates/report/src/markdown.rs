@@ -16,7 +16,7 @@ fn esc(s: &str) -> String {
 }
 
 /// Rows after the phase rows in the demo-style table.
-const EXTRA_ROWS: [Figure; 11] = [
+const EXTRA_ROWS: [Figure; 12] = [
     Figure::ThroughputRps,
     Figure::CapacityRps,
     Figure::HttpReqDurationP50Ms,
@@ -25,6 +25,7 @@ const EXTRA_ROWS: [Figure; 11] = [
     Figure::HttpReqFailedRate,
     Figure::ColdStartMs,
     Figure::ServerCpuMsPer1kReq,
+    Figure::InstructionsPerReq,
     Figure::LoadgenCpuMsPer1kReq,
     Figure::ServerRssPeakBytes,
     Figure::ArtifactSizeBytes,
@@ -55,10 +56,11 @@ pub(crate) fn render(c: &Comparison) -> String {
         "| Metric Name | Description | native | Wasm | Wasm/native |\n|---|---|---|---|---|"
     );
     let phase_rows = PHASES.iter().filter_map(|p| Figure::phase_p95(p));
-    // Capacity only when a search ran; every other row always, as in the demo's table.
-    for f in phase_rows
-        .chain(EXTRA_ROWS)
-        .filter(|f| *f != Figure::CapacityRps || present(c, *f))
+    // Capacity only when a search ran, instructions only when counted; every other row
+    // always, as in the demo's table.
+    for f in phase_rows.chain(EXTRA_ROWS).filter(|f| {
+        !matches!(f, Figure::CapacityRps | Figure::InstructionsPerReq) || present(c, *f)
+    })
     {
         let name = match PHASES.iter().find(|p| Figure::phase_p95(p) == Some(f)) {
             Some(p) => (*p).to_string(),

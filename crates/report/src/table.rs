@@ -22,6 +22,15 @@ pub(crate) fn description(c: &Comparison, f: Figure) -> std::borrow::Cow<'static
             None => "Process spawn → ready".into(),
         };
     }
+    let counted_by_callgrind = |v: &VariantResult| {
+        v.callgrind.is_some() && crate::model::figure_samples(&v.runs, f).is_empty()
+    };
+    if f == Figure::InstructionsPerReq && c.variants.iter().any(counted_by_callgrind) {
+        return "Instructions the server executed per request, counted by callgrind at 1 VU in a \
+                pass of its own: the same from run to run, without the kernel's work, cache \
+                misses or branch mispredictions"
+            .into();
+    }
     static_description(f).into()
 }
 

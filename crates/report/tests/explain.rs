@@ -135,6 +135,14 @@ fn instructions_from_the_callgrind_pass_are_cited_with_how_they_were_counted() {
     );
     let text = render(&c, Format::Text).unwrap();
     assert!(text.contains("server instructions"), "{text}");
+    // The Markdown report's main table has the row too, its ratio and how it was counted.
+    let md = render(&c, Format::Markdown).unwrap();
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| server instructions |"))
+        .unwrap_or_else(|| panic!("{md}"));
+    assert!(row.contains("counted by callgrind at 1 VU"), "{row}");
+    assert!(row.contains("| 4.45x"), "{row}");
 
     // One variant without its count: no instruction sentence at all.
     c.variants[1].callgrind = None;
