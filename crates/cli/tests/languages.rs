@@ -196,16 +196,19 @@ fn assert_ran(c: &Comparison, md: &str) {
         assert!(!w.contains("checks failed"), "a failed check: {w}");
     }
     // The first start compiles into the cache (unless an earlier run did); every later one
-    // loads the cached code.
+    // loads the cached code. Their median, not each: on a busy machine one start in two has
+    // been seen to take 1 s more than the others (1.19 s against 0.2 s).
     let starts: Vec<f64> = c.variants[1]
         .runs
         .iter()
         .flat_map(|r| r.cold_start_ms.iter().copied())
         .collect();
     assert!(starts.len() >= 2, "cold starts: {starts:?}");
+    let mut later = starts[1..].to_vec();
+    later.sort_by(f64::total_cmp);
     assert!(
-        starts[1] < 1000.0,
-        "second cold start from cached code: {starts:?} ms"
+        later[later.len() / 2] < 1000.0,
+        "cold starts from cached code: {starts:?} ms"
     );
 }
 
