@@ -5,9 +5,10 @@
 // wasi:http/incoming-handler@0.2.10 exactly: a world naming another 0.2.x version fails with
 // "failed to find export of interface `wasi:http/incoming-handler@0.2.12`". jco ships the 0.2.10
 // packages the engine merges with (io, clocks, sockets) but no wasi:http 0.2.10, so the others
-// are its 0.2.12 packages renamed: 0.2.11 and 0.2.12 changed no declaration the engine uses.
-// Worlds are dropped: they include worlds the 0.2.10 packages do not have, and only the
-// interfaces are needed.
+// are its 0.2.12 packages renamed. componentize-js merges this WIT with its engine's own, which
+// catches a disagreement (it refused 0.2.12's io, clocks and sockets renamed). Worlds are
+// dropped: they include worlds the 0.2.10 packages do not have, and only the interfaces are
+// needed.
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
