@@ -60,8 +60,7 @@ pub(crate) fn render(c: &Comparison) -> String {
     // always, as in the demo's table.
     for f in phase_rows.chain(EXTRA_ROWS).filter(|f| {
         !matches!(f, Figure::CapacityRps | Figure::InstructionsPerReq) || present(c, *f)
-    })
-    {
+    }) {
         let name = match PHASES.iter().find(|p| Figure::phase_p95(p) == Some(f)) {
             Some(p) => (*p).to_string(),
             None => f.label().to_string(),
