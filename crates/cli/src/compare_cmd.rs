@@ -37,9 +37,9 @@ pub struct CompareArgs {
     /// The load: executor, VUs, duration, connection mode, request, checks, thresholds.
     #[command(flatten)]
     pub load: LoadFlags,
-    /// Measured repeats per variant: runs of the whole duration, or that much load in blocks in
-    /// the interleaved design (with --precision: the fewest; 1 by default in the interleaved
-    /// design, 5 in the restart design).
+    /// Measured repeats per variant: runs of the whole duration in the restart design, that
+    /// much load in blocks in the others (with --precision: the fewest; 1 by default in the
+    /// duet and interleaved designs, 5 in the restart design).
     #[arg(long)]
     pub repeats: Option<u32>,
     /// Keep adding repeats (rounds of blocks) until the 95% interval of every headline ratio (throughput, p95
@@ -55,9 +55,11 @@ pub struct CompareArgs {
     /// Cold starts measured per repeat.
     #[arg(long)]
     pub cold_starts: Option<u32>,
-    /// How the measured load is scheduled: `interleaved` (default: servers started once, load
-    /// in short blocks alternating between the variants, ratios paired by round) or `restart`
-    /// (every repeat restarts every server and measures one run of the whole duration).
+    /// How the measured load is scheduled: `duet` (default: servers started once, every
+    /// variant loaded at the same time in short blocks, so a round's blocks share the machine's
+    /// drift and the servers share the server CPUs; ratios paired by round), `interleaved`
+    /// (the same blocks, one variant at a time in a shuffled order) or `restart` (every repeat
+    /// restarts every server and measures one run of the whole duration).
     #[arg(long, value_enum)]
     pub design: Option<wasmbench_vocab::Design>,
     /// Limit every variant's server to this many CPUs' worth of time, e.g. `0.5`: a cgroup CFS
@@ -65,7 +67,7 @@ pub struct CompareArgs {
     /// generator can drive from its cores. Recorded in the report.
     #[arg(long, value_name = "CPUS")]
     pub server_cpu_limit: Option<f64>,
-    /// With the interleaved design: the length of one block, e.g. `2s` (default).
+    /// With the duet and interleaved designs: the length of one block, e.g. `2s` (default).
     #[arg(long, value_parser = wasmbench_vocab::duration::parse)]
     pub block: Option<Duration>,
     /// Path (and query) of the load request.

@@ -58,7 +58,7 @@ fn quick_compare_writes_a_consistent_report() {
 
     let c = wasmbench_report::read_dir(&dir).unwrap();
     assert!(!c.meta.partial);
-    assert_eq!(c.plan.design, Some(wasmbench_vocab::Design::Interleaved));
+    assert_eq!(c.plan.design, Some(wasmbench_vocab::Design::Duet));
     assert_eq!(c.variants.len(), 2);
     for v in &c.variants {
         assert_eq!(v.status, wasmbench_report::VariantStatus::Ok, "{v:?}");
@@ -67,9 +67,10 @@ fn quick_compare_writes_a_consistent_report() {
             .figure_value(wasmbench_report::Figure::LoadgenCpuMsPer1kReq)
             .expect("the load generator's CPU per 1k requests");
         assert!(client > 0.0, "{client}");
-        // The default design: two repeats of 2 s are two rounds of one 2 s block, every cold
-        // start taken before them, on processes of their own.
-        assert_eq!(v.runs.len(), 2);
+        // The default design (duet): two repeats of 2 s per variant, with two variants loaded
+        // at once, are four rounds of one 2 s block, every cold start taken before them, on
+        // processes of their own.
+        assert_eq!(v.runs.len(), 4);
         let cold: Vec<f64> = v
             .runs
             .iter()
@@ -136,8 +137,8 @@ fn quick_compare_writes_a_consistent_report() {
         .collect();
     assert_eq!(
         runs.iter().filter(|f| f.ends_with(".json")).count(),
-        4,
-        "{runs:?}"
+        8,
+        "one raw summary per block: {runs:?}"
     );
     // Instructions per request are counted by default where valgrind is installed (setup
     // installs it), for every variant, with their profiles beside the runs.
@@ -182,6 +183,24 @@ fn quick_compare_writes_a_consistent_report() {
     assert_eq!(stderr(&o).trim().lines().count(), 1, "{}", stderr(&o));
 
     render_in_browser(&dir.join("report.html"), out.path());
+}
+
+/// The report of a run with nothing to report opens calm: every warning kind once, none that
+/// its samples cannot support.
+#[test]
+fn the_default_report_of_a_quick_run_has_at_most_three_warnings() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("result");
+    let o = run(&["compare", "--quick", "--out", dir.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "stderr:\n{}", stderr(&o));
+    let c = wasmbench_report::read_dir(&dir).unwrap();
+    assert_eq!(c.plan.design, Some(wasmbench_vocab::Design::Duet));
+    assert!(
+        c.warnings.len() <= 3,
+        "{} warnings:\n{}",
+        c.warnings.len(),
+        c.warnings.join("\n")
+    );
 }
 
 #[test]

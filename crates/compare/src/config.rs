@@ -263,15 +263,19 @@ impl CompareConfig {
     /// start are a small share of it, short enough that a round's blocks see the same machine.
     pub const DEFAULT_BLOCK: Duration = Duration::from_secs(2);
 
-    /// Measured rounds per repeat in the interleaved design: blocks that fit in
-    /// `load.duration` (at least one); 1 in the restart design, where a repeat is one run.
+    /// Measured rounds per repeat: in the interleaved design, the blocks that fit in
+    /// `load.duration` (at least one); in the duet design, as many times more as there are
+    /// variants, since a duet round measures every variant at once, so both designs measure
+    /// for the same wall time; 1 in the restart design, where a repeat is one run.
     pub fn rounds_per_repeat(&self) -> u32 {
+        let blocks = || {
+            let b = self.load.duration.as_secs_f64() / self.block.as_secs_f64();
+            (b.round() as u32).max(1)
+        };
         match self.design {
             Design::Restart => 1,
-            Design::Interleaved | Design::Duet => {
-                let blocks = self.load.duration.as_secs_f64() / self.block.as_secs_f64();
-                (blocks.round() as u32).max(1)
-            }
+            Design::Interleaved => blocks(),
+            Design::Duet => blocks() * u32::try_from(self.variants.len().max(1)).unwrap_or(1),
         }
     }
 

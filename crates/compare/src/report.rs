@@ -116,8 +116,8 @@ fn fairness(cfg: &CompareConfig, variants: &[VariantOutcome]) -> Vec<String> {
         ),
         wasmbench_vocab::Design::Duet => format!(
             "one server process per variant, started once; the load measured in rounds of {} \
-             blocks run at the same time, every server loaded at once on the same CPUs, each \
-             ratio paired by round",
+             blocks run at the same time, every server loaded at once on the same CPUs, so each \
+             server's figures are those of servers sharing those CPUs; each ratio paired by round",
             wasmbench_vocab::duration::format(cfg.measured_run())
         ),
     };

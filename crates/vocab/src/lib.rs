@@ -159,14 +159,15 @@ pub enum Design {
     /// that alternate between the variants in a shuffled order each round, and every ratio is
     /// computed from the blocks of the same round. What drifts on the machine (frequency,
     /// a neighbour's load) moves both blocks of a round alike, so it cancels in the ratio.
-    #[default]
     Interleaved,
     /// Each repeat restarts every variant's server and measures one run of the whole
     /// duration (k6's "one run" per repeat); the variants' runs of a repeat are paired.
     Restart,
     /// As interleaved, but each round's blocks run at the same time, every server loaded at
     /// once on the same CPUs, so a round's blocks share all the machine's interference (duet
-    /// benchmarking); the servers also compete for those CPUs.
+    /// benchmarking); the servers also compete for those CPUs. The default: it gave the
+    /// narrowest ratio intervals per minute of measuring (docs/benchmarks.md).
+    #[default]
     Duet,
 }
 
@@ -475,8 +476,10 @@ impl clap::ValueEnum for Design {
                 .help("servers started once; short blocks alternate between the variants"),
             Design::Restart => PossibleValue::new("restart")
                 .help("every repeat restarts every server and measures one whole run"),
-            Design::Duet => PossibleValue::new("duet")
-                .help("as interleaved, each round's blocks at the same time on the same CPUs"),
+            Design::Duet => PossibleValue::new("duet").help(
+                "the default: servers started once; each round's blocks at the same time on the \
+                 same CPUs",
+            ),
         })
     }
 }
