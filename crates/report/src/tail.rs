@@ -319,10 +319,77 @@ pub fn sentence(v: &VariantResult, keep_alive: bool) -> Option<String> {
         } else if n_unfair > n_steady {
             (|k| matches!(k, TailKind::Unfair { .. }), n_unfair)
         } else {
-            return None;
+            return spread(v, &kinds, keep_alive);
         };
     let (run, kind) = kinds.iter().find(|(_, k)| pick(k))?;
     describe(v, run, kind, alike, keep_alive)
+}
+
+/// The sentence for a steady spread, said only when some requests went over a check's limit
+/// (the figure a reader wants explained): how many, in how many runs, the longest, and the
+/// figures that rule out stalls and unfair service.
+fn spread(v: &VariantResult, kinds: &[(&RunResult, TailKind)], keep_alive: bool) -> Option<String> {
+    let mut over: Vec<(String, u64, usize)> = Vec::new();
+    for (r, _) in kinds {
+        for o in r.tail.as_ref().map_or(&[][..], |t| &t.over_limit) {
+            let n = o.total();
+            if n == 0 {
+                continue;
+            }
+            match over.iter_mut().find(|(c, ..)| *c == o.check) {
+                Some(e) => {
+                    e.1 += n;
+                    e.2 += 1;
+                }
+                None => over.push((o.check.clone(), n, 1)),
+            }
+        }
+    }
+    let (check, total, runs) = over.into_iter().max_by_key(|o| o.1)?;
+    let requests: u64 = kinds.iter().map(|(r, _)| r.http_reqs).sum();
+    let longest = kinds
+        .iter()
+        .filter_map(|(r, _)| r.tail.as_ref())
+        .flat_map(|t| t.buckets.iter().map(|b| b.max_ms))
+        .fold(0.0, f64::max);
+    // The lowest share of its run's median VU that any VU completed, over the runs.
+    let least_share = kinds
+        .iter()
+        .filter_map(|(r, _)| {
+            let t = r.tail.as_ref()?;
+            let done: Vec<f64> = t
+                .requests_per_vu
+                .iter()
+                .filter(|&&n| n > 0)
+                .map(|&n| n as f64)
+                .collect();
+            let least = done.iter().copied().fold(f64::INFINITY, f64::min);
+            Some(least / median(done)?)
+        })
+        .fold(f64::INFINITY, f64::min);
+    let fairness = if least_share.is_finite() {
+        format!(
+            "; every VU{} completed at least {:.0}% of its run's median VU's requests",
+            if keep_alive { " (connection)" } else { "" },
+            100.0 * least_share
+        )
+    } else {
+        String::new()
+    };
+    let unit = if v.runs.len() > 1 {
+        format!(" in {runs} of {} runs", kinds.len())
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "Latency tail of {}: a steady spread, neither stalls nor unfair service: {} requests \
+         ({:.2}%) over `{check}`{unit}, the longest {}, came a few at a time while the other \
+         requests kept being served{fairness}.",
+        v.name,
+        fmt_count(total as f64),
+        100.0 * total as f64 / requests.max(1) as f64,
+        fmt_ms(longest)
+    ))
 }
 
 #[cfg(test)]

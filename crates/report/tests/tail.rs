@@ -280,3 +280,53 @@ fn a_steady_server_gets_neither_sentence() {
         "the axis ends at {last} s: {ticks:?}"
     );
 }
+
+/// A steady run whose requests now and then went over a check's limit gets the steady sentence
+/// with its figures; one without any gets none.
+#[test]
+fn requests_over_a_limit_in_a_steady_run_are_a_spread() {
+    let bucket = |max_ms: f64| TailBucket {
+        requests: 1000,
+        p50_ms: 1.0,
+        p99_ms: max_ms,
+        max_ms,
+    };
+    let mut t = Tail {
+        bucket_ms: 100,
+        buckets: (0..100)
+            .map(|i| bucket(if i % 10 == 3 { 420.0 } else { 4.0 }))
+            .collect(),
+        over_limit: Vec::new(),
+        requests_per_vu: vec![5000, 4000, 3500, 5200],
+    };
+    assert_eq!(classify(&t), TailKind::Steady);
+    let mut c = support::two_variants();
+    let set = |c: &mut Comparison, t: &Tail| {
+        for v in &mut c.variants {
+            let wasm = v.is_wasm();
+            for r in &mut v.runs {
+                r.tail = wasm.then(|| t.clone());
+                r.http_reqs = 100_000;
+            }
+        }
+        explain(c).join("\n")
+    };
+    let e = set(&mut c, &t);
+    assert!(!e.contains("Latency tail of"), "nothing over a limit: {e}");
+    t.over_limit.push(OverLimit {
+        check: "duration < 200".into(),
+        limit_ms: 200.0,
+        buckets: vec![[3, 2], [13, 3], [23, 1]],
+    });
+    let e = set(&mut c, &t);
+    let runs = c.variants[1].runs.len();
+    let expected = format!(
+        "Latency tail of wasmtime-wasip2: a steady spread, neither stalls nor unfair service: \
+         {} requests ({:.2}%) over `duration < 200` in {runs} of {runs} runs, the longest 420ms, \
+         came a few at a time while the other requests kept being served; every VU \
+         (connection) completed at least 78% of its run's median VU's requests.",
+        6 * runs,
+        100.0 * 6.0 / 100_000.0
+    );
+    assert!(e.contains(&expected), "{expected}\n{e}");
+}
