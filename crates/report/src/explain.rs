@@ -540,8 +540,13 @@ pub fn explain(c: &Comparison) -> Vec<String> {
         ConnectionMode::KeepAlive => true,
         ConnectionMode::NewConnectionPerRequest => false,
     };
+    let run = if c.plan.design.is_some_and(crate::model::Design::in_blocks) {
+        "block"
+    } else {
+        "repeat"
+    };
     for v in c.variants.iter().filter(|v| v.status == VariantStatus::Ok) {
-        out.extend(crate::tail::sentence(v, keep_alive));
+        out.extend(crate::tail::sentence(v, keep_alive, run));
     }
     let Some(base) = c
         .baseline_variant()

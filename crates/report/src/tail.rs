@@ -228,11 +228,12 @@ fn describe(
     kind: &TailKind,
     alike: usize,
     keep_alive: bool,
+    unit: &str,
 ) -> Option<String> {
     let of = v.runs.iter().filter(|r| r.tail.is_some()).count();
     let which = if of > 1 {
         format!(
-            " (repeat {}; {alike} of {of} repeats alike)",
+            " ({unit} {}; {alike} of {of} {unit}s alike)",
             run.repeat + 1
         )
     } else {
@@ -301,8 +302,9 @@ fn describe(
 
 /// The sentence on where `v`'s latency tail came from, when its runs recorded a tail and it
 /// came from stalls or unfair service; the run cited is the first of the most frequent kind.
-/// `keep_alive`: the VUs kept their connections, so a VU's share is its connection's.
-pub fn sentence(v: &VariantResult, keep_alive: bool) -> Option<String> {
+/// `keep_alive`: the VUs kept their connections, so a VU's share is its connection's; `unit`
+/// names a run (`repeat`, or `block` in the block designs).
+pub fn sentence(v: &VariantResult, keep_alive: bool, unit: &str) -> Option<String> {
     let kinds: Vec<(&RunResult, TailKind)> = v
         .runs
         .iter()
@@ -319,16 +321,21 @@ pub fn sentence(v: &VariantResult, keep_alive: bool) -> Option<String> {
         } else if n_unfair > n_steady {
             (|k| matches!(k, TailKind::Unfair { .. }), n_unfair)
         } else {
-            return spread(v, &kinds, keep_alive);
+            return spread(v, &kinds, keep_alive, unit);
         };
     let (run, kind) = kinds.iter().find(|(_, k)| pick(k))?;
-    describe(v, run, kind, alike, keep_alive)
+    describe(v, run, kind, alike, keep_alive, unit)
 }
 
 /// The sentence for a steady spread, said only when some requests went over a check's limit
 /// (the figure a reader wants explained): how many, in how many runs, the longest, and the
 /// figures that rule out stalls and unfair service.
-fn spread(v: &VariantResult, kinds: &[(&RunResult, TailKind)], keep_alive: bool) -> Option<String> {
+fn spread(
+    v: &VariantResult,
+    kinds: &[(&RunResult, TailKind)],
+    keep_alive: bool,
+    unit: &str,
+) -> Option<String> {
     let mut over: Vec<(String, u64, usize)> = Vec::new();
     for (r, _) in kinds {
         for o in r.tail.as_ref().map_or(&[][..], |t| &t.over_limit) {
@@ -377,7 +384,7 @@ fn spread(v: &VariantResult, kinds: &[(&RunResult, TailKind)], keep_alive: bool)
         String::new()
     };
     let unit = if v.runs.len() > 1 {
-        format!(" in {runs} of {} runs", kinds.len())
+        format!(" in {runs} of {} {unit}s", kinds.len())
     } else {
         String::new()
     };

@@ -322,7 +322,7 @@ fn requests_over_a_limit_in_a_steady_run_are_a_spread() {
     let runs = c.variants[1].runs.len();
     let expected = format!(
         "Latency tail of wasmtime-wasip2: a steady spread, neither stalls nor unfair service: \
-         {} requests ({:.2}%) over `duration < 200` in {runs} of {runs} runs, the longest 420ms, \
+         {} requests ({:.2}%) over `duration < 200` in {runs} of {runs} repeats, the longest 420ms, \
          came a few at a time while the other requests kept being served; every VU \
          (connection) completed at least 78% of its run's median VU's requests.",
         6 * runs,
