@@ -374,7 +374,17 @@ fn spread(
             Some(least / median(done)?)
         })
         .fold(f64::INFINITY, f64::min);
-    let fairness = if least_share.is_finite() {
+    let count = |f: fn(&TailKind) -> bool| kinds.iter().filter(|(_, k)| f(k)).count();
+    let n_unfair = count(|k| matches!(k, TailKind::Unfair { .. }));
+    let n_stalls = count(|k| matches!(k, TailKind::Stalls { .. }));
+    let fairness = if n_unfair + n_stalls > 0 {
+        format!(
+            "; {n_unfair} of the {n} {unit}s had a VU{} under half the median VU's requests, \
+             {n_stalls} had stalls",
+            if keep_alive { " (connection)" } else { "" },
+            n = kinds.len(),
+        )
+    } else if least_share.is_finite() {
         format!(
             "; every VU{} completed at least {:.0}% of its run's median VU's requests",
             if keep_alive { " (connection)" } else { "" },
@@ -383,16 +393,21 @@ fn spread(
     } else {
         String::new()
     };
-    let unit = if v.runs.len() > 1 {
+    let within = if v.runs.len() > 1 {
         format!(" in {runs} of {} {unit}s", kinds.len())
     } else {
         String::new()
     };
     Some(format!(
-        "Latency tail of {}: a steady spread, neither stalls nor unfair service: {} requests \
-         ({:.2}%) over `{check}`{unit}, the longest {}, came a few at a time while the other \
-         requests kept being served{fairness}.",
+        "Latency tail of {}: {}a steady spread, neither stalls nor unfair service: {} \
+         requests ({:.2}%) over `{check}`{within}, the longest {}, came a few at a time while the \
+         other requests kept being served{fairness}.",
         v.name,
+        if n_unfair + n_stalls > 0 {
+            "mostly "
+        } else {
+            ""
+        },
         fmt_count(total as f64),
         100.0 * total as f64 / requests.max(1) as f64,
         fmt_ms(longest)

@@ -329,4 +329,20 @@ fn requests_over_a_limit_in_a_steady_run_are_a_spread() {
         100.0 * 6.0 / 100_000.0
     );
     assert!(e.contains(&expected), "{expected}\n{e}");
+
+    // One run of three with a starved connection: mostly a spread, and that run is counted.
+    assert_eq!(runs, 3);
+    c.variants[1].runs[2].tail.as_mut().unwrap().requests_per_vu = vec![5000, 4000, 4500, 100];
+    c.explanation = explain(&c);
+    let e = c.explanation.join("\n");
+    assert!(
+        e.contains(
+            "Latency tail of wasmtime-wasip2: mostly a steady spread, neither stalls nor unfair \
+             service: 18 requests"
+        ) && e.contains(
+            "kept being served; 1 of the 3 repeats had a VU (connection) under half the median \
+             VU's requests, 0 had stalls."
+        ),
+        "{e}"
+    );
 }
