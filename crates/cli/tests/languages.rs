@@ -155,10 +155,6 @@ fn compare(native_cmd: &str, wasm: &Path, greeting: &str, out: &Path) -> (Compar
         native_cmd,
         "--wasm",
         wasm.to_str().unwrap(),
-        // The cached-code variant: an interpreter's component compiles for seconds, which
-        // the plain `wasi-http` host would pay at every cold start.
-        "--wasm-runtime",
-        "wasi-http-precompiled",
         "--check",
         "status == 200",
         "--check",
@@ -177,6 +173,7 @@ fn compare(native_cmd: &str, wasm: &Path, greeting: &str, out: &Path) -> (Compar
 /// the greeting, no failed check named in the report, and the cached code loaded fast.
 fn assert_ran(c: &Comparison, md: &str) {
     let names: Vec<&str> = c.variants.iter().map(|v| v.name.as_str()).collect();
+    // By default a wasi:http component runs on the cached-code host.
     assert_eq!(names, ["native-cmd", "wasm-wasi-http-precompiled"]);
     for v in &c.variants {
         assert_eq!(v.status, VariantStatus::Ok, "{v:?}");

@@ -71,12 +71,14 @@ pub fn apply(
             }
             runtimes.push(r.to_string());
         }
+        // By default the cached-code host of each kind: a component compiled once, its
+        // later cold starts load the code (a 15 MB interpreter component compiles for 15 s).
         if runtimes.is_empty() && wasm_runtimes.is_empty() {
             runtimes.push(
                 match service {
                     WasiService::Command(Target::Wasip1) => "wasmtime-wasip1",
                     WasiService::Command(_) => "wasmtime-wasip2",
-                    WasiService::HttpProxy => "wasi-http",
+                    WasiService::HttpProxy => "wasi-http-precompiled",
                 }
                 .to_string(),
             );
