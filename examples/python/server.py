@@ -58,7 +58,11 @@ class Server(ThreadingHTTPServer):
 def main() -> int:
     parser = argparse.ArgumentParser(description="kv routes on http.server")
     parser.add_argument("--port", type=int, default=None)
+    parser.add_argument(
+        "--backlog", type=int, default=Server.request_queue_size, help="listen backlog"
+    )
     args = parser.parse_args()
+    Server.request_queue_size = args.backlog
     port = args.port if args.port is not None else int(os.environ.get("PORT", "8080"))
     host = os.environ.get("HOST", "127.0.0.1")
     with Server((host, port), Handler) as server:

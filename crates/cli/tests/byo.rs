@@ -550,3 +550,68 @@ fn a_service_that_refuses_the_plans_request_is_told_what_it_answered() {
         r.stderr
     );
 }
+
+/// A native server whose listen backlog (5, Python's stdlib default) is far below the VUs:
+/// most VUs wait in connect and the run overruns its plan. The report says so with the
+/// figures, marks the variant's figures, and its throughput is over the planned window.
+#[test]
+fn a_server_with_a_small_listen_backlog_is_reported_as_not_as_planned() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("backlog");
+    let server = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/python/server.py");
+    let native = format!("python3 {} --port {{port}} --backlog 5", server.display());
+    let r = run(&[
+        "compare",
+        "--out",
+        dir.to_str().unwrap(),
+        "--native-cmd",
+        &native,
+        "--vus",
+        "100",
+        "--duration",
+        "2s",
+        "--warmup",
+        "0s",
+        "--repeats",
+        "1",
+        "--cold-starts",
+        "1",
+        "--no-callgrind",
+    ]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let c = wasmbench_report::read_dir(&dir).unwrap();
+    let w = c
+        .warnings
+        .iter()
+        .find(|w| w.starts_with("Runs that did not go as planned"))
+        .unwrap_or_else(|| panic!("{:#?}", c.warnings));
+    assert!(w.contains("native-cmd: "), "{w}");
+    let v = &c.variants[0];
+    for run in &v.runs {
+        let planned = run.planned.expect("the engine says what was planned");
+        assert_eq!(planned.vus, Some(100));
+        let tail = run.tail.as_ref().unwrap();
+        let started: u64 = tail
+            .buckets
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| tail.start_s(*i) < planned.duration_s)
+            .map(|(_, b)| b.requests)
+            .sum();
+        if planned.overran(run.duration_s) {
+            assert!(w.contains("runs lasted up to"), "{w}");
+            let window = started as f64 / planned.duration_s;
+            assert!(
+                (run.throughput_rps - window).abs() < 1e-6,
+                "over the planned window: {} vs {window}",
+                run.throughput_rps
+            );
+        }
+    }
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| throughput |"))
+        .unwrap_or_else(|| panic!("{md}"));
+    assert!(row.contains('⚠'), "the figures are marked: {row}");
+}

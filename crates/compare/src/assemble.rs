@@ -184,6 +184,31 @@ fn threshold_text(t: &wasmbench_load::Threshold) -> String {
     format!("{}: {}", t.metric, t.expr)
 }
 
+/// Requests per second over the measured window: over the whole run, unless it lasted well
+/// past its plan (VUs stuck until the graceful stop), where the requests that started in the
+/// planned window count, per second of it; a rate over the overrun would divide a few seconds'
+/// requests by the stuck VUs' wait.
+fn throughput(
+    per_run_s: f64,
+    duration_s: f64,
+    planned: Option<r::PlannedRun>,
+    tail: Option<&wasmbench_vocab::tail::Tail>,
+) -> f64 {
+    match (planned, tail) {
+        (Some(p), Some(t)) if p.overran(duration_s) && p.duration_s > 0.0 => {
+            let started: u64 = t
+                .buckets
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| t.start_s(*i) < p.duration_s)
+                .map(|(_, b)| b.requests)
+                .sum();
+            started as f64 / p.duration_s
+        }
+        _ => per_run_s,
+    }
+}
+
 /// One run of the report from its load figures (this engine's summary or k6's export).
 pub fn run_result(m: &MeasuredRun<'_>) -> r::RunResult {
     let s = m.summary;
@@ -200,13 +225,16 @@ pub fn run_result(m: &MeasuredRun<'_>) -> r::RunResult {
     let (passes, fails) = s.checks_total();
     let (data_sent_bytes, data_received_bytes) = s.data_bytes();
     let duration_s = s.duration_s();
+    let planned = s.planned();
+    let tail = s.tail();
     r::RunResult {
         repeat: m.repeat,
         duration_s,
         cold_start_ms: m.cold_start_ms.clone(),
-        throughput_rps: s.http_reqs_per_s(),
+        throughput_rps: throughput(s.http_reqs_per_s(), duration_s, planned, tail.as_ref()),
         http_reqs: s.http_reqs(),
         connections_opened: s.connections_opened(),
+        planned,
         http_req_failed_rate: s.http_req_failed_rate(),
         errors: s.errors(),
         checks: r::Checks {
@@ -240,7 +268,7 @@ pub fn run_result(m: &MeasuredRun<'_>) -> r::RunResult {
         raw_summary_file: m.raw_summary_file.clone(),
         capacity: m.capacity.clone(),
         cpu_round_trip_ns: m.cpu_round_trip_ns,
-        tail: s.tail(),
+        tail,
         by_request: s
             .by_request()
             .into_iter()

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use wasmbench_vocab::TrendStats;
 use wasmbench_vocab::tail::Tail;
+use wasmbench_vocab::{PlannedRun, TrendStats};
 
 use crate::registry::named_trend_names;
 use crate::summary::{NamedCounts, Summary};
@@ -50,6 +50,8 @@ pub trait LoadFigures: std::fmt::Debug {
     fn connections_opened(&self) -> Option<u64>;
     /// The latency tail over time and per VU, when the tool records it (k6's export does not).
     fn tail(&self) -> Option<Tail>;
+    /// What the run was planned to be, when the tool's output says (k6's export does not).
+    fn planned(&self) -> Option<PlannedRun>;
 
     /// Completed requests per second.
     fn http_reqs_per_s(&self) -> f64 {
@@ -68,6 +70,18 @@ impl LoadFigures for Summary {
     }
     fn tail(&self) -> Option<Tail> {
         self.tail.clone()
+    }
+    fn planned(&self) -> Option<PlannedRun> {
+        Some(PlannedRun {
+            duration_s: self.plan.executor.duration().as_secs_f64(),
+            vus: match self.plan.executor {
+                crate::plan::Executor::ConstantVus { vus, .. } => {
+                    Some(vus * u64::from(self.sources.max(1)))
+                }
+                _ => None,
+            },
+            interrupted_iterations: self.counters.interrupted_iterations,
+        })
     }
     fn duration_s(&self) -> f64 {
         self.duration_s

@@ -149,6 +149,10 @@ impl LoadFigures for K6Summary {
         None
     }
 
+    fn planned(&self) -> Option<wasmbench_vocab::PlannedRun> {
+        None
+    }
+
     fn duration_s(&self) -> f64 {
         // The export has no run length; count / rate is k6's own elapsed time.
         let (count, rate) = (

@@ -671,6 +671,7 @@ pub fn derive_warnings(c: &Comparison) -> Vec<String> {
         out.extend(kubernetes_warnings(c, k));
     }
     out.extend(cpu_placement_warning(c));
+    out.extend(crate::planned::warning(&c.variants));
     let mut noisy = Vec::new();
     let mut outlying = Vec::new();
     for v in &c.variants {

@@ -21,6 +21,7 @@ mod json;
 mod markdown;
 mod mix;
 mod model;
+mod planned;
 mod saved;
 mod stats;
 mod table;

@@ -12,8 +12,8 @@ use crate::stats::{Interval, Stat};
 
 pub use wasmbench_vocab::tail::{OverLimit, Tail, TailBucket};
 pub use wasmbench_vocab::{
-    CodeKind, ConnectionMode, Design, ExecMode, LoadEngine, Platform, PodResources, RuntimeInfo,
-    ServerCounts, SyscallKind, Target, TrendStats, UNKNOWN,
+    CodeKind, ConnectionMode, Design, ExecMode, LoadEngine, PlannedRun, Platform, PodResources,
+    RuntimeInfo, ServerCounts, SyscallKind, Target, TrendStats, UNKNOWN,
 };
 
 /// Version of the JSON shape written by this crate; bump it on any incompatible change.
@@ -638,6 +638,9 @@ pub struct RunResult {
     /// TCP connections the load generator opened during the run, when its tool counts them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connections_opened: Option<u64>,
+    /// What the run was planned to be, when its tool says (k6's export does not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned: Option<PlannedRun>,
     /// Share of failed requests, 0–1 (k6's `http_req_failed`).
     pub http_req_failed_rate: f64,
     /// Failed requests by kind (`status_500`, `connect`, `timeout`...).

@@ -99,10 +99,20 @@ pub(crate) fn cell(v: &VariantResult, f: Figure) -> String {
         VariantStatus::Failed => "failed".into(),
         VariantStatus::Skipped => "skipped".into(),
         VariantStatus::Ok => match v.aggregate.get(f) {
-            Some(s) => fmt_stat(s, f.unit()),
+            Some(s) => format!("{}{}", fmt_stat(s, f.unit()), not_as_planned_mark(v)),
             None if f == Figure::CapacityRps => capacity_bound(v),
             None => "–".to_string(),
         },
+    }
+}
+
+/// ` ⚠` after every figure of a variant whose runs did not go as planned (the warnings say
+/// how), nothing otherwise.
+fn not_as_planned_mark(v: &VariantResult) -> &'static str {
+    if crate::planned::deviations(v).is_empty() {
+        ""
+    } else {
+        " ⚠"
     }
 }
 

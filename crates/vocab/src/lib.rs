@@ -151,6 +151,30 @@ named_enum!(ConnectionMode, "connection mode", {
     NewConnectionPerRequest => "new-connection-per-request" | "close" | "new-per-request",
 });
 
+/// What a load run was planned to be, and what of it could not happen as planned: a report
+/// compares it with what the run did.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedRun {
+    /// The executor's duration, seconds (graceful stop excluded).
+    pub duration_s: f64,
+    /// VUs that were each to hold a connection for the whole run (constant-vus, summed over
+    /// merged load generators); `None` for the executors whose VUs come and go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vus: Option<u64>,
+    /// Iterations cut off by the end of the run (k6's `interrupted_iterations`).
+    pub interrupted_iterations: u64,
+}
+
+impl PlannedRun {
+    /// Whether a run of `actual_s` lasted well past its plan: in-flight iterations end within
+    /// milliseconds of the plan, so half a second (or a tenth of a long run) more means VUs
+    /// were stuck, e.g. in a connect that the server's listen backlog left waiting.
+    pub fn overran(&self, actual_s: f64) -> bool {
+        actual_s > self.duration_s + (0.1 * self.duration_s).max(0.5)
+    }
+}
+
 /// How a comparison schedules its measured load across the variants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -150,6 +150,11 @@ fn run(repeat: u32, k: f64, cold_ms: f64, connect_ms: f64, rss: u64) -> RunResul
         http_reqs: reqs,
         // Keep-alive: one connection per VU; a connect cost per request means one each.
         connections_opened: Some(if connect_ms > 0.0 { reqs } else { 100 }),
+        planned: Some(PlannedRun {
+            duration_s: 30.0,
+            vus: Some(100),
+            interrupted_iterations: 0,
+        }),
         http_req_failed_rate: 0.0,
         errors: BTreeMap::new(),
         checks: Checks {
