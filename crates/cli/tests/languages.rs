@@ -209,6 +209,37 @@ fn assert_ran(c: &Comparison, md: &str) {
     );
 }
 
+/// The report states only what it observed of the user's programs: what the native program
+/// is and the version its interpreter prints, no build environment, no size of an interpreter,
+/// no claim of our own echo's.
+fn assert_observed(c: &Comparison, md: &str, interpreter: &str) {
+    let version = output_of(interpreter, &["--version"], Path::new("."))
+        .and_then(|v| v.lines().next().map(str::to_string))
+        .expect("the interpreter prints its version");
+    let line = c
+        .explanation
+        .iter()
+        .find(|l| l.starts_with("native-cmd runs the user's command"))
+        .unwrap_or_else(|| panic!("{:#?}", c.explanation));
+    assert!(
+        line.contains(&format!("whose `--version` prints \"{version}\"")),
+        "{line}"
+    );
+    assert!(line.contains(" is a"), "the program's kind: {line}");
+    for claim in [
+        "no runtime, no sandbox boundary",
+        "artifacts built with",
+        "rustc",
+    ] {
+        assert!(!md.contains(claim), "{claim:?} in report.md:\n{md}");
+    }
+    assert!(
+        c.variants[0].artifact.is_none(),
+        "an interpreter from PATH is no artifact of the user's: {:?}",
+        c.variants[0].artifact
+    );
+}
+
 #[test]
 fn the_python_example_runs_natively_and_as_a_component() {
     const COMPONENTIZE_PY: &str = "componentize-py 0.25.1";
@@ -249,6 +280,7 @@ fn the_python_example_runs_natively_and_as_a_component() {
     let out = tempfile::tempdir().unwrap();
     let (c, md) = compare(&native, &wasm, "hello from python", &out.path().join("py"));
     assert_ran(&c, &md);
+    assert_observed(&c, &md, "python3");
 }
 
 #[test]
@@ -304,4 +336,5 @@ fn the_javascript_example_runs_natively_and_as_a_component() {
         &out.path().join("js"),
     );
     assert_ran(&c, &md);
+    assert_observed(&c, &md, "node");
 }

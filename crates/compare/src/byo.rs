@@ -95,7 +95,7 @@ pub fn apply(
             });
         }
     }
-    cfg.workload = "user service".into();
+    cfg.workload = wasmbench_vocab::USER_SERVICE_WORKLOAD.into();
     cfg.variants = variants;
     Ok(())
 }
@@ -106,6 +106,70 @@ pub fn apply(
 pub struct CommandRuntime {
     command: String,
     program: std::path::PathBuf,
+    /// What the program file is, as read from it: `ELF executable`, `script for …`.
+    kind: String,
+    /// The first line the program prints for `--version`, asked only of a program that runs a
+    /// file the command names (an interpreter): a server binary might serve on `--version`.
+    version: Option<String>,
+}
+
+/// How long an interpreter may take to print its version.
+const VERSION_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// What `program` is, from its first bytes.
+fn program_kind(program: &std::path::Path) -> String {
+    use std::io::Read;
+    let mut head = [0u8; 128];
+    let n = std::fs::File::open(program)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    let head = &head[..n];
+    if head.starts_with(b"\x7fELF") {
+        "ELF executable".into()
+    } else if let Some(rest) = head.strip_prefix(b"#!") {
+        let line = rest.split(|&b| b == b'\n').next().unwrap_or_default();
+        format!("script for `{}`", String::from_utf8_lossy(line).trim())
+    } else {
+        "file of another kind (neither ELF nor a #! script)".into()
+    }
+}
+
+/// The first non-empty line `program --version` prints (stdout, else stderr), within
+/// [`VERSION_WAIT`]; `None` when it prints nothing, fails or takes longer.
+fn program_version(program: &std::path::Path) -> Option<String> {
+    let mut child = std::process::Command::new(program)
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    let deadline = std::time::Instant::now() + VERSION_WAIT;
+    // Bounded by the deadline: a program that does not end is killed.
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+    let out = child.wait_with_output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    [out.stdout, out.stderr].iter().find_map(|b| {
+        String::from_utf8_lossy(b)
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .map(|l| l.chars().take(120).collect())
+    })
 }
 
 impl CommandRuntime {
@@ -129,8 +193,15 @@ impl CommandRuntime {
                 program.display()
             )));
         }
+        // A command whose next word is a file runs it with the program: an interpreter.
+        let runs_a_file = command
+            .split_whitespace()
+            .nth(1)
+            .is_some_and(|w| std::path::Path::new(w).is_file());
         Ok(CommandRuntime {
             command: command.to_string(),
+            kind: program_kind(&program),
+            version: runs_a_file.then(|| program_version(&program)).flatten(),
             program,
         })
     }
@@ -140,9 +211,21 @@ impl CommandRuntime {
         &self.command
     }
 
-    /// The program file, recorded as the variant's artifact.
+    /// The program file, the variant's artifact to launch.
     pub fn artifact(&self) -> Result<wasmbench_runtime::Artifact, wasmbench_runtime::RuntimeError> {
         wasmbench_runtime::Artifact::from_path(wasmbench_runtime::Target::Native, &self.program)
+    }
+
+    /// Whether the report states the program file (its size, its hash): only when the user
+    /// named it by its path and it is an executable of its own, not for a program found on
+    /// PATH (an interpreter or a tool, whose size says nothing of the service).
+    pub fn states_artifact(&self) -> bool {
+        let named = self
+            .command
+            .split_whitespace()
+            .next()
+            .is_some_and(|w| w.contains('/'));
+        named && self.kind == "ELF executable"
     }
 }
 
@@ -150,9 +233,17 @@ impl wasmbench_runtime::Runtime for CommandRuntime {
     fn info(&self) -> wasmbench_runtime::RuntimeInfo {
         let mut details = std::collections::BTreeMap::new();
         details.insert("command".into(), self.command.clone());
+        details.insert("program".into(), self.program.display().to_string());
+        details.insert("program_kind".into(), self.kind.clone());
+        if let Some(v) = &self.version {
+            details.insert("program_version".into(), v.clone());
+        }
         wasmbench_runtime::RuntimeInfo {
             name: "native-cmd".into(),
-            version: "user command".into(),
+            version: self
+                .version
+                .clone()
+                .unwrap_or_else(|| "user command".into()),
             mode: wasmbench_runtime::ExecMode::Native,
             target: wasmbench_runtime::Target::Native,
             pooling: None,

@@ -246,14 +246,23 @@ fn variant(v: VariantOutcome) -> r::VariantResult {
         name: v.resolved.name.clone(),
         runtime: r::RuntimeInfo { details, ..info },
         workload_mode,
-        artifact: v.artifact.as_ref().map(|a| r::ArtifactInfo {
-            path: a.path.display().to_string(),
-            size_bytes: a.size_bytes,
-            build_ms: a.build_time.as_secs_f64() * 1e3,
-            sha256: a.sha256.clone(),
-            compile_ms: v.compile_ms,
-            cwasm_size_bytes,
-        }),
+        artifact: v
+            .artifact
+            .as_ref()
+            .filter(|_| {
+                v.resolved
+                    .command
+                    .as_ref()
+                    .is_none_or(|c| c.states_artifact())
+            })
+            .map(|a| r::ArtifactInfo {
+                path: a.path.display().to_string(),
+                size_bytes: a.size_bytes,
+                build_ms: a.build_time.as_secs_f64() * 1e3,
+                sha256: a.sha256.clone(),
+                compile_ms: v.compile_ms,
+                cwasm_size_bytes,
+            }),
         status,
         reason,
         not_started,

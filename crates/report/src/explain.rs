@@ -20,9 +20,26 @@ fn mode_sentence(v: &VariantResult) -> String {
     let rt = &v.runtime;
     let who = runtime_label(rt);
     let how = match rt.mode {
-        ExecMode::Native => {
-            "runs as a native executable: no runtime, no sandbox boundary".to_string()
-        }
+        ExecMode::Native => match rt.details.get("command") {
+            // The user's command: only what was read from it.
+            Some(command) => {
+                let program = rt.details.get("program").map_or("", String::as_str);
+                let mut s = format!("runs the user's command `{command}` as a process of its own");
+                if let Some(kind) = rt.details.get("program_kind") {
+                    let article = if kind.starts_with(['E', 'e']) {
+                        "an"
+                    } else {
+                        "a"
+                    };
+                    s.push_str(&format!(": {program} is {article} {kind}"));
+                }
+                if let Some(v) = rt.details.get("program_version") {
+                    s.push_str(&format!(", whose `--version` prints \"{v}\""));
+                }
+                s
+            }
+            None => "runs as a native executable: no runtime, no sandbox boundary".to_string(),
+        },
         ExecMode::CraneliftJit => format!(
             "runs under {who} with Cranelift compiling the module to machine code at start-up \
              (optimised code; the compile time lands in cold start, not in the load run)"
@@ -481,15 +498,19 @@ fn placement_sentence(k: &KubernetesEnv) -> Option<String> {
 pub fn explain(c: &Comparison) -> Vec<String> {
     let mut out = Vec::new();
     let env = &c.meta.environment;
+    // The build environment only for what wasmbench built: never the user's builds.
+    let built_with = c
+        .built_with()
+        .map(|rustc| format!(", artifacts built with {rustc}"))
+        .unwrap_or_default();
     match &env.kubernetes {
         None => out.push(format!(
-            "Environment: {} ({} logical CPUs), {} memory, {} kernel {}, artifacts built with {}; wasmbench {}.",
+            "Environment: {} ({} logical CPUs), {} memory, {} kernel {}{built_with}; wasmbench {}.",
             env.cpu_model,
             env.cpu_count,
             fmt_bytes(env.memory_bytes as f64),
             env.os,
             env.kernel,
-            env.rustc_version,
             c.meta.wasmbench_version
         )),
         Some(k) => out.push(kubernetes_sentence(k, &c.meta.wasmbench_version)),

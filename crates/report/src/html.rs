@@ -854,7 +854,12 @@ pub(crate) fn render(c: &Comparison) -> Result<String, ReportError> {
         ),
         ("memory".into(), fmt_bytes(env.memory_bytes as f64)),
         ("OS / kernel".into(), format!("{} / {}", env.os, env.kernel)),
-        ("rustc".into(), env.rustc_version.clone()),
+    ];
+    rows.extend(
+        c.built_with()
+            .map(|rustc| ("rustc".to_string(), rustc.to_string())),
+    );
+    rows.extend([
         ("wasmbench".into(), c.meta.wasmbench_version.clone()),
         (
             "time".into(),
@@ -875,7 +880,7 @@ pub(crate) fn render(c: &Comparison) -> Result<String, ReportError> {
                 },
             ),
         ),
-    ];
+    ]);
     rows.extend(
         c.plan
             .readiness

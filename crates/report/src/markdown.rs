@@ -159,7 +159,9 @@ pub(crate) fn render(c: &Comparison) -> String {
     );
     let _ = writeln!(out, "- Memory: {}", fmt_bytes(env.memory_bytes as f64));
     let _ = writeln!(out, "- OS: {}, kernel {}", env.os, env.kernel);
-    let _ = writeln!(out, "- rustc: {}", env.rustc_version);
+    if let Some(rustc) = c.built_with() {
+        let _ = writeln!(out, "- rustc: {rustc}");
+    }
     if let Some(h) = &env.hostname {
         let _ = writeln!(out, "- Host: {h}");
     }

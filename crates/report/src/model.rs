@@ -1311,6 +1311,13 @@ impl Comparison {
         self.ratio_intervals.get(variant)?.get(&figure).copied()
     }
 
+    /// The compiler wasmbench built the variants' artifacts with; `None` for a comparison of
+    /// the user's own builds, whose build environment the run did not see.
+    pub fn built_with(&self) -> Option<&str> {
+        (self.plan.workload != wasmbench_vocab::USER_SERVICE_WORKLOAD)
+            .then_some(self.meta.environment.rustc_version.as_str())
+    }
+
     /// Recomputes aggregates, ratios and the explanation, and adds derived warnings that are not
     /// already present (warnings added by the caller are kept).
     pub fn finalize(&mut self) {

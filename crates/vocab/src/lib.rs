@@ -388,6 +388,10 @@ named_enum!(LoadEngine, "load engine", {
 /// CPU model a cluster does not tell), instead of a guess.
 pub const UNKNOWN: &str = "unknown";
 
+/// The workload of a comparison of the user's own builds (`--native-cmd`, `--wasm`): a
+/// report states nothing of it that wasmbench did not observe (how it was built, what it is).
+pub const USER_SERVICE_WORKLOAD: &str = "user service";
+
 /// Prefix of the one-line JSON report an embedded Wasmtime host (the local host, the
 /// project's containerd shim) writes on stderr: how the code was compiled and loaded.
 pub const HOST_REPORT_PREFIX: &str = "wasmbench-host: ";
