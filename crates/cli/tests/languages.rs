@@ -281,6 +281,15 @@ fn the_python_example_runs_natively_and_as_a_component() {
     let (c, md) = compare(&native, &wasm, "hello from python", &out.path().join("py"));
     assert_ran(&c, &md);
     assert_observed(&c, &md, "python3");
+    // ThreadingHTTPServer holds a thread per connection: the peak over a run, not the count
+    // after it, is what the report states.
+    let peak = c.variants[0]
+        .runs
+        .iter()
+        .filter_map(|r| r.server_counts.as_ref().map(|s| s.threads))
+        .max()
+        .unwrap_or(0);
+    assert!(peak >= 50, "a thread per VU's connection: {peak}");
 }
 
 #[test]

@@ -322,7 +322,9 @@ pub(crate) async fn measure(
             (us as f64 / 1000.0, rss_peak)
         });
     let usage = sampler.stop();
-    let server_counts = Some(counting.finish());
+    let mut counts = counting.finish();
+    counts.threads = counts.threads.max(usage.threads_peak);
+    let server_counts = Some(counts);
     if let Some(status) = server.exited() {
         return Err(format!(
             "server exited during the load ({status}); its stderr ended: {}",

@@ -80,6 +80,12 @@ fn field(f: &[u64], n: usize) -> io::Result<u64> {
         .ok_or_else(|| io::Error::other("malformed /proc stat"))
 }
 
+/// Reads the number of threads of `pid` (`num_threads`).
+pub fn num_threads(pid: u32) -> io::Result<u64> {
+    let f = stat_fields(&std::fs::read_to_string(format!("/proc/{pid}/stat"))?)?;
+    field(&f, 20)
+}
+
 /// Reads the CPU times of `pid` (`utime`, `stime`).
 pub fn cpu_times(pid: u32) -> io::Result<CpuTimes> {
     let f = stat_fields(&std::fs::read_to_string(format!("/proc/{pid}/stat"))?)?;

@@ -127,11 +127,13 @@ fn observed_concurrency_sentence(v: &VariantResult) -> String {
         .collect();
     let seen = match (threads.iter().min(), threads.iter().max()) {
         (Some(a), Some(b)) if a == b => format!(
-            "its server process (runtime included) had {a} thread{} in the measured runs",
+            "its server process (runtime included) had at most {a} thread{} at once in each \
+             measured run",
             if *a == 1 { "" } else { "s" }
         ),
         (Some(a), Some(b)) => format!(
-            "its server process (runtime included) had {a} to {b} threads in the measured runs"
+            "its server process (runtime included) had at most {a} to {b} threads at once in \
+             a measured run"
         ),
         _ => "its server's threads were not observed".to_string(),
     };

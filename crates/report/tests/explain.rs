@@ -170,13 +170,14 @@ fn a_service_without_a_declared_mode_gets_its_measured_threads_and_no_model() {
     assert!(
         e.contains(
             "Concurrency model of native: not declared (a service wasmbench did not build); \
-             its server process (runtime included) had 1 thread in the measured runs."
+             its server process (runtime included) had at most 1 thread at once in each measured \
+             run."
         ),
         "{e}"
     );
     assert!(
         e.contains("Concurrency model of wasmtime-wasip2: not declared")
-            && e.contains("had 1 to 9 threads"),
+            && e.contains("had at most 1 to 9 threads at once"),
         "{e}"
     );
     assert!(

@@ -22,6 +22,9 @@ pub struct ResourceUsage {
     pub rss_avg_bytes: u64,
     /// Number of samples taken.
     pub samples: u64,
+    /// Most threads the process had at once in a sample.
+    #[serde(default)]
+    pub threads_peak: u64,
 }
 
 pub use wasmbench_procfs::{CpuTimes, cpu_times, memory_bytes};
@@ -50,6 +53,9 @@ impl ResourceSampler {
                 usage.samples += 1;
                 rss_sum += u128::from(rss);
                 usage.rss_peak_bytes = usage.rss_peak_bytes.max(rss).max(hwm);
+                if let Ok(n) = wasmbench_procfs::num_threads(pid) {
+                    usage.threads_peak = usage.threads_peak.max(n);
+                }
                 if let Ok(t) = cpu_times(pid) {
                     last = Some(t);
                 }

@@ -307,7 +307,8 @@ pub struct ServerCounts {
     /// why).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instructions: Option<u64>,
-    /// Threads of the server at the end of the window.
+    /// Most threads the server had at once over the window (sampled; at least those at its
+    /// end).
     pub threads: u64,
     /// Why `syscalls` is empty, when it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
