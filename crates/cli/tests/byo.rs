@@ -387,6 +387,35 @@ fn an_uninstalled_runtime_named_explicitly_fails_at_once() {
     );
 }
 
+/// The same refusal for a runtime named for the user's `.wasm` names the flag they used.
+#[test]
+fn an_uninstalled_runtime_for_a_users_wasm_names_wasm_runtime() {
+    let empty = tempfile::tempdir().unwrap();
+    let wasm = wstd_hello().to_str().unwrap().to_string();
+    let r = run_with(
+        &[
+            "compare",
+            "--wasm",
+            &wasm,
+            "--wasm-runtime",
+            "wasmtime-cli-serve",
+            "--quick",
+        ],
+        &[("PATH", empty.path().to_str().unwrap())],
+    );
+    assert_failed_fast(
+        "uninstalled runtime for --wasm",
+        &r,
+        SERVER_START,
+        &[
+            "wasmtime-cli-serve",
+            "leave it out of --wasm-runtime",
+            "--wasm-runtime all",
+        ],
+    );
+    assert!(!r.stderr.contains("--variants"), "{}", r.stderr);
+}
+
 /// `--variants` with `--wasm` names the Wasm runtimes; a native variant there is refused with
 /// the flag to use instead.
 #[test]

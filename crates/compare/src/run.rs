@@ -61,10 +61,16 @@ pub(crate) async fn run_with(
     for v in &mut variants {
         if let Err(reason) = launcher.available(&v.resolved) {
             if !cfg.skip_unavailable {
+                // The flag the user named the runtime with: --wasm-runtime for their .wasm.
+                let flag = if v.resolved.is_users() && v.resolved.target.is_wasm() {
+                    "--wasm-runtime"
+                } else {
+                    "--variants"
+                };
                 return Err(CompareError::Runtime(RuntimeError::Unavailable {
                     runtime: v.resolved.name.clone(),
                     reason: format!(
-                        "{reason}; leave it out of --variants, or pass `--variants all` to run \
+                        "{reason}; leave it out of {flag}, or pass `{flag} all` to run \
                          whatever can run here"
                     ),
                 }));
