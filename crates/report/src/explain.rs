@@ -203,10 +203,35 @@ fn where_time_went(c: &Comparison, base: &VariantResult, v: &VariantResult) -> O
             if let Some((a, b)) = find("http_req_connecting") {
                 s.push_str(&format!(" but {} in http_req_connecting", rel(a, b)));
             }
-            s.push_str(
-                ": the gap is server processing (time to first byte, including queueing in the \
-                 server), not connection setup.",
-            );
+            s.push_str(match dom {
+                "http_req_waiting" => {
+                    ": the gap is server processing (time to first byte, including queueing in \
+                     the server), not connection setup"
+                }
+                "http_req_receiving" => {
+                    ": the gap is in the response's delivery after its first byte (a response \
+                     written in parts, or a body sent slowly), not connection setup"
+                }
+                _ => {
+                    ": the gap is in sending the request (the server reading it slowly), not \
+                      connection setup"
+                }
+            });
+            // Each side's own largest phase, when the baseline's is another: the reader sees
+            // where each spends its time, not only where they differ most.
+            let own_max = |pick: fn(&(&str, Figure, f64, f64)) -> f64| {
+                rows.iter()
+                    .max_by(|x, y| pick(x).total_cmp(&pick(y)))
+                    .map(|r| (r.0, pick(r)))
+            };
+            if let Some((p, ms)) = own_max(|r| r.3).filter(|(p, ms)| *p != dom && *ms > db) {
+                s.push_str(&format!(
+                    "; {}'s own largest phase is {p} (p95 {})",
+                    base.name,
+                    fmt_ms(ms)
+                ));
+            }
+            s.push('.');
         }
         _ => {
             if let Some((a, b)) = find("http_req_waiting") {

@@ -430,3 +430,38 @@ fn a_failed_check_is_named_with_its_own_share() {
     assert!(line.contains(": `duration < 200ms` "), "{line}");
     assert!(!line.contains("`status == 200`"), "{line}");
 }
+
+/// The phase that differs most is named with what it means, and when the baseline spends its
+/// own time elsewhere (a native server whose response arrives in two writes), that is said too.
+#[test]
+fn each_side_s_largest_phase_is_named_whichever_it_is() {
+    let mut c = support::two_variants();
+    let set = |c: &mut Comparison, variant: usize, phase: &str, ms: f64| {
+        for r in &mut c.variants[variant].runs {
+            r.phases.get_mut(phase).unwrap().p95_ms = ms;
+        }
+    };
+    set(&mut c, 0, "http_req_receiving", 90.0);
+    set(&mut c, 0, "http_req_waiting", 2.0);
+    set(&mut c, 1, "http_req_waiting", 300.0);
+    c.finalize();
+    let e = joined(&c);
+    assert!(
+        e.contains("spends 150x native in http_req_waiting (p95 300ms vs 2ms)")
+            && e.contains("the gap is server processing")
+            && e.contains("; native's own largest phase is http_req_receiving (p95 90ms)."),
+        "{e}"
+    );
+
+    // The response's delivery as the largest difference: said as such.
+    set(&mut c, 1, "http_req_waiting", 2.0);
+    set(&mut c, 1, "http_req_receiving", 400.0);
+    c.finalize();
+    let e = joined(&c);
+    assert!(
+        e.contains("in http_req_receiving (p95 400ms vs 90ms)")
+            && e.contains("the gap is in the response's delivery after its first byte")
+            && !e.contains("own largest phase"),
+        "{e}"
+    );
+}
