@@ -589,24 +589,21 @@ fn a_server_with_a_small_listen_backlog_is_reported_as_not_as_planned() {
     let dir = out.path().join("backlog");
     let server = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/python/server.py");
     let native = format!("python3 {} --port {{port}} --backlog 5", server.display());
-    let r = run(&[
+    // SHORT's plan, with 100 VUs for 2 s.
+    let mut args = vec![
         "compare",
         "--out",
         dir.to_str().unwrap(),
         "--native-cmd",
         &native,
+        "--no-callgrind",
         "--vus",
         "100",
         "--duration",
         "2s",
-        "--warmup",
-        "0s",
-        "--repeats",
-        "1",
-        "--cold-starts",
-        "1",
-        "--no-callgrind",
-    ]);
+    ];
+    args.extend(&SHORT[4..]);
+    let r = run(&args);
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     let c = wasmbench_report::read_dir(&dir).unwrap();
     let w = c
