@@ -107,6 +107,10 @@ pub(crate) async fn stop(server: Box<dyn ServerHandle>) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// The phase before a Wasm variant's cold starts. Its progress line cannot say "compile": the
+/// host finds out only when it starts whether an earlier run cached the compiled code.
+pub(crate) const FIRST_START: &str = "first start (compiles the code, or loads it from the cache)";
+
 /// Keeps the first host report of a variant (compile time, cache, pooling); later starts load
 /// the cached code, so the first report is the one that says what compiling cost.
 fn record_host_report(v: &mut VariantOutcome, server: &dyn ServerHandle) {
@@ -139,8 +143,9 @@ pub(crate) async fn start(
     Ok(server)
 }
 
-/// The first start of a Wasm variant compiles and caches its code; that is reported as
-/// compile time, not as a cold start. Nothing for native variants or after the first call.
+/// The first start of a Wasm variant compiles and caches its code (or loads what an earlier
+/// run cached); that is reported as compile time, not as a cold start. Nothing for native
+/// variants or after the first call.
 pub(crate) async fn prime(
     cfg: &CompareConfig,
     opts: &Options,
@@ -153,7 +158,7 @@ pub(crate) async fn prime(
         return Ok(());
     }
     v.primed = true;
-    phase(opts, v, repeat, "compile", None);
+    phase(opts, v, repeat, FIRST_START, None);
     let server = start(cfg, opts, launcher, v, server_cpus).await?;
     stop(server).await
 }

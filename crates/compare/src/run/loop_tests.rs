@@ -389,10 +389,7 @@ async fn a_wasm_variant_compiles_once_and_its_first_start_is_no_cold_start() {
         .filter(|e| {
             matches!(
                 e,
-                Event::Phase {
-                    phase: "compile",
-                    ..
-                }
+                Event::Phase { phase, .. } if *phase == crate::session::FIRST_START
             )
         })
         .count();
