@@ -541,15 +541,18 @@ fn a_saved_run_is_a_baseline_and_a_regression_beyond_the_threshold_exits_16() {
     );
 }
 
-/// A service that answers the plan's request with 400: the warm-up says what came back and
-/// what the request must get, instead of only that nothing succeeded.
+/// A service that answers the plan's request with 400: the warm-up says what came back (the
+/// status and the body's first line) and what the request must get, instead of only that
+/// nothing succeeded.
 #[test]
 fn a_service_that_refuses_the_plans_request_is_told_what_it_answered() {
     let service = concat!(
         "python3 -c \"import http.server as h\n",
         "class H(h.BaseHTTPRequestHandler):\n",
         "    def do_GET(s):\n",
-        "        s.send_response(400); s.send_header('Content-Length', '0'); s.end_headers()\n",
+        "        b = bytes('\\n  missing header X-Tenant\\nsee /docs\\n', 'ascii')\n",
+        "        s.send_response(400); s.send_header('Content-Length', str(len(b))); s.end_headers()\n",
+        "        s.wfile.write(b)\n",
         "    def log_message(s, *a):\n",
         "        pass\n",
         "h.HTTPServer(('127.0.0.1', {port}), H).serve_forever()\"",
@@ -572,6 +575,11 @@ fn a_service_that_refuses_the_plans_request_is_told_what_it_answered() {
     ]);
     assert_ne!(r.code, Some(0), "{}", r.stderr);
     assert!(r.stderr.contains("400 ×"), "names the status: {}", r.stderr);
+    assert!(
+        r.stderr.contains("a 400 said \"missing header X-Tenant\""),
+        "quotes the body's first line: {}",
+        r.stderr
+    );
     assert!(
         r.stderr
             .contains("GET / must be answered with a 2xx or 3xx"),

@@ -215,8 +215,16 @@ pub(crate) async fn warm_up(
         let got = if answered.is_empty() {
             "no HTTP response at all".to_string()
         } else {
+            // One answer's body line often says what the service wanted instead.
+            let said = match wasmbench_load::probe(&plan).await {
+                Ok(a) if !a.first_line.is_empty() => {
+                    format!(", a {} said \"{}\"", a.status, a.first_line)
+                }
+                _ => String::new(),
+            };
             format!(
-                "only {}; the plan's {} {} must be answered with a 2xx or 3xx (--path, --method)",
+                "only {}{said}; the plan's {} {} must be answered with a 2xx or 3xx (--path, \
+                 --method)",
                 answered.join(", "),
                 plan.request.method,
                 cfg.load.path

@@ -33,6 +33,7 @@ mod merge;
 mod metrics;
 pub mod ndjson;
 pub mod plan;
+mod probe;
 pub mod registry;
 pub mod summary;
 pub mod text;
@@ -55,6 +56,7 @@ pub use plan::{
     Backend, ConnectionMode, Executor, MAX_MIX_REQUESTS, MixRequest, Plan, RequestSpec, Stage,
     StatusRange, TlsOptions,
 };
+pub use probe::{ProbeAnswer, ProbeError, probe};
 pub use registry::{TREND_METRICS, named_trend_names};
 pub use summary::{
     CheckResult, CounterSummary, EngineInfo, GaugeSummary, NamedCounts, Summary, ThresholdResult,
