@@ -16,11 +16,11 @@ use tokio_util::sync::CancellationToken;
 use wasmbench_load::{K6Summary, LoadFigures, Summary};
 use wasmbench_report::NodeInfo;
 
-use crate::error::one_line;
 use crate::manifests::{
     self, LABEL_ROLE, LABEL_RUN, LABEL_VARIANT, LoadEngine, RunSpec, SUMMARY_BEGIN, SUMMARY_END,
 };
 use crate::{Error, Variant};
+use wasmbench_vocab::one_line;
 
 const FIELD_MANAGER: &str = "wasmbench";
 

@@ -172,8 +172,3 @@ impl Error {
         }
     }
 }
-
-/// Keeps messages on one line: server and tool messages may contain newlines.
-pub(crate) fn one_line(s: impl AsRef<str>) -> String {
-    s.as_ref().split_whitespace().collect::<Vec<_>>().join(" ")
-}

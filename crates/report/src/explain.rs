@@ -1,6 +1,7 @@
 //! Facts that explain a gap between variants, derived from the measured data only.
 
 use std::collections::BTreeMap;
+use wasmbench_vocab::one_line;
 
 use crate::model::{
     Comparison, ConnectionMode, ExecMode, Figure, KubernetesEnv, PHASES, SyscallKind,
@@ -724,15 +725,16 @@ pub fn derive_warnings(c: &Comparison) -> Vec<String> {
     let mut outlying = Vec::new();
     for v in &c.variants {
         match v.status {
+            // A reason may quote a child's output: the warning stays one line.
             VariantStatus::Failed => out.push(format!(
                 "{} failed: {}",
                 v.name,
-                v.reason.as_deref().unwrap_or("no reason recorded")
+                one_line(v.reason.as_deref().unwrap_or("no reason recorded"))
             )),
             VariantStatus::Skipped => out.push(format!(
                 "{} skipped: {}",
                 v.name,
-                v.reason.as_deref().unwrap_or("no reason recorded")
+                one_line(v.reason.as_deref().unwrap_or("no reason recorded"))
             )),
             VariantStatus::Ok => {}
         }

@@ -393,6 +393,12 @@ pub const UNKNOWN: &str = "unknown";
 /// report states nothing of it that wasmbench did not observe (how it was built, what it is).
 pub const USER_SERVICE_WORKLOAD: &str = "user service";
 
+/// Puts a message on one line: a server's, a tool's or an API's message may hold newlines,
+/// and a report's warning or a terminal's error line must not break.
+pub fn one_line(s: impl AsRef<str>) -> String {
+    s.as_ref().split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// Prefix of the one-line JSON report an embedded Wasmtime host (the local host, the
 /// project's containerd shim) writes on stderr: how the code was compiled and loaded.
 pub const HOST_REPORT_PREFIX: &str = "wasmbench-host: ";

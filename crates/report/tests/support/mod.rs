@@ -243,7 +243,8 @@ fn variant(
         reason: match status {
             VariantStatus::Ok => None,
             VariantStatus::Failed => {
-                Some("server exited with status 1 before /healthz answered".into())
+                // Quoted child output may hold newlines.
+                Some("server exited with status 1 before /healthz answered:\n  Error: bind\n    address in use\n".into())
             }
             VariantStatus::Skipped => Some("wasmedge is not installed".into()),
         },
