@@ -5,6 +5,6 @@ mod cargo;
 
 pub use artifact::{Artifact, Target, WasmKind, sha256_file, wasm_kind};
 pub use cargo::{
-    BuildOptions, build_echo, build_echo_http, build_echo_wasmedge, build_workload,
-    default_workspace,
+    BuildOptions, build_echo, build_echo_http, build_echo_http_p3, build_echo_wasmedge,
+    build_workload, default_workspace,
 };

@@ -89,6 +89,18 @@ pub fn build_echo_http(opts: &BuildOptions) -> Result<Artifact, RuntimeError> {
     )
 }
 
+/// Builds `wasmbench-echo-http-p3` (the same routes as a `wasi:http@0.3.0` service) for
+/// `wasm32-wasip2` and returns the component.
+pub fn build_echo_http_p3(opts: &BuildOptions) -> Result<Artifact, RuntimeError> {
+    build_workload(
+        "wasmbench-echo-http-p3",
+        None,
+        "wasmbench_echo_http_p3.wasm",
+        Target::Wasip2,
+        opts,
+    )
+}
+
 /// Builds `wasmbench-echo-wasmedge` for `wasm32-wasip1` (WasmEdge's socket ABI).
 pub fn build_echo_wasmedge(opts: &BuildOptions) -> Result<Artifact, RuntimeError> {
     build_workload(
