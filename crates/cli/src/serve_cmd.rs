@@ -67,6 +67,22 @@ pub struct ServeArgs {
     /// wasi-http: threads of the HTTP server (0 = one per CPU).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// wasi-http: bytes of each instance's memory and tables reset with memset and kept
+    /// resident when it ends (0 = give them back with madvise, Wasmtime's default)
+    /// [default: 4194304]
+    #[arg(long)]
+    pub keep_resident_bytes: Option<usize>,
+    /// wasi-http: find the pages an instance wrote with PAGEMAP_SCAN (Linux 6.7+) and reset
+    /// only those [default: true]
+    #[arg(long)]
+    pub pagemap_scan: Option<bool>,
+    /// wasi-http: slots given back to the kernel in one batch [default: 1]
+    #[arg(long)]
+    pub decommit_batch_size: Option<usize>,
+    /// wasi-http: slots still holding an earlier instance's pages that a new one may take
+    /// [default: 100]
+    #[arg(long)]
+    pub max_unused_warm_slots: Option<u32>,
     /// What the guest may reach beyond its own listener.
     #[command(flatten)]
     pub sandbox: SandboxFlags,
@@ -79,7 +95,8 @@ pub struct ServeArgs {
         conflicts_with_all = [
             "runtime", "target", "host", "port", "wasm", "binary", "env", "no_pooling",
             "no_cache", "cache_dir", "max_memory_bytes", "mode", "instance_reuse",
-            "max_concurrent_requests", "threads", "allow_outbound",
+            "max_concurrent_requests", "threads", "allow_outbound", "keep_resident_bytes",
+            "pagemap_scan", "decommit_batch_size", "max_unused_warm_slots",
         ],
     )]
     pub host_config: Option<String>,
@@ -204,6 +221,13 @@ fn wasi_http_config(a: ServeArgs) -> anyhow::Result<WasiHttpConfig> {
     if let Some(m) = a.max_memory_bytes {
         cfg.max_memory_bytes = m;
     }
+    let pool = &mut cfg.pool;
+    pool.keep_resident_bytes = a.keep_resident_bytes.unwrap_or(pool.keep_resident_bytes);
+    pool.pagemap_scan = a.pagemap_scan.unwrap_or(pool.pagemap_scan);
+    pool.decommit_batch_size = a.decommit_batch_size.unwrap_or(pool.decommit_batch_size);
+    pool.max_unused_warm_slots = a
+        .max_unused_warm_slots
+        .unwrap_or(pool.max_unused_warm_slots);
     Ok(cfg)
 }
 

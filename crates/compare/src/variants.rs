@@ -6,8 +6,8 @@ use std::sync::Arc;
 use wasmbench_runtime::external::{WasmEdgeCli, WasmerCli, WasmtimeCli};
 use wasmbench_runtime::inspect::WasiService;
 use wasmbench_runtime::{
-    Artifact, BuildOptions, EmbeddedWasiHttp, EmbeddedWasmtime, ExecMode, Native, Runtime,
-    RuntimeError, Target,
+    Artifact, BuildOptions, EmbeddedWasiHttp, EmbeddedWasmtime, ExecMode, Native, PoolTuning,
+    Runtime, RuntimeError, Target,
 };
 
 use crate::config::VariantSpec;
@@ -204,6 +204,19 @@ const REGISTRY: &[(Known, Factory)] = &[
             description: "embedded wasi:http host: Cranelift at every start, instance per request, pooling",
         },
         || (wasi_http(ExecMode::CraneliftJit, 1, false), Build::EchoHttp),
+    ),
+    (
+        Known {
+            name: "wasi-http-wasmtime-pool",
+            description: "as wasi-http, the pooling allocator with Wasmtime's defaults (madvise reset, no pagemap scan), as `wasmtime serve`",
+        },
+        || {
+            let r = EmbeddedWasiHttp {
+                pool: PoolTuning::WASMTIME_DEFAULTS,
+                ..EmbeddedWasiHttp::default()
+            };
+            (Arc::new(r), Build::EchoHttp)
+        },
     ),
     (
         Known {

@@ -291,7 +291,10 @@ pub(crate) fn runtime_line(v: &VariantResult) -> String {
         None => {}
     }
     match r.pooling {
-        Some(true) => s.push_str(", pooling"),
+        Some(true) => match r.details.get(wasmbench_vocab::POOL_DETAIL) {
+            Some(pool) => s.push_str(&format!(", pooling ({pool})")),
+            None => s.push_str(", pooling"),
+        },
         Some(false) => s.push_str(", no pooling"),
         None => {}
     }

@@ -10,11 +10,12 @@ use std::time::Duration;
 use crate::build::Target;
 use crate::error::RuntimeError;
 use crate::host::engine::check_exec_mode;
-use crate::host::http::{WasiHttpConfig, WasiHttpReport};
+use crate::host::http::{PoolTuning, WasiHttpConfig, WasiHttpReport};
 use crate::host::socket::{EmbeddedConfig, HostReport};
 use crate::host::{DEFAULT_MAX_MEMORY_BYTES, HostConfig, WASMTIME_VERSION};
 use crate::inspect::check_http_component;
 use crate::launch::{ExecMode, LaunchSpec, RunningServer, Runtime, RuntimeInfo, spawn_server};
+use wasmbench_vocab::POOL_DETAIL;
 
 /// How long a launch waits for the child's host report once the server is ready.
 const HOST_REPORT_WAIT: Duration = Duration::from_secs(1);
@@ -142,6 +143,8 @@ pub struct EmbeddedWasiHttp {
     pub instance_reuse: usize,
     /// Load Cranelift's code from the `.cwasm` cache instead of compiling at every start.
     pub precompiled: bool,
+    /// How the pooling allocator readies a slot for the next instance.
+    pub pool: PoolTuning,
 }
 
 impl Default for EmbeddedWasiHttp {
@@ -152,6 +155,7 @@ impl Default for EmbeddedWasiHttp {
             max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
             instance_reuse: 1,
             precompiled: false,
+            pool: PoolTuning::default(),
         }
     }
 }
@@ -170,6 +174,7 @@ impl EmbeddedWasiHttp {
             allow_outbound: spec.allow_outbound.clone(),
             env: spec.env.clone(),
             dirs: spec.dirs.clone(),
+            pool: self.pool.clone(),
             ..WasiHttpConfig::new(spec.artifact.path.clone())
         }
     }
@@ -185,6 +190,9 @@ impl Runtime for EmbeddedWasiHttp {
         details.insert("workload".into(), "wasi:http/proxy component".into());
         details.insert("instance_reuse".into(), self.instance_reuse.to_string());
         details.insert("max_memory_bytes".into(), self.max_memory_bytes.to_string());
+        if self.pooling {
+            details.insert(POOL_DETAIL.into(), self.pool.describe());
+        }
         RuntimeInfo {
             name: "wasmtime-wasi-http".into(),
             version: WASMTIME_VERSION.into(),

@@ -32,6 +32,7 @@ pub use build::{Artifact, BuildOptions, Target, WasmKind, build_echo};
 pub use embedded::{EmbeddedWasiHttp, EmbeddedWasmtime};
 pub use error::{RuntimeError, quote_tail};
 pub use host::HostConfig;
+pub use host::http::PoolTuning;
 pub use host::socket::{EmbeddedConfig, EmbeddedHost, HostReport, serve_forever};
 pub use launch::{ExecMode, LaunchSpec, Preopen, RunningServer, Runtime, RuntimeInfo};
 pub use native::Native;

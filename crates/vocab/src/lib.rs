@@ -399,6 +399,11 @@ pub fn one_line(s: impl AsRef<str>) -> String {
     s.as_ref().split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Runtime detail of a pooling wasi:http host: how a finished instance's slot is readied for
+/// the next (`keep resident 1 MiB, pagemap scan, decommit batch 1, 100 warm slots`); the
+/// report's runtime line quotes it.
+pub const POOL_DETAIL: &str = "pool";
+
 /// Prefix of the one-line JSON report an embedded Wasmtime host (the local host, the
 /// project's containerd shim) writes on stderr: how the code was compiled and loaded.
 pub const HOST_REPORT_PREFIX: &str = "wasmbench-host: ";

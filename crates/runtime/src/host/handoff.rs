@@ -146,6 +146,7 @@ mod tests {
             cache_dir: Some("/tmp/cwasm dir".into()),
             env: vec![("GREETING".into(), "a=b \"c\"".into())],
             dirs: vec![crate::launch::Preopen::parse("/tmp").unwrap()],
+            pool: crate::host::http::PoolTuning::WASMTIME_DEFAULTS,
         };
         let default = WasiHttpConfig::new("");
         let WasiHttpConfig {
@@ -163,7 +164,9 @@ mod tests {
             cache_dir,
             env,
             dirs,
+            pool,
         } = &cfg;
+        assert_ne!(*pool, default.pool);
         assert_ne!(*wasm, default.wasm);
         assert_ne!(*host, default.host);
         assert_ne!(*port, default.port);

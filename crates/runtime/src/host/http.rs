@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ::wasmtime::component::Linker;
-use ::wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use ::wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
@@ -45,7 +45,7 @@ use crate::host::socket::code::{Code, CodeSource};
 use crate::inspect::{INCOMING_HANDLER, component_exports};
 use instance::{Handler, HostData};
 
-pub use config::{DEFAULT_MAX_CONCURRENT_REQUESTS, WasiHttpConfig, WasiHttpReport};
+pub use config::{DEFAULT_MAX_CONCURRENT_REQUESTS, PoolTuning, WasiHttpConfig, WasiHttpReport};
 pub use outbound::{outbound_allowed, outbound_target, parse_outbound_authority};
 
 /// How often the accept loop checks the shutdown flag.
@@ -147,6 +147,7 @@ impl WasiHttpHost {
             cwasm_size_bytes: load.cwasm_size_bytes,
             pre_instantiate_ms: ms(pre_instantiate),
             max_memory_bytes: cfg.max_memory_bytes,
+            pool: cfg.pool.clone(),
             allow_outbound: cfg.allow_outbound.clone(),
         };
         Ok(WasiHttpHost {
@@ -300,7 +301,16 @@ fn build_engine(cfg: &WasiHttpConfig) -> Result<Engine, RuntimeError> {
             .total_memories(n)
             .total_tables(n.saturating_mul(2))
             .total_stacks(n)
-            .max_memory_size(cfg.max_memory_bytes);
+            .max_memory_size(cfg.max_memory_bytes)
+            .linear_memory_keep_resident(cfg.pool.keep_resident_bytes)
+            .table_keep_resident(cfg.pool.keep_resident_bytes)
+            .pagemap_scan(if cfg.pool.pagemap_scan {
+                Enabled::Auto
+            } else {
+                Enabled::No
+            })
+            .decommit_batch_size(cfg.pool.decommit_batch_size)
+            .max_unused_warm_slots(cfg.pool.max_unused_warm_slots);
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
     }
     Engine::new(&c).map_err(|e| RuntimeError::wasmtime("creating the engine", e))
