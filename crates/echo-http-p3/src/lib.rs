@@ -3,8 +3,8 @@
 //! The same service as `wasmbench-echo-http` (a `wasi:http@0.2` proxy component), exported
 //! through the async `wasi:http/handler@0.3.0` `handle` function instead. Every answer comes from
 //! the same code ([`wasmbench_echo::app::route`]) and the same limits and texts
-//! ([`wasmbench_echo_http::MAX_BODY_BYTES`], [`wasmbench_echo_http::BAD_METHOD`],
-//! [`wasmbench_echo_http::TOO_LARGE`]), so both components answer byte for byte alike: same
+//! ([`wasmbench_echo::http::MAX_BODY_BYTES`], [`wasmbench_echo::http::BAD_METHOD`],
+//! [`wasmbench_echo::http::TOO_LARGE`]), so both components answer byte for byte alike: same
 //! status, `content-type`, `content-length` and `allow` headers and body for every route, `400`
 //! for a method other than GET or POST, `413` for a body over the limit (refused before reading
 //! when `content-length` says so). `GET /sleep?ms=N` waits with the 0.3 monotonic clock's
@@ -18,11 +18,8 @@
 //! (`wasi:cli/environment@0.2` and friends), so `wasmtime serve` needs `-S cli=y`. On other
 //! targets the crate is empty.
 //!
-//! Linking `wasmbench-echo-http` for its constants also links its 0.2 export (a cdylib exports
-//! every `#[no_mangle]` function of its dependencies): the component exports
-//! `wasi:http/incoming-handler@0.2.12` beside `wasi:http/handler@0.3.0`, and imports the
-//! `wasi:http@0.2` types it uses. `wasmtime serve` tries the 0.3 service world first, so it calls
-//! this crate's handler; a host without WASI 0.3 would serve the 0.2 one.
+//! The component exports only `wasi:http/handler@0.3.0`: it depends on `wasmbench-echo`, not on
+//! the 0.2 component, whose `#[no_mangle]` export a cdylib would otherwise link in as well.
 #![deny(missing_docs)]
 
 #[cfg(target_arch = "wasm32")]
@@ -33,8 +30,9 @@ mod component {
     use wasip3::wit_bindgen::StreamResult;
     use wasip3::{wit_future, wit_stream};
     use wasmbench_echo::app::route;
-    use wasmbench_echo::http::{Method as EchoMethod, TEXT_PLAIN};
-    use wasmbench_echo_http::{BAD_METHOD, MAX_BODY_BYTES, TOO_LARGE};
+    use wasmbench_echo::http::{
+        BAD_METHOD, MAX_BODY_BYTES, Method as EchoMethod, TEXT_PLAIN, TOO_LARGE,
+    };
 
     struct Echo;
 

@@ -14,17 +14,12 @@
 //! `target/wasm32-wasip2/artifact/wasmbench_echo_http.wasm`. Besides `wasi:http` and `wasi:io`
 //! it imports what the Rust standard library pulls in, including `wasi:cli/environment`, which is
 //! outside the proxy world: `wasmtime serve` needs `-S cli=y` for it. On other targets the crate
-//! only exports the constants below.
+//! only re-exports the body limit and refusal texts, which live in [`wasmbench_echo::http`].
 #![deny(missing_docs)]
 
-/// Largest accepted request body, as in the socket build's default (`ECHO_MAX_BODY`).
-pub const MAX_BODY_BYTES: usize = 1 << 20;
-
-/// Body of the `400` answer to a method other than GET or POST (same text as the socket build).
-pub const BAD_METHOD: &str = "unsupported method: use GET or POST";
-
-/// Body of the `413` answer.
-pub const TOO_LARGE: &str = "request body too large";
+// The body limit and the 400/413 texts, shared with the socket build and the 0.3 component;
+// re-exported for the tests that check this component's answers against them.
+pub use wasmbench_echo::http::{BAD_METHOD, MAX_BODY_BYTES, TOO_LARGE};
 
 #[cfg(target_arch = "wasm32")]
 mod component {
@@ -35,9 +30,9 @@ mod component {
     };
     use wasi::io::streams::StreamError;
     use wasmbench_echo::app::route;
-    use wasmbench_echo::http::{Method as EchoMethod, TEXT_PLAIN};
-
-    use super::{BAD_METHOD, MAX_BODY_BYTES, TOO_LARGE};
+    use wasmbench_echo::http::{
+        BAD_METHOD, MAX_BODY_BYTES, Method as EchoMethod, TEXT_PLAIN, TOO_LARGE,
+    };
 
     struct Echo;
 

@@ -56,7 +56,7 @@ impl Default for Config {
             host: "0.0.0.0".to_string(),
             port: DEFAULT_PORT,
             mode: Mode::Concurrent,
-            max_body_bytes: 1 << 20,
+            max_body_bytes: crate::http::MAX_BODY_BYTES,
             max_header_bytes: 16 << 10,
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),

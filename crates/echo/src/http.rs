@@ -7,6 +7,18 @@
 /// Most headers accepted in one request; more is answered with `431`.
 pub const MAX_HEADERS: usize = 64;
 
+/// Largest accepted request body, as in the socket build's default (`ECHO_MAX_BODY`).
+///
+/// The `wasi:http` components (`wasmbench-echo-http`, `wasmbench-echo-http-p3`) have no
+/// configuration and always use this limit.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// Body of the `400` answer to a method other than GET or POST (same text in every build).
+pub const BAD_METHOD: &str = "unsupported method: use GET or POST";
+
+/// Body of the `413` answer to a request body over the limit.
+pub const TOO_LARGE: &str = "request body too large";
+
 /// Request methods the service answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -117,7 +129,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: Limits) -> Parsed<'a> {
     let method = match req.method {
         Some("GET") => Method::Get,
         Some("POST") => Method::Post,
-        _ => return reject(400, "unsupported method: use GET or POST"),
+        _ => return reject(400, BAD_METHOD),
     };
     let http11 = req.version == Some(1);
     let target = req.path.unwrap_or("/");
@@ -188,7 +200,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: Limits) -> Parsed<'a> {
     } else {
         let len = content_length.unwrap_or(0);
         if len > limits.max_body_bytes {
-            return reject(413, "request body too large");
+            return reject(413, TOO_LARGE);
         }
         let total = head_len + len;
         if buf.len() < total {
@@ -257,13 +269,13 @@ fn dechunk(mut buf: &[u8], max: usize, framed_max: usize) -> Dechunk {
         let Ok(size) = usize::try_from(size) else {
             return Dechunk::Bad(Reject {
                 status: 413,
-                reason: "request body too large",
+                reason: TOO_LARGE,
             });
         };
         if size > max.saturating_sub(body.len()) {
             return Dechunk::Bad(Reject {
                 status: 413,
-                reason: "request body too large",
+                reason: TOO_LARGE,
             });
         }
         if size == 0 {
