@@ -416,6 +416,48 @@ fn an_uninstalled_runtime_for_a_users_wasm_names_wasm_runtime() {
     assert!(!r.stderr.contains("--variants"), "{}", r.stderr);
 }
 
+/// A WASI 0.3 component under a 0.2-only wasi:http variant, and a 0.2 one under a 0.3
+/// variant, are each refused in one line naming the variants that take it.
+#[test]
+fn wasi_http_0_2_and_0_3_components_go_to_the_variants_that_take_them() {
+    let native = native_cmd();
+    let p3 = wasmbench_runtime::build::build_echo_http_p3(&BuildOptions::default())
+        .expect("building the WASI 0.3 echo")
+        .path;
+    let p2 = wasmbench_runtime::build::build_echo_http(&BuildOptions::default())
+        .expect("building the WASI 0.2 echo")
+        .path;
+    for (wasm, runtime, is, takers) in [
+        (
+            &p3,
+            "wasi-http",
+            "is a wasi:http/service component (WASI 0.3)",
+            "wasi-http-p3, wasi-http-p3-reuse",
+        ),
+        (
+            &p2,
+            "wasi-http-p3",
+            "is a wasi:http/proxy component (WASI 0.2)",
+            "wasi-http-winch",
+        ),
+    ] {
+        let wasm = wasm.to_str().unwrap();
+        let mut args = vec![
+            "compare",
+            "--native-cmd",
+            &native,
+            "--wasm",
+            wasm,
+            "--wasm-runtime",
+            runtime,
+        ];
+        args.extend(SHORT);
+        let r = run(&args);
+        assert_failed_fast("wrong WASI version", &r, ARTIFACT, &[is, takers]);
+        assert_eq!(r.stderr.lines().count(), 1, "one line: {}", r.stderr);
+    }
+}
+
 /// `--variants` with `--wasm` names the Wasm runtimes; a native variant there is refused with
 /// the flag to use instead.
 #[test]

@@ -79,6 +79,7 @@ pub fn apply(
                     WasiService::Command(Target::Wasip1) => "wasmtime-wasip1",
                     WasiService::Command(_) => "wasmtime-wasip2",
                     WasiService::HttpProxy => "wasi-http-precompiled",
+                    WasiService::HttpService => "wasi-http-p3",
                 }
                 .to_string(),
             );

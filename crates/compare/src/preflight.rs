@@ -12,7 +12,8 @@ fn describe(s: WasiService) -> &'static str {
     match s {
         WasiService::Command(wasmbench_runtime::Target::Wasip1) => "a wasip1 core module",
         WasiService::Command(_) => "a wasip2 command component",
-        WasiService::HttpProxy => "a wasi:http/proxy component",
+        WasiService::HttpProxy => "a wasi:http/proxy component (WASI 0.2)",
+        WasiService::HttpService => "a wasi:http/service component (WASI 0.3)",
     }
 }
 

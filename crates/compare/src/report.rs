@@ -24,7 +24,7 @@ fn workload_mode(v: &VariantOutcome) -> Option<String> {
     if v.resolved.is_users() {
         return None;
     }
-    if v.resolved.build == Build::EchoHttp {
+    if matches!(v.resolved.build, Build::EchoHttp | Build::EchoHttpP3) {
         return Some(WASI_HTTP_MODE.into());
     }
     Some(

@@ -18,8 +18,10 @@ use crate::error::CompareError;
 pub enum Build {
     /// `crates/echo` for a target.
     Echo(Target),
-    /// `crates/echo-http`: the `wasi:http/proxy` component.
+    /// `crates/echo-http`: the `wasi:http/proxy` component (WASI 0.2).
     EchoHttp,
+    /// `crates/echo-http-p3`: the `wasi:http/service` component (WASI 0.3).
+    EchoHttpP3,
     /// `crates/echo-wasmedge`: the echo over WasmEdge's socket ABI (wasip1).
     EchoWasmedge,
     /// No artifact: a user command line.
@@ -32,6 +34,7 @@ impl Build {
         match self {
             Build::Echo(t) => wasmbench_runtime::build_echo(t, opts),
             Build::EchoHttp => wasmbench_runtime::build::build_echo_http(opts),
+            Build::EchoHttpP3 => wasmbench_runtime::build::build_echo_http_p3(opts),
             Build::EchoWasmedge => wasmbench_runtime::build::build_echo_wasmedge(opts),
             Build::Command => Err(RuntimeError::Config(
                 "a command-line variant has no artifact to build".into(),
@@ -46,7 +49,8 @@ impl Build {
             Build::Echo(Target::Native) => "native executable",
             Build::Echo(Target::Wasip1) => "wasip1 core module",
             Build::Echo(Target::Wasip2) => "wasip2 component (wasi:sockets)",
-            Build::EchoHttp => "wasi:http/proxy component",
+            Build::EchoHttp => "wasi:http/proxy component (WASI 0.2)",
+            Build::EchoHttpP3 => "wasi:http/service component (WASI 0.3)",
             Build::EchoWasmedge => "wasip1 module, WasmEdge sockets",
             Build::Command => "command line",
         }
@@ -59,6 +63,7 @@ impl Build {
             Build::Echo(t @ (Target::Wasip1 | Target::Wasip2)) => Some(WasiService::Command(t)),
             Build::EchoWasmedge => Some(WasiService::Command(Target::Wasip1)),
             Build::EchoHttp => Some(WasiService::HttpProxy),
+            Build::EchoHttpP3 => Some(WasiService::HttpService),
         }
     }
 
@@ -67,6 +72,7 @@ impl Build {
         match self {
             Build::Echo(_) => "crates/echo",
             Build::EchoHttp => "crates/echo-http (crates/echo's routes behind wasi:http)",
+            Build::EchoHttpP3 => "crates/echo-http-p3 (crates/echo's routes behind wasi:http 0.3)",
             Build::EchoWasmedge => "crates/echo-wasmedge (crates/echo over WasmEdge sockets)",
             Build::Command => "the user's command",
         }
@@ -76,7 +82,7 @@ impl Build {
     pub fn target(self) -> Target {
         match self {
             Build::Echo(t) => t,
-            Build::EchoHttp => Target::Wasip2,
+            Build::EchoHttp | Build::EchoHttpP3 => Target::Wasip2,
             Build::EchoWasmedge => Target::Wasip1,
             Build::Command => Target::Native,
         }
@@ -216,6 +222,30 @@ const REGISTRY: &[(Known, Factory)] = &[
                 ..EmbeddedWasiHttp::default()
             };
             (Arc::new(r), Build::EchoHttp)
+        },
+    ),
+    (
+        Known {
+            name: "wasi-http-p3",
+            description: "as wasi-http-precompiled, the echo as a WASI 0.3 wasi:http/service component (async handle)",
+        },
+        || {
+            (
+                wasi_http(ExecMode::CraneliftJit, 1, true),
+                Build::EchoHttpP3,
+            )
+        },
+    ),
+    (
+        Known {
+            name: "wasi-http-p3-reuse",
+            description: "as wasi-http-p3, each instance answers up to 1000 requests, one at a time",
+        },
+        || {
+            (
+                wasi_http(ExecMode::CraneliftJit, REUSE, true),
+                Build::EchoHttpP3,
+            )
         },
     ),
     (

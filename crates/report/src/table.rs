@@ -285,6 +285,9 @@ pub(crate) fn runtime_line(v: &VariantResult) -> String {
         r.mode.as_str(),
         r.target.as_str()
     );
+    if let Some(v) = r.details.get("host.wasi_http") {
+        s.push_str(&format!(", wasi:http {v}"));
+    }
     match crate::explain::instance_reuse(r) {
         Some(1) => s.push_str(", instance per request"),
         Some(n) => s.push_str(&format!(", instance reuse {n}")),

@@ -6,8 +6,12 @@ use std::path::Path;
 use crate::build::{Artifact, Target, WasmKind, wasm_kind};
 use crate::error::RuntimeError;
 
-/// The interface a component must export to be served.
+/// The interface a WASI 0.2 `wasi:http/proxy` component exports to be served.
 pub const INCOMING_HANDLER: &str = "wasi:http/incoming-handler";
+
+/// The interface a WASI 0.3 `wasi:http/service` component exports to be served (an `async`
+/// `handle`).
+pub const HANDLER_P3: &str = "wasi:http/handler@0.3";
 
 /// The interface a wasip2 command exports.
 const CLI_RUN: &str = "wasi:cli/run";
@@ -18,8 +22,10 @@ pub enum WasiService {
     /// A WASI command: a wasip1 module exporting `_start`, or a wasip2 component exporting
     /// `wasi:cli/run`; it opens its own listener.
     Command(Target),
-    /// A `wasi:http/proxy` component (exports `wasi:http/incoming-handler`).
+    /// A `wasi:http/proxy` component (exports `wasi:http/incoming-handler`, WASI 0.2).
     HttpProxy,
+    /// A `wasi:http/service` component (exports `wasi:http/handler@0.3`, WASI 0.3).
+    HttpService,
 }
 
 /// Checks that `path` is a complete Wasm binary a host can run as a service and says which
@@ -45,7 +51,11 @@ pub fn check_wasi_service(path: &Path) -> Result<WasiService, RuntimeError> {
             }
         }
         WasmKind::Component => {
-            if exports.iter().any(|e| e.starts_with(INCOMING_HANDLER)) {
+            // 0.3 first: a component may also carry a 0.2 handler, and a host that speaks
+            // 0.3 serves the 0.3 one (as `wasmtime serve` does).
+            if exports.iter().any(|e| e.starts_with(HANDLER_P3)) {
+                Ok(WasiService::HttpService)
+            } else if exports.iter().any(|e| e.starts_with(INCOMING_HANDLER)) {
                 Ok(WasiService::HttpProxy)
             } else if exports.iter().any(|e| e.starts_with(CLI_RUN)) {
                 Ok(WasiService::Command(Target::Wasip2))
@@ -141,15 +151,18 @@ pub fn check_http_component(artifact: &Artifact) -> Result<(), RuntimeError> {
         )));
     }
     let exports = component_exports(&artifact.path)?;
-    if exports.iter().any(|e| e.starts_with(INCOMING_HANDLER)) {
+    if exports
+        .iter()
+        .any(|e| e.starts_with(INCOMING_HANDLER) || e.starts_with(HANDLER_P3))
+    {
         Ok(())
     } else {
         Err(RuntimeError::InvalidArtifact {
             path: artifact.path.clone(),
             problem: format!(
-                "does not export {INCOMING_HANDLER}: it is not a wasi:http component; a WASI \
-                 command that opens its own listener runs under a socket host (wasmtime-wasip2, \
-                 wasmtime-cli), a wasi:http runtime needs a wasi:http/proxy component"
+                "exports neither {INCOMING_HANDLER} nor {HANDLER_P3}: it is not a wasi:http \
+                 component; a WASI command that opens its own listener runs under a socket host \
+                 (wasmtime-wasip2, wasmtime-cli), a wasi:http runtime needs a wasi:http component"
             ),
         })
     }

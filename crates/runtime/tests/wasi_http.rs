@@ -14,8 +14,8 @@ use common::{
     Client, EndpointCase, Response, Served, body, check_answer, endpoint_cases, post, run_cases,
     start_native,
 };
-use wasmbench_runtime::build::build_echo_http;
-use wasmbench_runtime::host::http::{WasiHttpConfig, WasiHttpHost};
+use wasmbench_runtime::build::{build_echo_http, build_echo_http_p3};
+use wasmbench_runtime::host::http::{WasiHttpConfig, WasiHttpHost, WasiHttpVersion};
 use wasmbench_runtime::inspect::{INCOMING_HANDLER, component_exports, component_imports};
 use wasmbench_runtime::{Artifact, BuildOptions, ExecMode};
 
@@ -24,6 +24,15 @@ fn component() -> Artifact {
     static A: OnceLock<Artifact> = OnceLock::new();
     A.get_or_init(|| {
         build_echo_http(&BuildOptions::default()).unwrap_or_else(|e| panic!("building: {e}"))
+    })
+    .clone()
+}
+
+/// The WASI 0.3 build (`crates/echo-http-p3`), built once per test binary.
+fn component_p3() -> Artifact {
+    static A: OnceLock<Artifact> = OnceLock::new();
+    A.get_or_init(|| {
+        build_echo_http_p3(&BuildOptions::default()).unwrap_or_else(|e| panic!("building: {e}"))
     })
     .clone()
 }
@@ -341,6 +350,20 @@ fn instance_per_request_answers_like_native() {
 #[test]
 fn reused_instances_answer_like_native() {
     let mut c = endpoints_cfg();
+    c.instance_reuse = 100;
+    same_as_native(c);
+}
+
+/// The WASI 0.3 component answers every endpoint as native does, an instance per request and
+/// with instances reused, and the host says it serves it as 0.3.
+#[test]
+fn the_wasi_0_3_component_answers_like_native() {
+    let mut c = endpoints_cfg();
+    c.wasm = component_p3().path;
+    let host = WasiHttpHost::new(c.clone()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(host.report().wasi_http, WasiHttpVersion::P3);
+    drop(host);
+    same_as_native(c.clone());
     c.instance_reuse = 100;
     same_as_native(c);
 }

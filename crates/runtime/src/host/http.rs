@@ -42,10 +42,12 @@ use crate::build::Artifact;
 use crate::error::RuntimeError;
 use crate::host::engine::{WASMTIME_VERSION, apply_exec_mode, ms};
 use crate::host::socket::code::{Code, CodeSource};
-use crate::inspect::{INCOMING_HANDLER, component_exports};
+use crate::inspect::{HANDLER_P3, INCOMING_HANDLER, component_exports};
 use instance::{Handler, HostData};
 
-pub use config::{DEFAULT_MAX_CONCURRENT_REQUESTS, PoolTuning, WasiHttpConfig, WasiHttpReport};
+pub use config::{
+    DEFAULT_MAX_CONCURRENT_REQUESTS, PoolTuning, WasiHttpConfig, WasiHttpReport, WasiHttpVersion,
+};
 pub use outbound::{outbound_allowed, outbound_target, parse_outbound_authority};
 
 /// How often the accept loop checks the shutdown flag.
@@ -77,13 +79,17 @@ impl WasiHttpHost {
         cfg.validate()?;
         let artifact = Artifact::from_path(Target::Wasip2, &cfg.wasm)?;
         let exports = component_exports(&artifact.path)?;
-        if !exports.iter().any(|e| e.starts_with(INCOMING_HANDLER)) {
+        let wasi_http = if exports.iter().any(|e| e.starts_with(HANDLER_P3)) {
+            WasiHttpVersion::P3
+        } else if exports.iter().any(|e| e.starts_with(INCOMING_HANDLER)) {
+            WasiHttpVersion::P2
+        } else {
             return Err(RuntimeError::InvalidArtifact {
                 path: artifact.path,
                 problem: format!(
-                    "does not export {INCOMING_HANDLER} (exports: {}); build the wasi:http \
-                     workload with `cargo build -p wasmbench-echo-http --profile artifact \
-                     --target wasm32-wasip2`",
+                    "exports neither {INCOMING_HANDLER} (WASI 0.2) nor {HANDLER_P3} (WASI 0.3) \
+                     (exports: {}); build the wasi:http workload with `cargo build -p \
+                     wasmbench-echo-http --profile artifact --target wasm32-wasip2`",
                     if exports.is_empty() {
                         "none".to_string()
                     } else {
@@ -91,7 +97,7 @@ impl WasiHttpHost {
                     }
                 ),
             });
-        }
+        };
         let engine = build_engine(&cfg)?;
         let (code, load) = crate::host::socket::code::load(
             &engine,
@@ -117,11 +123,28 @@ impl WasiHttpHost {
             .map_err(|e| RuntimeError::wasmtime("linking WASI", e))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| RuntimeError::wasmtime("linking wasi:http", e))?;
+        if wasi_http == WasiHttpVersion::P3 {
+            // All of WASI 0.3 beside 0.2: a 0.3 component may import either.
+            wasmtime_wasi::p3::add_to_linker(&mut linker)
+                .map_err(|e| RuntimeError::wasmtime("linking WASI 0.3", e))?;
+            wasmtime_wasi_http::p3::add_to_linker(&mut linker)
+                .map_err(|e| RuntimeError::wasmtime("linking wasi:http 0.3", e))?;
+        }
         let pre = linker
             .instantiate_pre(&component)
             .map_err(|e| RuntimeError::wasmtime("pre-instantiating the component", e))?;
-        let pre = wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre)
-            .map_err(|e| RuntimeError::wasmtime("the component is not a wasi:http proxy", e))?;
+        let pre = match wasi_http {
+            WasiHttpVersion::P3 => ProxyPre::P3(
+                wasmtime_wasi_http::p3::bindings::ServicePre::new(pre).map_err(|e| {
+                    RuntimeError::wasmtime("the component is not a wasi:http 0.3 service", e)
+                })?,
+            ),
+            WasiHttpVersion::P2 => ProxyPre::P2(
+                wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre).map_err(|e| {
+                    RuntimeError::wasmtime("the component is not a wasi:http proxy", e)
+                })?,
+            ),
+        };
         let pre_instantiate = started.elapsed();
         let listener = TcpListener::bind((cfg.host, cfg.port)).map_err(|e| {
             RuntimeError::io(
@@ -146,6 +169,7 @@ impl WasiHttpHost {
             cache_hit: load.cache_hit,
             cwasm_size_bytes: load.cwasm_size_bytes,
             pre_instantiate_ms: ms(pre_instantiate),
+            wasi_http,
             max_memory_bytes: cfg.max_memory_bytes,
             pool: cfg.pool.clone(),
             allow_outbound: cfg.allow_outbound.clone(),
@@ -153,7 +177,7 @@ impl WasiHttpHost {
         Ok(WasiHttpHost {
             cfg,
             engine,
-            pre: ProxyPre::P2(pre),
+            pre,
             listener,
             report,
         })

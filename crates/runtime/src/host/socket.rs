@@ -26,7 +26,7 @@ use wasmtime_wasi::sockets::SocketAddrUse;
 use crate::build::Artifact;
 use crate::error::RuntimeError;
 use crate::host::engine::{EpochTicker, ms, preopen, store_limits};
-use crate::inspect::{INCOMING_HANDLER, WasiService, check_wasi_service};
+use crate::inspect::{WasiService, check_wasi_service};
 use crate::sync::lock;
 use code::{Code, load_code};
 use command::{arm_epoch, exit_result, guest_error};
@@ -64,13 +64,12 @@ impl EmbeddedHost {
         report.wasm_sha256 = artifact.sha256;
         match check_wasi_service(&artifact.path)? {
             WasiService::Command(t) if t == cfg.target => {}
-            WasiService::HttpProxy => {
+            WasiService::HttpProxy | WasiService::HttpService => {
                 return Err(RuntimeError::InvalidArtifact {
                     path: artifact.path,
-                    problem: format!(
-                        "is a wasi:http component (it exports {INCOMING_HANDLER}, not \
-                         wasi:cli/run); serve it with --target wasi-http"
-                    ),
+                    problem: "is a wasi:http component (it exports a wasi:http handler, not \
+                              wasi:cli/run); serve it with --target wasi-http"
+                        .into(),
                 });
             }
             // `Artifact::from_path` already matched the binary kind to the target.

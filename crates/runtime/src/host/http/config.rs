@@ -188,6 +188,19 @@ impl WasiHttpConfig {
     }
 }
 
+/// The `wasi:http` a component's handler speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum WasiHttpVersion {
+    /// WASI 0.2: `wasi:http/incoming-handler`, a response out-parameter, one request per
+    /// instance at a time.
+    #[default]
+    #[serde(rename = "0.2")]
+    P2,
+    /// WASI 0.3: `wasi:http/handler`, an `async` `handle` that returns the response.
+    #[serde(rename = "0.3")]
+    P3,
+}
+
 /// What the host did at start; printed by
 /// [`WasiHttpHost::serve`](crate::host::http::WasiHttpHost::serve) as one JSON line on stderr
 /// prefixed with [`HOST_REPORT_PREFIX`](wasmbench_vocab::HOST_REPORT_PREFIX).
@@ -214,6 +227,9 @@ pub struct WasiHttpReport {
     pub cwasm_size_bytes: Option<u64>,
     /// Time to link and pre-instantiate it.
     pub pre_instantiate_ms: f64,
+    /// The `wasi:http` version the component's handler speaks, read from its exports.
+    #[serde(default)]
+    pub wasi_http: WasiHttpVersion,
     /// Guest memory limit per instance.
     pub max_memory_bytes: usize,
     /// How the pooling allocator resets a slot (when pooling is on).
