@@ -759,7 +759,11 @@ fn runtimes_lists_every_variant_with_availability() {
             .to_owned()
     };
     assert_eq!(accepts("native"), "native executable");
-    assert_eq!(accepts("wasi-http"), "wasi:http/proxy component");
+    assert_eq!(accepts("wasi-http"), "wasi:http/proxy component (WASI 0.2)");
+    assert_eq!(
+        accepts("wasi-http-p3"),
+        "wasi:http/service component (WASI 0.3)"
+    );
     assert_eq!(accepts("wasmedge"), "wasip1 module, WasmEdge sockets");
     // The text table's columns line up: every row's `mode` starts where the header's does.
     let o = run(&["runtimes"]);

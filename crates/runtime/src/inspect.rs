@@ -200,7 +200,10 @@ mod tests {
         };
         let e = check_http_component(&artifact).unwrap_err().to_string();
         assert!(
-            e.contains("wasi:http/proxy component") && !e.contains("wasmbench_echo_http"),
+            e.contains(INCOMING_HANDLER)
+                && e.contains(HANDLER_P3)
+                && e.contains("needs a wasi:http component")
+                && !e.contains("wasmbench_echo_http"),
             "{e}"
         );
     }
