@@ -187,7 +187,8 @@ impl Runtime for EmbeddedWasiHttp {
             "embedding".into(),
             "wasmbench wasi:http host (wasmtime-wasi-http, hyper)".into(),
         );
-        details.insert("workload".into(), "wasi:http/proxy component".into());
+        // 0.2 or 0.3: the host reads it from the component (`host.wasi_http`).
+        details.insert("workload".into(), "wasi:http component".into());
         details.insert("instance_reuse".into(), self.instance_reuse.to_string());
         details.insert("max_memory_bytes".into(), self.max_memory_bytes.to_string());
         if self.pooling {
