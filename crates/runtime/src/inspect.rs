@@ -50,28 +50,53 @@ pub fn check_wasi_service(path: &Path) -> Result<WasiService, RuntimeError> {
                 ))
             }
         }
-        WasmKind::Component => {
-            // 0.3 first: a component may also carry a 0.2 handler, and a host that speaks
-            // 0.3 serves the 0.3 one (as `wasmtime serve` does).
-            if exports.iter().any(|e| e.starts_with(HANDLER_P3)) {
-                Ok(WasiService::HttpService)
-            } else if exports.iter().any(|e| e.starts_with(INCOMING_HANDLER)) {
-                Ok(WasiService::HttpProxy)
-            } else if exports.iter().any(|e| e.starts_with(CLI_RUN)) {
-                Ok(WasiService::Command(Target::Wasip2))
-            } else {
-                Err(invalid(format!(
-                    "exports neither {CLI_RUN} (a WASI command) nor {INCOMING_HANDLER} (a \
-                     wasi:http component) (exports: {}); build the service as a binary (`fn \
-                     main`) for wasm32-wasip2, or as a wasi:http/proxy component",
-                    if exports.is_empty() {
-                        "none".to_string()
-                    } else {
-                        exports.join(", ")
-                    }
-                )))
-            }
+        WasmKind::Component => WasiService::of_component(&exports).ok_or_else(|| {
+            invalid(format!(
+                "exports neither {CLI_RUN} (a WASI command) nor {INCOMING_HANDLER} (a \
+                 wasi:http component) (exports: {}); build the service as a binary (`fn \
+                 main`) for wasm32-wasip2, or as a wasi:http/proxy component",
+                list_or_none(&exports)
+            ))
+        }),
+    }
+}
+
+impl WasiService {
+    /// What a component with these top-level exports is, if it is a service at all. 0.3 comes
+    /// first: a component may also carry a 0.2 handler, and a host that speaks 0.3 serves the
+    /// 0.3 one (as `wasmtime serve` does).
+    pub fn of_component(exports: &[String]) -> Option<WasiService> {
+        let has = |prefix: &str| exports.iter().any(|e| e.starts_with(prefix));
+        if has(HANDLER_P3) {
+            Some(WasiService::HttpService)
+        } else if has(INCOMING_HANDLER) {
+            Some(WasiService::HttpProxy)
+        } else if has(CLI_RUN) {
+            Some(WasiService::Command(Target::Wasip2))
+        } else {
+            None
         }
+    }
+
+    /// What the component in `bytes` is; `None` for a core module, a file that is not a
+    /// complete component, or a component that is no service.
+    pub fn of_component_bytes(bytes: &[u8]) -> Option<WasiService> {
+        let (_, exports) = externs_of(bytes).ok()?;
+        WasiService::of_component(&exports)
+    }
+
+    /// Whether it is served by a `wasi:http` host (either version).
+    pub fn is_wasi_http(self) -> bool {
+        matches!(self, WasiService::HttpProxy | WasiService::HttpService)
+    }
+}
+
+/// `names` joined by commas, or `none`.
+pub fn list_or_none(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
     }
 }
 
@@ -89,25 +114,29 @@ fn top_level_externs(
         WasmKind::Module => "module",
         WasmKind::Component => "component",
     };
-    let invalid = |e: wasmparser::BinaryReaderError| RuntimeError::InvalidArtifact {
+    externs_of(&bytes).map_err(|e| RuntimeError::InvalidArtifact {
         path: path.to_path_buf(),
         problem: format!(
             "is not a complete Wasm {what} ({e}); the file is truncated or corrupt: rebuild it"
         ),
-    };
+    })
+}
+
+/// [`top_level_externs`] of a binary in memory.
+fn externs_of(bytes: &[u8]) -> Result<(Vec<String>, Vec<String>), wasmparser::BinaryReaderError> {
     let mut imports = Vec::new();
     let mut exports = Vec::new();
     // Nested modules and components have imports and exports of their own; only the outermost
     // ones are what a host links and calls.
     let mut depth = 0usize;
-    for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
-        match payload.map_err(invalid)? {
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        match payload? {
             wasmparser::Payload::ModuleSection { .. }
             | wasmparser::Payload::ComponentSection { .. } => depth += 1,
             wasmparser::Payload::End(_) => depth = depth.saturating_sub(1),
             wasmparser::Payload::ExportSection(r) if depth == 0 => {
                 for e in r {
-                    let e = e.map_err(invalid)?;
+                    let e = e?;
                     if e.kind == wasmparser::ExternalKind::Func {
                         exports.push(e.name.to_string());
                     }
@@ -115,12 +144,12 @@ fn top_level_externs(
             }
             wasmparser::Payload::ComponentImportSection(r) if depth == 0 => {
                 for i in r {
-                    imports.push(i.map_err(invalid)?.name.name.to_string());
+                    imports.push(i?.name.name.to_string());
                 }
             }
             wasmparser::Payload::ComponentExportSection(r) if depth == 0 => {
                 for e in r {
-                    exports.push(e.map_err(invalid)?.name.name.to_string());
+                    exports.push(e?.name.name.to_string());
                 }
             }
             _ => {}
@@ -151,10 +180,7 @@ pub fn check_http_component(artifact: &Artifact) -> Result<(), RuntimeError> {
         )));
     }
     let exports = component_exports(&artifact.path)?;
-    if exports
-        .iter()
-        .any(|e| e.starts_with(INCOMING_HANDLER) || e.starts_with(HANDLER_P3))
-    {
+    if WasiService::of_component(&exports).is_some_and(WasiService::is_wasi_http) {
         Ok(())
     } else {
         Err(RuntimeError::InvalidArtifact {

@@ -11,9 +11,11 @@ use wasmbench_runtime::host::WASMTIME_VERSION;
 use wasmtime::Engine;
 
 use crate::error::ShimError;
+use crate::guest::Serving;
 use crate::info::VERSION;
 
-/// Compiles Wasm layers with the engine the shim runs them on ([`crate::guest::engine`]).
+/// Compiles Wasm layers with the engine the shim runs them on ([`crate::guest::engine`] for
+/// commands, [`crate::guest::http_engine`] for `wasi:http` components).
 ///
 /// The engine is built on first use: containerd-shim-wasm asks every shim process for its
 /// compiler, but uses it only for images with Wasm layers, and an engine with the pooling
@@ -21,6 +23,7 @@ use crate::info::VERSION;
 #[derive(Default)]
 pub struct WasmbenchCompiler {
     engine: OnceLock<Result<Engine, String>>,
+    http_engine: OnceLock<Result<Engine, String>>,
 }
 
 impl std::fmt::Debug for WasmbenchCompiler {
@@ -35,9 +38,13 @@ impl WasmbenchCompiler {
         WasmbenchCompiler::default()
     }
 
-    fn engine(&self) -> Result<&Engine, ShimError> {
-        self.engine
-            .get_or_init(|| crate::guest::engine().map_err(|e| e.to_string()))
+    /// The engine the shim runs `serving` components on, built once.
+    fn engine(&self, serving: Serving) -> Result<&Engine, ShimError> {
+        let cell = match serving {
+            Serving::Command => &self.engine,
+            Serving::WasiHttp => &self.http_engine,
+        };
+        cell.get_or_init(|| serving.engine().map_err(|e| e.to_string()))
             .as_ref()
             .map_err(|e| ShimError::Unsupported(format!("no engine to precompile with: {e}")))
     }
@@ -51,7 +58,7 @@ impl WasmbenchCompiler {
         }
         match WasmBinaryType::from_bytes(wasm) {
             Some(WasmBinaryType::Component) => self
-                .engine()?
+                .engine(Serving::of_component_bytes(wasm))?
                 .precompile_component(wasm)
                 .map(Some)
                 .map_err(|e| {
@@ -63,17 +70,22 @@ impl WasmbenchCompiler {
 }
 
 impl Compiler for WasmbenchCompiler {
-    /// The shim version, the Wasmtime version and the engine's compatibility hash (target, CPU
+    /// The shim version, the Wasmtime version and the engines' compatibility hashes (target, CPU
     /// features, compiler and memory settings): compiled code is reused only when all three
     /// match; otherwise containerd-shim-wasm compiles again under the new key.
     fn cache_key(&self) -> impl Hash {
         // Without an engine `compile` fails too, and containerd-shim-wasm then runs the
         // original layers; the key only has to differ from a working engine's.
-        let engine = self.engine().ok();
+        let hash = |s| {
+            self.engine(s)
+                .ok()
+                .map(|e| e.precompile_compatibility_hash())
+        };
         (
             VERSION,
             WASMTIME_VERSION,
-            engine.map(|e| e.precompile_compatibility_hash()),
+            hash(Serving::Command),
+            hash(Serving::WasiHttp),
         )
     }
 

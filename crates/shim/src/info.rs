@@ -62,6 +62,14 @@ pub fn runtime_info() -> RuntimeInfo {
     );
     details.insert("network".into(), crate::guest::NETWORK_POLICY.into());
     details.insert(
+        "serves".into(),
+        format!(
+            "wasi:cli/run commands; wasi:http 0.2 and 0.3 components on {} (default {})",
+            crate::guest::HTTP_ADDR_ENV,
+            crate::guest::DEFAULT_HTTP_ADDR
+        ),
+    );
+    details.insert(
         "max_memory_bytes".into(),
         DEFAULT_MAX_MEMORY_BYTES.to_string(),
     );

@@ -1,6 +1,7 @@
 //! `containerd-shim-wasmbench-v1`: a containerd shim, built on runwasi's `containerd-shim-wasm`
 //! library, that runs wasmbench's wasip2 echo (or any `wasi:cli/run` socket server) in a pod
-//! with the same Wasmtime engine configuration as wasmbench's local `wasmtime-wasip2` runs.
+//! with the same Wasmtime engine configuration as wasmbench's local `wasmtime-wasip2` runs, and
+//! serves `wasi:http` components (WASI 0.2 and 0.3) as the local `wasi-http` variant does.
 //!
 //! containerd starts the binary for the runtime type [`RUNTIME_TYPE`]; containerd-shim-wasm
 //! creates the container with youki's libcontainer (namespaces, cgroups, root filesystem) and,

@@ -15,6 +15,7 @@ use containerd_shim_wasm::sandbox::context::{Entrypoint, RuntimeContext, Source,
 use containerd_shim_wasm::shim::Compiler;
 use wasmbench_runtime::launch::{HOST_REPORT_PREFIX, http_get};
 use wasmbench_runtime::{BuildOptions, HostReport, Target};
+use wasmbench_shim::guest::Serving;
 use wasmbench_shim::{DirectContext, WasmbenchCompiler, WasmbenchSandbox};
 use wasmbench_vocab::ExecMode;
 
@@ -412,4 +413,98 @@ fn guests_have_the_network_tcp_but_not_udp() {
     assert!(udp.recv_from(&mut buf).is_err(), "a datagram got through");
     stop.send(0).unwrap();
     assert_eq!(guest.join().unwrap(), Ok(0));
+}
+
+/// The echo as a `wasi:http` component: WASI 0.2 (crates/echo-http) or 0.3
+/// (crates/echo-http-p3), built once per test binary.
+fn echo_http_wasm(p3: bool) -> PathBuf {
+    static P2: OnceLock<PathBuf> = OnceLock::new();
+    static P3: OnceLock<PathBuf> = OnceLock::new();
+    let (cell, build): (_, fn(&BuildOptions) -> _) = if p3 {
+        (&P3, wasmbench_runtime::build::build_echo_http_p3)
+    } else {
+        (&P2, wasmbench_runtime::build::build_echo_http)
+    };
+    cell.get_or_init(|| {
+        build(&BuildOptions::default())
+            .unwrap_or_else(|e| panic!("building the wasi:http echo: {e}"))
+            .path
+    })
+    .clone()
+}
+
+#[test]
+fn run_flag_serves_wasi_http_components_of_both_versions() {
+    for (p3, version) in [(false, "0.2"), (true, "0.3")] {
+        let shim = Shim::run(
+            &echo_http_wasm(p3),
+            &[("WASMTIME_HTTP_PROXY_SOCKET_ADDR", "127.0.0.1:0".into())],
+        );
+        let report: serde_json::Value =
+            serde_json::from_str(&Shim::line(&shim.stderr, HOST_REPORT_PREFIX, "host report"))
+                .unwrap();
+        assert_eq!(report["wasi_http"], version, "{report}");
+        assert_eq!(report["mode"], "cranelift-jit", "{report}");
+        assert_eq!(report["instance_reuse"], 1, "{report}");
+        assert!(report["compile_ms"].as_f64().is_some(), "{report}");
+        let addr: SocketAddr = Shim::line(&shim.stdout, "listening on ", "listening")
+            .parse()
+            .unwrap();
+        wait_healthy(addr);
+        assert_eq!(
+            post(addr, "over wasi:http"),
+            (200, "echo: over wasi:http".into()),
+            "wasi:http {version}"
+        );
+        // SAFETY: kill(2) on our own child's pid, which has not been waited for yet.
+        assert_eq!(
+            unsafe { libc::kill(shim.child.id() as i32, libc::SIGTERM) },
+            0
+        );
+        let status = shim.wait();
+        assert_eq!(status.code(), Some(143), "wasi:http {version}: {status:?}");
+    }
+}
+
+#[test]
+fn a_wasi_http_address_that_is_not_ip_port_is_refused_in_one_line() {
+    let out = Command::new(SHIM)
+        .arg("--run")
+        .arg(echo_http_wasm(true))
+        .env("WASMTIME_HTTP_PROXY_SOCKET_ADDR", "localhost:8080")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("WASMTIME_HTTP_PROXY_SOCKET_ADDR"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        line.contains("\"localhost:8080\"") && line.contains("0.0.0.0:8080"),
+        "{line}"
+    );
+}
+
+#[test]
+fn precompiled_wasi_http_layers_load_into_the_wasi_http_engine() {
+    let compiler = WasmbenchCompiler::new();
+    for (p3, command) in [(false, false), (true, false), (false, true)] {
+        let wasm = std::fs::read(if command {
+            echo_wasm()
+        } else {
+            echo_http_wasm(p3)
+        })
+        .unwrap();
+        let code = compiler.compile_layer(&wasm).unwrap().expect("compiled");
+        let guest = wasmbench_shim::guest::Guest::load(&code, true).unwrap();
+        let want = if command {
+            Serving::Command
+        } else {
+            Serving::WasiHttp
+        };
+        assert_eq!(guest.serving(), want, "p3 {p3}, command {command}");
+        assert_eq!(guest.report().mode, ExecMode::Precompiled);
+    }
 }

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use ::wasmtime::component::Linker;
+use ::wasmtime::component::{Component, Linker};
 use ::wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -41,8 +41,8 @@ use wasmtime_wasi_http::io::TokioIo;
 use crate::build::Artifact;
 use crate::error::RuntimeError;
 use crate::host::engine::{WASMTIME_VERSION, apply_exec_mode, ms};
-use crate::host::socket::code::{Code, CodeSource};
-use crate::inspect::{HANDLER_P3, INCOMING_HANDLER, component_exports};
+use crate::host::socket::code::{Code, CodeLoad, CodeSource};
+use crate::inspect::{HANDLER_P3, INCOMING_HANDLER, WasiService, component_exports, list_or_none};
 use instance::{Handler, HostData};
 
 pub use config::{
@@ -78,26 +78,19 @@ impl WasiHttpHost {
     pub fn new(cfg: WasiHttpConfig) -> Result<WasiHttpHost, RuntimeError> {
         cfg.validate()?;
         let artifact = Artifact::from_path(Target::Wasip2, &cfg.wasm)?;
+        // Refused before compiling, which takes seconds for a large component.
         let exports = component_exports(&artifact.path)?;
-        let wasi_http = if exports.iter().any(|e| e.starts_with(HANDLER_P3)) {
-            WasiHttpVersion::P3
-        } else if exports.iter().any(|e| e.starts_with(INCOMING_HANDLER)) {
-            WasiHttpVersion::P2
-        } else {
+        if !WasiService::of_component(&exports).is_some_and(WasiService::is_wasi_http) {
             return Err(RuntimeError::InvalidArtifact {
                 path: artifact.path,
                 problem: format!(
                     "exports neither {INCOMING_HANDLER} (WASI 0.2) nor {HANDLER_P3} (WASI 0.3) \
                      (exports: {}); build the wasi:http workload with `cargo build -p \
                      wasmbench-echo-http --profile artifact --target wasm32-wasip2`",
-                    if exports.is_empty() {
-                        "none".to_string()
-                    } else {
-                        exports.join(", ")
-                    }
+                    list_or_none(&exports)
                 ),
             });
-        };
+        }
         let engine = build_engine(&cfg)?;
         let (code, load) = crate::host::socket::code::load(
             &engine,
@@ -114,6 +107,39 @@ impl WasiHttpHost {
         )?;
         let Code::Component(component) = code else {
             unreachable!("a component source loads as a component")
+        };
+        WasiHttpHost::from_component(cfg, engine, component, load)
+    }
+
+    /// Serves `component`, compiled (or loaded) by the caller with `engine`, which must come
+    /// from [`build_engine`] for the same `cfg`; `load` says how the code was obtained, for
+    /// the report. Links WASI, pre-instantiates and binds the listener as [`WasiHttpHost::new`]
+    /// does; `cfg.wasm` only names the component in messages.
+    pub fn from_component(
+        cfg: WasiHttpConfig,
+        engine: Engine,
+        component: Component,
+        load: CodeLoad,
+    ) -> Result<WasiHttpHost, RuntimeError> {
+        cfg.validate()?;
+        let exports: Vec<String> = component
+            .component_type()
+            .exports(&engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        let wasi_http = match WasiService::of_component(&exports) {
+            Some(WasiService::HttpService) => WasiHttpVersion::P3,
+            Some(WasiService::HttpProxy) => WasiHttpVersion::P2,
+            _ => {
+                return Err(RuntimeError::InvalidArtifact {
+                    path: cfg.wasm.clone(),
+                    problem: format!(
+                        "exports neither {INCOMING_HANDLER} (WASI 0.2) nor {HANDLER_P3} (WASI \
+                         0.3) (exports: {}): it is not a wasi:http component",
+                        list_or_none(&exports)
+                    ),
+                });
+            }
         };
         let started = Instant::now();
         let mut linker = Linker::<HostData>::new(&engine);
@@ -312,7 +338,10 @@ fn error_response(msg: &'static str) -> hyper::Response<WasiBody> {
     resp
 }
 
-fn build_engine(cfg: &WasiHttpConfig) -> Result<Engine, RuntimeError> {
+/// The engine a `wasi:http` host with `cfg` serves from: the execution mode, and with pooling
+/// a pool sized for `cfg.max_concurrent_requests` instances reset as `cfg.pool` says. Code
+/// compiled for it loads only into an engine built from the same settings.
+pub fn build_engine(cfg: &WasiHttpConfig) -> Result<Engine, RuntimeError> {
     let mut c = Config::new();
     apply_exec_mode(&mut c, cfg.mode)?;
     if cfg.pooling {

@@ -7,6 +7,7 @@
 //! modules get a listener preopened at descriptor 3 (see [`p1net`]).
 
 pub(crate) mod code;
+pub use code::CodeLoad;
 mod command;
 mod config;
 pub mod p1net;

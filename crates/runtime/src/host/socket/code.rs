@@ -77,7 +77,7 @@ pub(crate) struct CodeSource<'a> {
 
 /// What getting the code took, for the host's report.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct CodeLoad {
+pub struct CodeLoad {
     /// Milliseconds spent compiling, when this process compiled.
     pub compile_ms: Option<f64>,
     /// Milliseconds spent loading a `.cwasm`.
