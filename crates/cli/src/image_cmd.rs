@@ -31,8 +31,9 @@ pub struct BuildArgs {
     /// Output directory: an OCI image layout, or with --archive one `<name>-<tag>.tar` per image.
     #[arg(long)]
     out: PathBuf,
-    /// Images to build: native, wasm, wasmedge, wasmedge-aot, wasmbench, k6 (comma-separated;
-    /// wasmedge-aot compiles the WasmEdge module with the `wasmedge` on PATH, for the
+    /// Images to build: native, wasm, wasi-http, wasi-http-p3, wasmedge, wasmedge-aot,
+    /// wasmbench, k6 (comma-separated; wasi-http and wasi-http-p3 are the echo as a WASI 0.2 and
+    /// 0.3 `wasi:http` component, for the wasmbench-shim-http(-p3) variants; wasmedge-aot compiles the WasmEdge module with the `wasmedge` on PATH, for the
     /// crun-wasmedge-aot variant; k6 packs the k6 binary found with --k6-bin or on PATH, for
     /// `k8s run --load-engine k6`).
     #[arg(long, default_value = "native,wasm,wasmedge,wasmbench")]
@@ -52,6 +53,12 @@ pub struct BuildArgs {
     /// Use this .wasm (wasip2 or wasip1 echo) instead of building the wasip2 echo.
     #[arg(long)]
     wasm: Option<PathBuf>,
+    /// Use this WASI 0.2 wasi:http component instead of building crates/echo-http.
+    #[arg(long)]
+    wasi_http_wasm: Option<PathBuf>,
+    /// Use this WASI 0.3 wasi:http component instead of building crates/echo-http-p3.
+    #[arg(long)]
+    wasi_http_p3_wasm: Option<PathBuf>,
     /// Use this .wasm for the WasmEdge image instead of building crates/echo-wasmedge.
     #[arg(long)]
     wasmedge_wasm: Option<PathBuf>,
@@ -71,9 +78,11 @@ pub struct BuildArgs {
 }
 
 /// The images `--which` names, in the order of its help.
-const WHICH: [(&str, ImageKind); 6] = [
+const WHICH: [(&str, ImageKind); 8] = [
     ("native", ImageKind::Native),
     ("wasm", ImageKind::Wasm),
+    ("wasi-http", ImageKind::WasiHttp),
+    ("wasi-http-p3", ImageKind::WasiHttpP3),
     ("wasmedge", ImageKind::WasmEdge),
     ("wasmedge-aot", ImageKind::WasmEdgeAot),
     ("wasmbench", ImageKind::Wasmbench),
@@ -122,6 +131,8 @@ fn binary(kind: ImageKind, args: &BuildArgs) -> anyhow::Result<PathBuf> {
     let given = match kind {
         ImageKind::Native => args.native_bin.as_ref(),
         ImageKind::Wasm => args.wasm.as_ref(),
+        ImageKind::WasiHttp => args.wasi_http_wasm.as_ref(),
+        ImageKind::WasiHttpP3 => args.wasi_http_p3_wasm.as_ref(),
         ImageKind::WasmEdge => args.wasmedge_wasm.as_ref(),
         ImageKind::Wasmbench => args.wasmbench_bin.as_ref(),
         ImageKind::K6 => return k6_binary(args.k6_bin.as_deref()),
@@ -157,6 +168,12 @@ fn binary(kind: ImageKind, args: &BuildArgs) -> anyhow::Result<PathBuf> {
             build::build_wasm_echo(&root, &target, "wasm32-wasip2").map_err(failure)?
         }
         ImageKind::WasmEdge => build::build_wasmedge_echo(&root, &target).map_err(failure)?,
+        ImageKind::WasiHttp => {
+            build::build_wasi_http_echo(&root, &target, false).map_err(failure)?
+        }
+        ImageKind::WasiHttpP3 => {
+            build::build_wasi_http_echo(&root, &target, true).map_err(failure)?
+        }
         ImageKind::Wasmbench => build::build_wasmbench(&root, &target).map_err(failure)?,
         ImageKind::Spin | ImageKind::K6 | ImageKind::WasmEdgeAot => {
             unreachable!("handled above")

@@ -52,8 +52,11 @@ pub struct CargoBuild {
     pub target_dir: PathBuf,
     /// Package (`-p`).
     pub package: String,
-    /// Binary name (`--bin`), also the output file's stem.
+    /// Binary name (`--bin`), also the output file's stem; for a [`CargoBuild::lib`] build
+    /// only the stem (the library's name, e.g. `wasmbench_echo_http`).
     pub bin: String,
+    /// Build the package's library (`--lib`: a `cdylib` component) instead of a binary.
+    pub lib: bool,
     /// Target triple; always passed so RUSTFLAGS do not reach build scripts and proc-macros.
     pub target: String,
     /// Cargo profile, e.g. `artifact`.
@@ -83,7 +86,12 @@ impl CargoBuild {
         let what = format!("{} for {}", self.bin, self.target);
         let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
         cmd.current_dir(&self.workspace)
-            .args(["build", "--quiet", "-p", &self.package, "--bin", &self.bin])
+            .args(["build", "--quiet", "-p", &self.package])
+            .args(if self.lib {
+                vec!["--lib"]
+            } else {
+                vec!["--bin", &self.bin]
+            })
             .args(["--profile", &self.profile, "--target", &self.target])
             .args(self.no_default_features.then_some("--no-default-features"))
             .env("CARGO_TARGET_DIR", &self.target_dir)
@@ -144,6 +152,7 @@ pub fn build_static(
         target_dir: target_dir.to_owned(),
         package: package.to_owned(),
         bin: bin.to_owned(),
+        lib: false,
         target: t.triple().to_owned(),
         profile: profile.to_owned(),
         rustflags: match t {
@@ -196,6 +205,33 @@ pub fn build_wasm_echo(
         profile: "artifact".to_owned(),
         rustflags: Vec::new(),
         no_default_features: false,
+        lib: false,
+    }
+    .run()
+}
+
+/// Builds the echo as a `wasi:http` component for `wasm32-wasip2`: WASI 0.2
+/// (`wasmbench-echo-http`) or, with `p3`, WASI 0.3 (`wasmbench-echo-http-p3`).
+pub fn build_wasi_http_echo(
+    workspace: &Path,
+    target_dir: &Path,
+    p3: bool,
+) -> Result<PathBuf, Error> {
+    let (package, stem) = if p3 {
+        ("wasmbench-echo-http-p3", "wasmbench_echo_http_p3")
+    } else {
+        ("wasmbench-echo-http", "wasmbench_echo_http")
+    };
+    CargoBuild {
+        workspace: workspace.to_owned(),
+        target_dir: target_dir.to_owned(),
+        package: package.to_owned(),
+        bin: stem.to_owned(),
+        lib: true,
+        target: "wasm32-wasip2".to_owned(),
+        profile: "artifact".to_owned(),
+        rustflags: Vec::new(),
+        no_default_features: false,
     }
     .run()
 }
@@ -228,6 +264,7 @@ pub fn build_wasmedge_echo(workspace: &Path, target_dir: &Path) -> Result<PathBu
         profile: "artifact".to_owned(),
         rustflags: Vec::new(),
         no_default_features: false,
+        lib: false,
     }
     .run()
 }

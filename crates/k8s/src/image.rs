@@ -100,9 +100,12 @@ impl ImageSpec {
             ImageKind::Native => (ImagePlatform::LinuxAmd64, "/echo", nonroot, vec![8080]),
             ImageKind::Wasmbench => (ImagePlatform::LinuxAmd64, "/wasmbench", nonroot, vec![]),
             ImageKind::K6 => (ImagePlatform::LinuxAmd64, "/k6", nonroot, vec![]),
-            ImageKind::Wasm | ImageKind::WasmEdge | ImageKind::WasmEdgeAot | ImageKind::Spin => {
-                (ImagePlatform::WasiWasm, "/echo.wasm", None, vec![8080])
-            }
+            ImageKind::Wasm
+            | ImageKind::WasmEdge
+            | ImageKind::WasmEdgeAot
+            | ImageKind::WasiHttp
+            | ImageKind::WasiHttpP3
+            | ImageKind::Spin => (ImagePlatform::WasiWasm, "/echo.wasm", None, vec![8080]),
         };
         ImageSpec {
             reference: reference.to_owned(),

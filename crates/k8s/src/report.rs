@@ -15,7 +15,7 @@ use wasmbench_report::{
 use crate::Error;
 use crate::driver::{LoadSummary, RunOutcome, SkippedVariant, VariantOutcome};
 use crate::manifests::RunSpec;
-use crate::variant::Variant;
+use crate::variant::{ImageKind, Variant};
 
 /// What the report needs besides the driver's outcome.
 #[derive(Debug, Clone)]
@@ -165,10 +165,37 @@ fn observed_runtime(runtime: &mut RuntimeInfo, report: &serde_json::Value) {
         "mode".into(),
         "observed: the runtime's host report in the server pod's log".into(),
     );
-    for key in ["compile_ms", "load_ms", "instantiate_ms"] {
+    for key in [
+        "compile_ms",
+        "load_ms",
+        "instantiate_ms",
+        "pre_instantiate_ms",
+    ] {
         if let Some(ms) = report.get(key).and_then(serde_json::Value::as_f64) {
             runtime.details.insert(key.into(), format!("{ms:.1}"));
         }
+    }
+    // A wasi:http host's report: the key names the local runs use, so the runtime line reads
+    // the same ("wasi:http 0.3, instance per request").
+    if let Some(version) = text("wasi_http") {
+        runtime.details.insert("host.wasi_http".into(), version);
+    }
+    if let Some(n) = report
+        .get("instance_reuse")
+        .and_then(serde_json::Value::as_u64)
+    {
+        runtime
+            .details
+            .insert("instance_reuse".into(), n.to_string());
+    }
+}
+
+/// The concurrency model of the variant's workload: the echo's default `ECHO_MODE` (the
+/// Deployment sets none), or the wasi:http host's model for the wasi:http echo.
+fn workload_mode(v: Variant) -> String {
+    match v.image_kind() {
+        ImageKind::WasiHttp | ImageKind::WasiHttpP3 => r::WASI_HTTP_MODE.into(),
+        _ => "concurrent".into(),
     }
 }
 
@@ -180,7 +207,7 @@ fn not_run(v: Variant, spec: &RunSpec, reason: &str) -> r::VariantResult {
     r::VariantResult {
         name: v.name().to_owned(),
         runtime,
-        workload_mode: Some("concurrent".into()),
+        workload_mode: Some(workload_mode(v)),
         not_started: false,
         artifact: None,
         status: VariantStatus::Skipped,
@@ -239,8 +266,7 @@ fn ran(o: &RunOutcome, v: &VariantOutcome, raw: bool) -> r::VariantResult {
     r::VariantResult {
         name: v.variant.name().to_owned(),
         runtime,
-        // The Deployment sets no ECHO_MODE: the echo's default.
-        workload_mode: Some("concurrent".into()),
+        workload_mode: Some(workload_mode(v.variant)),
         not_started: false,
         artifact: None,
         status,

@@ -20,6 +20,10 @@ pub enum ImageKind {
     /// The same module after `wasmedge compile`: WasmEdge's universal format, a `.wasm` that
     /// carries native code in a custom section, still `/echo.wasm`.
     WasmEdgeAot,
+    /// The echo as a WASI 0.2 `wasi:http` component (crates/echo-http), `/echo.wasm`.
+    WasiHttp,
+    /// The echo as a WASI 0.3 `wasi:http` component (crates/echo-http-p3), `/echo.wasm`.
+    WasiHttpP3,
     /// A Spin application image; wasmbench does not build one (see `docs/kubernetes.md`).
     Spin,
     /// The `wasmbench` binary itself, for the load Jobs.
@@ -36,6 +40,8 @@ impl ImageKind {
             ImageKind::Wasm => "echo-wasm",
             ImageKind::WasmEdge => "echo-wasmedge",
             ImageKind::WasmEdgeAot => "echo-wasmedge-aot",
+            ImageKind::WasiHttp => "echo-http",
+            ImageKind::WasiHttpP3 => "echo-http-p3",
             ImageKind::Spin => "echo-spin",
             ImageKind::Wasmbench => "wasmbench",
             ImageKind::K6 => "k6",
@@ -63,11 +69,16 @@ pub enum Variant {
     /// This project's `containerd-shim-wasmbench-v1` (crates/shim): the embedded Wasmtime
     /// configuration of the local runs, inside the pod.
     Shim,
+    /// The same shim serving the echo as a WASI 0.2 `wasi:http` component, with the local
+    /// `wasi-http` variant's host (an instance per request).
+    ShimHttp,
+    /// The same shim serving the echo as a WASI 0.3 `wasi:http` component (local `wasi-http-p3`).
+    ShimHttpP3,
 }
 
 impl Variant {
     /// Every variant, in report order.
-    pub const ALL: [Variant; 8] = [
+    pub const ALL: [Variant; 10] = [
         Variant::Native,
         Variant::CrunWasmedge,
         Variant::CrunWasmedgeAot,
@@ -76,6 +87,8 @@ impl Variant {
         Variant::Wasmer,
         Variant::Spin,
         Variant::Shim,
+        Variant::ShimHttp,
+        Variant::ShimHttpP3,
     ];
 
     /// Every variant wasmbench has an image for: all of them, spin only when a Spin
@@ -98,6 +111,8 @@ impl Variant {
             Variant::Wasmer => "wasmer",
             Variant::Spin => "spin",
             Variant::Shim => "wasmbench-shim",
+            Variant::ShimHttp => "wasmbench-shim-http",
+            Variant::ShimHttpP3 => "wasmbench-shim-http-p3",
         }
     }
 
@@ -110,7 +125,7 @@ impl Variant {
             Variant::Wasmedge => Some("wasmedge"),
             Variant::Wasmer => Some("wasmer"),
             Variant::Spin => Some("wasmtime-spin-v2"),
-            Variant::Shim => Some("wasmbench"),
+            Variant::Shim | Variant::ShimHttp | Variant::ShimHttpP3 => Some("wasmbench"),
         }
     }
 
@@ -124,7 +139,9 @@ impl Variant {
             Variant::Wasmedge => Some("io.containerd.wasmedge.v1"),
             Variant::Wasmer => Some("io.containerd.wasmer.v1"),
             Variant::Spin => Some("io.containerd.spin.v2"),
-            Variant::Shim => Some("io.containerd.wasmbench.v1"),
+            Variant::Shim | Variant::ShimHttp | Variant::ShimHttpP3 => {
+                Some("io.containerd.wasmbench.v1")
+            }
         }
     }
 
@@ -152,6 +169,8 @@ impl Variant {
             // Wasmtime serves wasip2 std::net listeners; wasmer's WASIX sockets are closest to
             // the wasip2 build too (unverified, see docs/kubernetes.md).
             Variant::Wasmtime | Variant::Wasmer | Variant::Shim => ImageKind::Wasm,
+            Variant::ShimHttp => ImageKind::WasiHttp,
+            Variant::ShimHttpP3 => ImageKind::WasiHttpP3,
             Variant::Spin => ImageKind::Spin,
         }
     }
@@ -160,7 +179,7 @@ impl Variant {
     pub fn target(self) -> Target {
         match self.image_kind() {
             ImageKind::Native | ImageKind::Wasmbench | ImageKind::K6 => Target::Native,
-            ImageKind::Wasm => Target::Wasip2,
+            ImageKind::Wasm | ImageKind::WasiHttp | ImageKind::WasiHttpP3 => Target::Wasip2,
             ImageKind::WasmEdge | ImageKind::WasmEdgeAot => Target::Wasip1,
             // Spin 2+ applications are wasi:http components.
             ImageKind::Spin => Target::Wasip2,
@@ -177,9 +196,12 @@ impl Variant {
             // WasmEdge runs the native code of a universal-format module it can load.
             Variant::CrunWasmedgeAot => ExecMode::Aot,
             // runwasi's wasmtime and wasmer shims, Spin's shim and ours compile with Cranelift.
-            Variant::Wasmtime | Variant::Wasmer | Variant::Spin | Variant::Shim => {
-                ExecMode::CraneliftJit
-            }
+            Variant::Wasmtime
+            | Variant::Wasmer
+            | Variant::Spin
+            | Variant::Shim
+            | Variant::ShimHttp
+            | Variant::ShimHttpP3 => ExecMode::CraneliftJit,
         }
     }
 

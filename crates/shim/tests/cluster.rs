@@ -35,6 +35,8 @@ const PREFIX: &str = "wbt";
 const NET: &str = "10.202.0";
 const TAG: &str = "0.0.0-cluster-test";
 const SHIM_VARIANT: &str = "wasmbench-shim";
+/// The same shim serving the echo as a WASI 0.3 wasi:http component.
+const SHIM_P3_VARIANT: &str = "wasmbench-shim-http-p3";
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -250,10 +252,13 @@ fn build_images(dir: &Path, crun: bool) -> PathBuf {
     let target = image_target_dir();
     let native = build::build_native_echo(&root, &target).expect("build static echo");
     let wasm = build::build_wasm_echo(&root, &target, "wasm32-wasip2").expect("build wasip2 echo");
+    let p3 =
+        build::build_wasi_http_echo(&root, &target, true).expect("build the wasi:http 0.3 echo");
     let wasmbench = build::build_wasmbench(&root, &target).expect("build static wasmbench");
     let mut images = vec![
         (ImageKind::Native, native),
         (ImageKind::Wasm, wasm),
+        (ImageKind::WasiHttpP3, p3),
         (ImageKind::Wasmbench, wasmbench.clone()),
     ];
     if crun {
@@ -425,12 +430,14 @@ fn demo_runs_on_a_real_two_node_cluster() {
         kubeconfig: cluster.kubeconfig.clone(),
     };
 
-    // The demo's comparison, short: native and the shim's Wasm pods, two load pods each.
+    // The demo's comparison, short: native and the shim's Wasm pods (the socket echo and the
+    // WASI 0.3 wasi:http echo), two load pods each.
     let out_dir = work.path().join("run");
     let variants = format!("native,{SHIM_VARIANT}");
+    let run_variants = format!("{variants},{SHIM_P3_VARIANT}");
     let run = wb.k8s_run(&[
         "--variants",
-        &variants,
+        &run_variants,
         "--vus",
         "10",
         "--duration",
@@ -459,6 +466,13 @@ fn demo_runs_on_a_real_two_node_cluster() {
     );
     assert_eq!(k8s["nodes"].as_array().unwrap().len(), 2, "{k8s}");
     assert_eq!(k8s["cleaned_up"], true, "{k8s}");
+    let names: Vec<&str> = report["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["name"].as_str())
+        .collect();
+    assert_eq!(names, ["native", SHIM_VARIANT, SHIM_P3_VARIANT], "{report}");
     for v in report["variants"].as_array().unwrap() {
         let name = v["name"].as_str().unwrap();
         assert_eq!(v["status"], "ok", "{name}: {v}");
@@ -482,6 +496,18 @@ fn demo_runs_on_a_real_two_node_cluster() {
             );
             assert_eq!(runtime["mode"], "cranelift-jit", "{runtime}");
         }
+        if name == SHIM_P3_VARIANT {
+            // The 0.3 component, served by the shim's wasi:http host: its report says so.
+            let runtime = &v["runtime"];
+            assert_eq!(runtime["details"]["host.wasi_http"], "0.3", "{runtime}");
+            assert_eq!(runtime["details"]["instance_reuse"], "1", "{runtime}");
+            assert!(
+                runtime["version"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("wasmtime 48.")),
+                "{runtime}"
+            );
+        }
         let placement = &k8s["variants"][name]["load_pods_per_node"];
         assert_eq!(
             placement.as_object().map(|m| m.len()),
@@ -492,6 +518,10 @@ fn demo_runs_on_a_real_two_node_cluster() {
     let markdown = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
     assert!(markdown.contains("http_req_waiting"), "{markdown}");
     assert!(markdown.contains("/native"), "no ratio column:\n{markdown}");
+    assert!(
+        markdown.contains("wasi:http 0.3, instance per request"),
+        "no wasi:http version in the runtime line:\n{markdown}"
+    );
     let rerender = Command::new(&wb.binary)
         .arg("report")
         .arg(&out_dir)
