@@ -37,6 +37,9 @@ const WINDOW: Duration = Duration::from_secs(5);
 const PACED_RATE: u32 = 200;
 /// The idle window, whose instructions per second are the server's cost without requests.
 const IDLE: Duration = Duration::from_secs(2);
+/// Request slots the server is told to expect: the pass's one VU, with room for instances
+/// still being torn down (the socket host's pool under valgrind has 8 too).
+const IN_FLIGHT: usize = 8;
 /// Start-up under valgrind (a JIT host compiles tens of times slower).
 const STARTUP: Duration = Duration::from_secs(300);
 
@@ -96,6 +99,8 @@ async fn count_in(
     spec.startup_timeout = STARTUP.max(cfg.startup_timeout);
     // Instructions do not depend on the time a server is given, and valgrind needs all of it.
     spec.cpu_limit = None;
+    // One VU (below); a few slots more for an instance still being torn down.
+    spec.max_in_flight = Some(IN_FLIGHT);
     let server = launcher.launch(&v.resolved, spec).await?;
     let pid = server.pid();
     let url = format!("{}{}", server.url(), cfg.load.path);

@@ -10,7 +10,9 @@ use std::time::Duration;
 use crate::build::Target;
 use crate::error::RuntimeError;
 use crate::host::engine::check_exec_mode;
-use crate::host::http::{PoolTuning, WasiHttpConfig, WasiHttpReport};
+use crate::host::http::{
+    DEFAULT_MAX_CONCURRENT_REQUESTS, PoolTuning, WasiHttpConfig, WasiHttpReport,
+};
 use crate::host::socket::{EmbeddedConfig, HostReport};
 use crate::host::{DEFAULT_MAX_MEMORY_BYTES, HostConfig, WASMTIME_VERSION};
 use crate::inspect::check_http_component;
@@ -175,6 +177,11 @@ impl EmbeddedWasiHttp {
             env: spec.env.clone(),
             dirs: spec.dirs.clone(),
             pool: self.pool.clone(),
+            max_concurrent_requests: spec
+                .max_in_flight
+                .map_or(DEFAULT_MAX_CONCURRENT_REQUESTS, |n| {
+                    n.clamp(1, DEFAULT_MAX_CONCURRENT_REQUESTS)
+                }),
             ..WasiHttpConfig::new(spec.artifact.path.clone())
         }
     }
@@ -359,5 +366,22 @@ mod tests {
             host_exe(&spec, "Wasmtime").unwrap(),
             PathBuf::from("/opt/wasmbench/bin/wb")
         );
+    }
+
+    #[test]
+    fn a_caller_that_knows_its_in_flight_limit_gets_a_pool_of_that_size() {
+        let rt = EmbeddedWasiHttp::default();
+        let mut spec = spec(Target::Wasip2, "/x/echo-http.wasm");
+        assert_eq!(
+            rt.config(&spec).max_concurrent_requests,
+            DEFAULT_MAX_CONCURRENT_REQUESTS
+        );
+        spec.max_in_flight = Some(8);
+        let HostConfig::WasiHttp(cfg) = child_reads(HostConfig::WasiHttp(rt.config(&spec))) else {
+            panic!("the wasi:http launcher handed over another host");
+        };
+        assert_eq!(cfg.max_concurrent_requests, 8);
+        spec.max_in_flight = Some(0);
+        assert_eq!(rt.config(&spec).max_concurrent_requests, 1);
     }
 }

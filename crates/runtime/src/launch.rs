@@ -108,6 +108,11 @@ pub struct LaunchSpec {
     pub wrapper: Vec<String>,
     /// Host directories a Wasm guest may open (`--dir`); none by default.
     pub dirs: Vec<Preopen>,
+    /// The most requests the caller will have in flight at once, when it knows (the callgrind
+    /// pass: one VU); a host that reserves memory per request slot sizes its pool to it. The
+    /// `wasi:http` host's default pool of 1000 slots reserves about 4 TiB of address space,
+    /// more than a process under valgrind may map.
+    pub max_in_flight: Option<usize>,
     /// Cancelled by the caller (Ctrl-C): the wait for readiness stops within a second and
     /// the server is killed.
     pub cancel: Option<tokio_util::sync::CancellationToken>,
@@ -130,6 +135,7 @@ impl LaunchSpec {
             allow_outbound: Vec::new(),
             wrapper: Vec::new(),
             dirs: Vec::new(),
+            max_in_flight: None,
             cancel: None,
         }
     }
