@@ -52,7 +52,8 @@ enum K8sCommand {
 #[derive(Debug, Args)]
 struct PlanArgs {
     /// Variants: native, crun-wasmedge, crun-wasmedge-aot, wasmtime, wasmedge, wasmer, spin,
-    /// wasmbench-shim, or `all`; missing RuntimeClasses are created. Default for `run`: native
+    /// wasmbench-shim, wasmbench-shim-http (wasi:http 0.2), wasmbench-shim-http-p3 (wasi:http
+    /// 0.3), or `all`; missing RuntimeClasses are created. Default for `run`: native
     /// and every Wasm variant whose RuntimeClass exists on the cluster, the others reported as
     /// skipped; for `manifests`: every variant (spin with --spin-image).
     #[arg(long)]
