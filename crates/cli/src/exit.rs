@@ -23,7 +23,8 @@ pub enum Exit {
     Unreachable = 12,
     /// An output file or directory cannot be written.
     Output = 13,
-    /// The Kubernetes cluster cannot be reached or the kubeconfig is missing/invalid.
+    /// The Kubernetes cluster cannot be reached, the kubeconfig is missing/invalid, or its
+    /// account is refused (credentials rejected, or a permission the command needs missing).
     Cluster = 14,
     /// A comparison finished but one or more variants failed (the report says which and why).
     VariantFailed = 15,

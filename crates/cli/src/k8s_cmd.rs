@@ -46,6 +46,30 @@ enum K8sCommand {
     Run(RunArgs),
     /// Write the objects `k8s run` would create as YAML, for kubectl users.
     Manifests(ManifestsArgs),
+    /// List the cluster's RuntimeClasses: each one's handler, the nodes that report that
+    /// handler, the variants that use it, and the variants whose RuntimeClass is missing.
+    Runtimes(ClusterArgs),
+}
+
+/// Which cluster, for commands that only read it.
+#[derive(Debug, Args)]
+struct ClusterArgs {
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: the current context).
+    #[arg(long)]
+    context: Option<String>,
+}
+
+impl ClusterArgs {
+    fn options(&self) -> ClusterOptions {
+        ClusterOptions {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            connect_timeout: None,
+        }
+    }
 }
 
 /// What decides the objects (shared by `run` and `manifests`).
@@ -96,12 +120,8 @@ struct PlanArgs {
 
 #[derive(Debug, Args)]
 struct RunArgs {
-    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
-    #[arg(long)]
-    kubeconfig: Option<PathBuf>,
-    /// Kubeconfig context (default: the current context).
-    #[arg(long)]
-    context: Option<String>,
+    #[command(flatten)]
+    cluster: ClusterArgs,
     /// Use this existing namespace instead of creating `wasmbench-<run>`; only the run's
     /// labelled objects are deleted afterwards.
     #[arg(long)]
@@ -271,6 +291,20 @@ pub fn run(args: K8sArgs) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
+        K8sCommand::Runtimes(c) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("start the async runtime")?;
+            runtime.block_on(async {
+                let cluster = driver::connect(&c.options()).await.map_err(failure)?;
+                let found = wasmbench_k8s::runtimes::list(&cluster)
+                    .await
+                    .map_err(failure)?;
+                print!("{}", wasmbench_k8s::runtimes::render(&found));
+                Ok(0)
+            })
+        }
         K8sCommand::Run(r) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -295,13 +329,9 @@ async fn run_cluster(r: RunArgs) -> anyhow::Result<i32> {
     if let Some(dir) = &r.out {
         crate::report_cmd::ensure_writable(dir)?;
     }
-    let cluster = driver::connect(&ClusterOptions {
-        kubeconfig: r.kubeconfig.clone(),
-        context: r.context.clone(),
-        connect_timeout: None,
-    })
-    .await
-    .map_err(failure)?;
+    let cluster = driver::connect(&r.cluster.options())
+        .await
+        .map_err(failure)?;
     eprintln!(
         "cluster {} ({}), run {id}",
         cluster.url, cluster.server_version

@@ -354,7 +354,7 @@ struct Created {
     runtime_classes: Vec<String>,
 }
 
-fn api_err(action: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
+pub(crate) fn api_err(action: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
     let action = action.into();
     move |e| Error::Api {
         action,

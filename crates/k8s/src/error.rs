@@ -46,6 +46,17 @@ pub enum Error {
         /// The API server's reason, e.g. `Unauthorized`.
         reason: String,
     },
+    /// The account may not make a call the command needs (HTTP 403).
+    #[error(
+        "the account may not {action} ({permission}): ask the cluster's admin for that permission, or use another account with --kubeconfig / --context"
+    )]
+    Forbidden {
+        /// What was being done, e.g. `list RuntimeClasses`.
+        action: String,
+        /// The RBAC rule that would allow it, e.g. `get/list on runtimeclasses.node.k8s.io,
+        /// cluster-scoped`.
+        permission: String,
+    },
     /// An API call was answered with an error.
     #[error("Kubernetes API call failed ({action}): {reason}")]
     Api {
@@ -162,6 +173,7 @@ impl Error {
                 | Error::Kubeconfig { .. }
                 | Error::Unreachable { .. }
                 | Error::Unauthorized { .. }
+                | Error::Forbidden { .. }
         )
     }
 

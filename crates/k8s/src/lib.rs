@@ -8,6 +8,8 @@
 //! - [`driver`] applies them through the Kubernetes API, waits, runs the load Jobs, reads the
 //!   JSON summaries back from the pod logs, merges them and deletes everything it created.
 //! - [`report`] turns a run into the same `Comparison` a local run produces.
+//! - [`runtimes`] lists the cluster's RuntimeClasses, the nodes that have each handler and the
+//!   variants that use each (`wasmbench k8s runtimes`).
 #![deny(missing_docs)]
 
 pub mod build;
@@ -16,6 +18,7 @@ mod error;
 pub mod image;
 pub mod manifests;
 pub mod report;
+pub mod runtimes;
 pub mod variant;
 
 pub use error::Error;
