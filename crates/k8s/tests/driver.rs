@@ -397,6 +397,8 @@ async fn without_variants_only_existing_runtime_classes_run() {
             Variant::Wasmer,
             Variant::Spin,
             Variant::Shim,
+            Variant::ShimHttp,
+            Variant::ShimHttpP3,
         ]
     );
     for crun in &skipped[..2] {
@@ -434,6 +436,8 @@ async fn without_variants_only_existing_runtime_classes_run() {
             ("wasmer", VariantStatus::Skipped),
             ("spin", VariantStatus::Skipped),
             ("wasmbench-shim", VariantStatus::Skipped),
+            ("wasmbench-shim-http", VariantStatus::Skipped),
+            ("wasmbench-shim-http-p3", VariantStatus::Skipped),
         ]
     );
     // The handler as the cluster has it names the runtime.
