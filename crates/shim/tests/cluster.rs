@@ -534,7 +534,85 @@ fn demo_runs_on_a_real_two_node_cluster() {
     if crun.is_some() {
         crun_wasmedge(&cluster, &wb, work.path());
     }
+    runtimes(&cluster, &wb, work.path());
     faults(&cluster, &wb, work.path());
+}
+
+/// `k8s runtimes`: the shim's RuntimeClass with the variants that use it; and an account that
+/// may only act in one namespace (a service account with `edit` there, as a user of a shared
+/// cluster has) gets one line naming the permission it lacks, exit 14.
+fn runtimes(cluster: &Cluster, wb: &Wasmbench, work: &Path) {
+    let run = |kubeconfig: &Path| {
+        Command::new(&wb.binary)
+            .args(["k8s", "runtimes", "--kubeconfig"])
+            .arg(kubeconfig)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = run(&cluster.kubeconfig);
+    assert!(out.status.success(), "{}", output_text(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    eprintln!("k8s runtimes:\n{text}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("wasmbench  handler wasmbench  nodes: "))
+        .unwrap_or_else(|| panic!("no line for RuntimeClass wasmbench:\n{text}"));
+    assert!(
+        line.ends_with("variants: wasmbench-shim, wasmbench-shim-http, wasmbench-shim-http-p3"),
+        "{line}"
+    );
+    assert!(text.contains("2 nodes: wbt-n1, wbt-n2"), "{text}");
+
+    cluster.kubectl_ok(&["create", "namespace", "wbt-scoped"]);
+    cluster.kubectl_ok(&["create", "serviceaccount", "runner", "-n", "wbt-scoped"]);
+    cluster.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "runner-edit",
+        "--clusterrole=edit",
+        "--serviceaccount=wbt-scoped:runner",
+        "-n",
+        "wbt-scoped",
+    ]);
+    let token = cluster.kubectl_ok(&[
+        "create",
+        "token",
+        "runner",
+        "-n",
+        "wbt-scoped",
+        "--duration=10m",
+    ]);
+    let kubeconfig = std::fs::read_to_string(&cluster.kubeconfig).unwrap();
+    let users = kubeconfig.find("users:").unwrap();
+    let contexts = kubeconfig.find("contexts:").unwrap();
+    let scoped = work.join("scoped.kubeconfig");
+    std::fs::write(
+        &scoped,
+        format!(
+            "{}users:\n- name: admin\n  user:\n    token: {}\n{}",
+            &kubeconfig[..users],
+            token.trim(),
+            &kubeconfig[contexts..]
+        ),
+    )
+    .unwrap();
+    let out = run(&scoped);
+    cluster.kubectl_ok(&["delete", "namespace", "wbt-scoped", "--wait=false"]);
+    assert_eq!(
+        out.status.code(),
+        Some(Exit::Cluster as i32),
+        "{}",
+        output_text(&out)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].contains("may not list RuntimeClasses")
+            && lines[0].contains("runtimeclasses.node.k8s.io"),
+        "{stderr}"
+    );
 }
 
 /// The demo's Wasm side: WasmEdge inside crun, picked by the pod annotation, on the module as
