@@ -164,6 +164,19 @@ pub fn component_exports(path: &Path) -> Result<Vec<String>, RuntimeError> {
     top_level_externs(path, WasmKind::Component).map(|(_, exports)| exports)
 }
 
+/// The names a compiled (or deserialized) component exports at its top level: what
+/// [`component_exports`] reads from a file, for code already loaded into `engine`.
+pub fn loaded_component_exports(
+    engine: &::wasmtime::Engine,
+    component: &::wasmtime::component::Component,
+) -> Vec<String> {
+    component
+        .component_type()
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect()
+}
+
 /// The names a component imports at its top level (e.g. `wasi:io/streams@0.2.4`).
 pub fn component_imports(path: &Path) -> Result<Vec<String>, RuntimeError> {
     top_level_externs(path, WasmKind::Component).map(|(imports, _)| imports)

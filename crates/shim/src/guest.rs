@@ -22,7 +22,7 @@ use wasmbench_runtime::host::http::{
     WasiHttpConfig, WasiHttpHost, build_engine as build_http_engine,
 };
 use wasmbench_runtime::host::socket::{CodeLoad, GuestExit, build_engine, run_command};
-use wasmbench_runtime::inspect::{WasiService, list_or_none};
+use wasmbench_runtime::inspect::{WasiService, list_or_none, loaded_component_exports};
 use wasmbench_runtime::launch::HOST_REPORT_PREFIX;
 use wasmbench_runtime::{EmbeddedConfig, HostReport};
 use wasmbench_vocab::{ExecMode, Target};
@@ -93,7 +93,12 @@ impl Serving {
     /// compiling; anything that is not `wasi:http` goes to the command path, which says what
     /// is wrong with it.
     pub fn of_component_bytes(wasm: &[u8]) -> Serving {
-        if WasiService::of_component_bytes(wasm).is_some_and(WasiService::is_wasi_http) {
+        WasiService::of_component_bytes(wasm).map_or(Serving::Command, Serving::of_service)
+    }
+
+    /// The host for a service of this kind.
+    pub fn of_service(service: WasiService) -> Serving {
+        if service.is_wasi_http() {
             Serving::WasiHttp
         } else {
             Serving::Command
@@ -323,14 +328,9 @@ fn deserialize(wasm: &[u8]) -> Result<(Engine, Component), ShimError> {
 /// How `component` is served, from its exports; components that are neither a command nor a
 /// `wasi:http` service are refused with what they export.
 fn serving(engine: &Engine, component: &Component) -> Result<Serving, ShimError> {
-    let exports: Vec<String> = component
-        .component_type()
-        .exports(engine)
-        .map(|(n, _)| n.to_string())
-        .collect();
+    let exports = loaded_component_exports(engine, component);
     match WasiService::of_component(&exports) {
-        Some(WasiService::Command(_)) => Ok(Serving::Command),
-        Some(WasiService::HttpProxy | WasiService::HttpService) => Ok(Serving::WasiHttp),
+        Some(service) => Ok(Serving::of_service(service)),
         None => Err(ShimError::Unsupported(format!(
             "the component exports no {CLI_RUN} and no wasi:http handler (exports: {}); build \
              the service as a binary (`fn main`) for wasm32-wasip2, or as a wasi:http component",

@@ -42,7 +42,10 @@ use crate::build::Artifact;
 use crate::error::RuntimeError;
 use crate::host::engine::{WASMTIME_VERSION, apply_exec_mode, ms};
 use crate::host::socket::code::{Code, CodeLoad, CodeSource};
-use crate::inspect::{HANDLER_P3, INCOMING_HANDLER, WasiService, component_exports, list_or_none};
+use crate::inspect::{
+    HANDLER_P3, INCOMING_HANDLER, WasiService, component_exports, list_or_none,
+    loaded_component_exports,
+};
 use instance::{Handler, HostData};
 
 pub use config::{
@@ -122,11 +125,7 @@ impl WasiHttpHost {
         load: CodeLoad,
     ) -> Result<WasiHttpHost, RuntimeError> {
         cfg.validate()?;
-        let exports: Vec<String> = component
-            .component_type()
-            .exports(&engine)
-            .map(|(name, _)| name.to_string())
-            .collect();
+        let exports = loaded_component_exports(&engine, &component);
         let wasi_http = match WasiService::of_component(&exports) {
             Some(WasiService::HttpService) => WasiHttpVersion::P3,
             Some(WasiService::HttpProxy) => WasiHttpVersion::P2,
