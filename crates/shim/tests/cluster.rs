@@ -150,6 +150,24 @@ impl Cluster {
             .expect("run kubectl")
     }
 
+    /// The cluster's kubeconfig with its user's client certificate replaced by `token`,
+    /// written to `path`.
+    fn kubeconfig_with_token(&self, token: &str, path: &Path) -> PathBuf {
+        let kubeconfig = std::fs::read_to_string(&self.kubeconfig).unwrap();
+        let users = kubeconfig.find("users:").unwrap();
+        let contexts = kubeconfig.find("contexts:").unwrap();
+        std::fs::write(
+            path,
+            format!(
+                "{}users:\n- name: admin\n  user:\n    token: {token}\n{}",
+                &kubeconfig[..users],
+                &kubeconfig[contexts..]
+            ),
+        )
+        .unwrap();
+        path.to_owned()
+    }
+
     fn kubectl_ok(&self, args: &[&str]) -> String {
         let out = self.kubectl(args);
         assert!(
@@ -583,20 +601,7 @@ fn runtimes(cluster: &Cluster, wb: &Wasmbench, work: &Path) {
         "wbt-scoped",
         "--duration=10m",
     ]);
-    let kubeconfig = std::fs::read_to_string(&cluster.kubeconfig).unwrap();
-    let users = kubeconfig.find("users:").unwrap();
-    let contexts = kubeconfig.find("contexts:").unwrap();
-    let scoped = work.join("scoped.kubeconfig");
-    std::fs::write(
-        &scoped,
-        format!(
-            "{}users:\n- name: admin\n  user:\n    token: {}\n{}",
-            &kubeconfig[..users],
-            token.trim(),
-            &kubeconfig[contexts..]
-        ),
-    )
-    .unwrap();
+    let scoped = cluster.kubeconfig_with_token(token.trim(), &work.join("scoped.kubeconfig"));
     let out = run(&scoped);
     cluster.kubectl_ok(&["delete", "namespace", "wbt-scoped", "--wait=false"]);
     assert_eq!(
@@ -765,18 +770,10 @@ fn faults(cluster: &Cluster, wb: &Wasmbench, work: &Path) {
     );
 
     // Credentials the API server does not accept: a token instead of the client certificate.
-    let users = kubeconfig.find("users:").unwrap();
-    let contexts = kubeconfig.find("contexts:").unwrap();
-    let wrong = work.join("wrong-credentials.kubeconfig");
-    std::fs::write(
-        &wrong,
-        format!(
-            "{}users:\n- name: admin\n  user:\n    token: not-a-valid-token\n{}",
-            &kubeconfig[..users],
-            &kubeconfig[contexts..]
-        ),
-    )
-    .unwrap();
+    let wrong = cluster.kubeconfig_with_token(
+        "not-a-valid-token",
+        &work.join("wrong-credentials.kubeconfig"),
+    );
     wb.expect_failure(
         &wrong,
         &with(&["--variants", "native"]),
