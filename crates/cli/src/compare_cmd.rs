@@ -115,18 +115,13 @@ pub struct CompareArgs {
     /// Wasmtime host for it). `--variants` with `--wasm` means the same.
     #[arg(long, value_delimiter = ',')]
     pub wasm_runtime: Vec<String>,
-    /// Environment variable for every server, `KEY=VALUE` (repeatable); Wasm guests get only
-    /// these and the listening address.
-    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = crate::sandbox_flags::parse_env)]
-    pub env: Vec<(String, String)>,
+    /// The service's environment and readiness, as `k8s run` takes them.
+    #[command(flatten)]
+    pub service: crate::service_flags::ServiceFlags,
     /// Host directory a Wasm guest may open, `HOST[::GUEST]` as in `wasmtime run` (repeatable);
     /// guests see no files otherwise.
     #[arg(long = "dir", value_name = "HOST[::GUEST]")]
     pub dirs: Vec<String>,
-    /// Path answering `200` when the service is ready (default `/healthz` for our workload; for
-    /// your own builds, without it, ready means the port accepts a TCP connection).
-    #[arg(long)]
-    pub ready_path: Option<String>,
     /// Workload of our service: `echo` (default), `hash`, `json`, `alloc`, `sleep`, or `mix`
     /// (every endpoint in one run, reported per request).
     #[arg(long)]
@@ -246,7 +241,7 @@ pub fn config_from_args(a: &CompareArgs) -> anyhow::Result<CompareConfig> {
         cfg.cold_starts = c;
     }
 
-    if let Some(p) = &a.ready_path {
+    if let Some(p) = &a.service.ready_path {
         cfg.ready_path = Some(p.clone());
     }
     if a.no_pin {
@@ -271,7 +266,7 @@ pub fn config_from_args(a: &CompareArgs) -> anyhow::Result<CompareConfig> {
         a.wasm.as_deref(),
         wasm_runtimes,
     )?;
-    for (k, v) in &a.env {
+    for (k, v) in &a.service.env {
         for variant in &mut cfg.variants {
             variant.env.retain(|(key, _)| key != k);
             variant.env.push((k.clone(), v.clone()));

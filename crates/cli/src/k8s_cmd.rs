@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use wasmbench_k8s::driver::{self, ClusterOptions, Driver, DriverEvent, DriverOptions};
 use wasmbench_k8s::manifests::{self, LoadEngine, RunSpec};
 use wasmbench_k8s::report::{self, ReportOptions};
+use wasmbench_k8s::server::{DEFAULT_PORT, OwnService, WasmImage};
 use wasmbench_k8s::{Error, Variant};
 use wasmbench_report::Format;
 
@@ -20,7 +21,9 @@ pub(crate) fn failure(e: Error) -> anyhow::Error {
     let exit = match &e {
         e if e.is_cluster_unreachable() => Exit::Cluster,
         Error::InvalidPlan(_) | Error::UnknownVariant(_) => Exit::InvalidConfig,
-        Error::NotReady { .. } | Error::CannotStart { .. } => Exit::ServerStart,
+        Error::NotReady { .. } | Error::CannotStart { .. } | Error::RuntimeClassUnusable { .. } => {
+            Exit::ServerStart
+        }
         Error::JobFailed { .. }
         | Error::NoSummary { .. }
         | Error::BadSummary { .. }
@@ -82,6 +85,9 @@ struct PlanArgs {
     /// skipped; for `manifests`: every variant (spin with --spin-image).
     #[arg(long)]
     variants: Option<String>,
+    /// Your own service's images, in place of the variants.
+    #[command(flatten)]
+    own: OwnImageArgs,
     /// The load of each variant; --vus is the total, split evenly over --parallelism load pods.
     #[command(flatten)]
     load: LoadFlags,
@@ -116,6 +122,49 @@ struct PlanArgs {
     /// Memory limit of each load pod.
     #[arg(long, default_value = "512Mi")]
     load_memory: String,
+}
+
+/// Bring your own service: the same contract as `compare --native-cmd/--wasm` (README "Bring
+/// your own service"), as images.
+#[derive(Debug, Args)]
+struct OwnImageArgs {
+    /// Your service's native image, run under the node's default runtime (the baseline).
+    #[arg(long, value_name = "IMAGE")]
+    native_image: Option<String>,
+    /// Your service's Wasm image and the RuntimeClass to run it under (default `wasmbench`,
+    /// this project's shim); repeat for more images or classes.
+    #[arg(long, value_name = "IMAGE[=RUNTIMECLASS]")]
+    wasm_image: Vec<String>,
+    /// The port your service listens on (given to it as `PORT`; `HOST` is 0.0.0.0).
+    #[arg(long, default_value_t = DEFAULT_PORT)]
+    port: u16,
+    /// Your service's environment and readiness path.
+    #[command(flatten)]
+    service: crate::service_flags::ServiceFlags,
+    /// The server containers' imagePullPolicy: IfNotPresent, Always or Never.
+    #[arg(long, default_value = "IfNotPresent")]
+    image_pull_policy: String,
+}
+
+impl OwnImageArgs {
+    /// The user's service, `None` when no image is named.
+    fn own(&self) -> Result<Option<OwnService>, Error> {
+        if self.native_image.is_none() && self.wasm_image.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(OwnService {
+            native_image: self.native_image.clone(),
+            wasm_images: self
+                .wasm_image
+                .iter()
+                .map(|w| WasmImage::parse(w))
+                .collect::<Result<_, _>>()?,
+            port: self.port,
+            ready_path: self.service.ready_path.clone(),
+            env: self.service.env.clone(),
+            pull_policy: self.image_pull_policy.clone(),
+        }))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -184,7 +233,14 @@ fn spec_from_inner(
     namespace: Option<&str>,
     variants: Vec<Variant>,
 ) -> Result<RunSpec, Error> {
-    let mut spec = RunSpec::new(run, variants);
+    let own = plan.own.own()?;
+    if own.is_some() && plan.variants.is_some() {
+        return Err(Error::InvalidPlan(
+            "--variants runs this project's echo, --native-image/--wasm-image your service: use one or the other".to_owned(),
+        ));
+    }
+    let mut spec = RunSpec::new(run, if own.is_some() { Vec::new() } else { variants });
+    spec.own = own;
     if let Some(ns) = namespace {
         spec.namespace = ns.to_owned();
     }
@@ -221,7 +277,10 @@ fn requested_variants(plan: &PlanArgs) -> anyhow::Result<Option<Vec<Variant>>> {
 /// arguments, or for k6 from the `load` arguments that mean what the demo's script does. The
 /// report states exactly what ran, and a bad flag is reported before anything is deployed.
 fn pod_plan(spec: &RunSpec) -> anyhow::Result<wasmbench_load::Plan> {
-    let v = spec.variants.first().copied().unwrap_or(Variant::Native);
+    let servers = spec.servers();
+    let v = servers
+        .first()
+        .ok_or_else(|| fail(Exit::InvalidConfig, "no variant selected"))?;
     // The kubelet fills in the Service's address; here its DNS name stands in for it.
     let (in_pod, here) = (spec.service_url(v), spec.service_dns_url(v));
     let args: Vec<String> = match spec.load.engine {
@@ -252,6 +311,31 @@ fn pod_plan(spec: &RunSpec) -> anyhow::Result<wasmbench_load::Plan> {
     match cli.command {
         crate::Command::Load(a) => crate::load_cmd::build_plan(&a).map_err(invalid),
         _ => Err(fail(Exit::Internal, "load pod arguments are not `load`")),
+    }
+}
+
+/// Before anything is deployed: every RuntimeClass the user named exists and, where the nodes
+/// report their handlers, some node has its handler. An account that may not read them is
+/// told so and the run goes on (a missing class then shows as a server that cannot start).
+async fn check_own_runtime_classes(
+    cluster: &driver::Cluster,
+    own: &OwnService,
+) -> anyhow::Result<()> {
+    let wanted: Vec<String> = own
+        .wasm_images
+        .iter()
+        .map(|w| w.runtime_class.clone())
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    match wasmbench_k8s::runtimes::list(cluster).await {
+        Ok(found) => wasmbench_k8s::runtimes::check_usable(&found, &wanted).map_err(failure),
+        Err(e @ Error::Forbidden { .. }) => {
+            eprintln!("warning: RuntimeClasses not checked before the run: {e}");
+            Ok(())
+        }
+        Err(e) => Err(failure(e)),
     }
 }
 
@@ -336,23 +420,34 @@ async fn run_cluster(r: RunArgs) -> anyhow::Result<i32> {
         "cluster {} ({}), run {id}",
         cluster.url, cluster.server_version
     );
+    if let Some(own) = &spec.own {
+        check_own_runtime_classes(&cluster, own).await?;
+    }
     let opts = DriverOptions {
         ready_timeout: r.timeout,
         keep: r.keep,
         create_namespace: r.namespace.is_none(),
+        // A user's RuntimeClass is theirs to install; ours are created when named.
         install_runtime_classes: requested.is_some(),
         ..Default::default()
     };
     let driver = Driver::new(cluster, opts);
-    let skipped = match requested {
-        Some(_) => Vec::new(),
-        None => driver.select_available(&mut spec).await.map_err(failure)?,
+    let skipped = match (&requested, &spec.own) {
+        (None, None) => driver.select_available(&mut spec).await.map_err(failure)?,
+        _ => Vec::new(),
     };
     for s in &skipped {
         eprintln!("{}: skipped: {}", s.variant, s.reason);
     }
     if r.plan.parallelism.is_none() && spec.load.engine == LoadEngine::Wasmbench {
-        let nodes = driver.nodes().await.map_err(failure)?;
+        let nodes = match driver.nodes().await {
+            Ok(nodes) => nodes,
+            Err(e @ Error::Forbidden { .. }) => {
+                eprintln!("warning: one load pod (--parallelism 1): {e}");
+                Vec::new()
+            }
+            Err(e) => return Err(failure(e)),
+        };
         let schedulable = nodes.iter().filter(|n| n.schedulable).count();
         spec.load.parallelism = spec
             .load

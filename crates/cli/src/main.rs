@@ -18,6 +18,7 @@ mod report_cmd;
 mod sandbox_flags;
 #[cfg(feature = "local")]
 mod serve_cmd;
+mod service_flags;
 mod signals;
 
 use std::process::ExitCode;

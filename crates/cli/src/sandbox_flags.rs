@@ -1,20 +1,11 @@
-//! The workload's environment and the guest sandbox options of every command that launches
-//! servers (`serve` and `compare`): declared once, parsed in one place.
+//! The guest sandbox options of every command that launches servers (`serve` and `compare`):
+//! declared once, parsed in one place.
 
 use std::net::SocketAddr;
 
 use clap::Args;
 
 use crate::exit::{Exit, fail};
-
-/// One `--env KEY=VALUE` of the workload's environment (`serve` and `compare`): a bad value is
-/// a usage error (exit 2) in both.
-pub fn parse_env(s: &str) -> Result<(String, String), String> {
-    s.split_once('=')
-        .filter(|(k, _)| !k.is_empty())
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .ok_or_else(|| format!("{s:?} is not KEY=VALUE; write e.g. `--env RUST_LOG=info`"))
-}
 
 /// Flags that widen what a guest may reach. Empty means the default policy: nothing.
 #[derive(Debug, Clone, Default, Args)]

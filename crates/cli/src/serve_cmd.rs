@@ -41,7 +41,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub binary: Option<PathBuf>,
     /// Workload environment `KEY=VALUE` (repeatable), e.g. `ECHO_MODE=seed`.
-    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = crate::sandbox_flags::parse_env)]
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = crate::service_flags::parse_env)]
     pub env: Vec<(String, String)>,
     /// Turn the pooling instance allocator off.
     #[arg(long)]
@@ -167,7 +167,7 @@ fn host_config(a: ServeArgs) -> anyhow::Result<HostConfig> {
         "socket guests (wasip1, wasip2) may listen on their own address but never connect",
     )?;
     let target: Target = a.target.parse().map_err(|e: String| fail(Exit::Usage, e))?;
-    if !target.is_wasm() {
+    if target.triple().is_none() {
         return Err(fail(
             Exit::Usage,
             "--runtime wasmtime needs --target wasip1 or wasip2",

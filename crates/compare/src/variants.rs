@@ -49,6 +49,8 @@ impl Build {
             Build::Echo(Target::Native) => "native executable",
             Build::Echo(Target::Wasip1) => "wasip1 core module",
             Build::Echo(Target::Wasip2) => "wasip2 component (wasi:sockets)",
+            // Not a build target: no variant is made of it.
+            Build::Echo(Target::Wasm) => "Wasm of a kind not observed",
             Build::EchoHttp => "wasi:http/proxy component (WASI 0.2)",
             Build::EchoHttpP3 => "wasi:http/service component (WASI 0.3)",
             Build::EchoWasmedge => "wasip1 module, WasmEdge sockets",
@@ -59,7 +61,7 @@ impl Build {
     /// What a `.wasm` given to a variant of this build must be; `None` for native builds.
     pub fn service(self) -> Option<WasiService> {
         match self {
-            Build::Echo(Target::Native) | Build::Command => None,
+            Build::Echo(Target::Native | Target::Wasm) | Build::Command => None,
             Build::Echo(t @ (Target::Wasip1 | Target::Wasip2)) => Some(WasiService::Command(t)),
             Build::EchoWasmedge => Some(WasiService::Command(Target::Wasip1)),
             Build::EchoHttp => Some(WasiService::HttpProxy),

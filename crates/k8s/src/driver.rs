@@ -19,7 +19,7 @@ use wasmbench_report::NodeInfo;
 use crate::manifests::{
     self, LABEL_ROLE, LABEL_RUN, LABEL_VARIANT, LoadEngine, RunSpec, SUMMARY_BEGIN, SUMMARY_END,
 };
-use crate::{Error, Variant};
+use crate::{Error, Server, Variant};
 use wasmbench_vocab::one_line;
 
 const FIELD_MANAGER: &str = "wasmbench";
@@ -164,6 +164,9 @@ pub struct DriverOptions {
     pub install_runtime_classes: bool,
     /// How long cleanup may take.
     pub cleanup_timeout: Duration,
+    /// How long a server's image may keep failing to pull (`ErrImagePull`,
+    /// `ImagePullBackOff`) before the server is given up.
+    pub pull_grace: Duration,
 }
 
 impl Default for DriverOptions {
@@ -176,6 +179,7 @@ impl Default for DriverOptions {
             create_namespace: true,
             install_runtime_classes: true,
             cleanup_timeout: Duration::from_secs(120),
+            pull_grace: Duration::from_secs(30),
         }
     }
 }
@@ -191,16 +195,16 @@ pub enum DriverEvent {
         /// Whether load pods are kept off server nodes.
         separate_load: bool,
     },
-    /// A variant's Deployment is ready.
-    Ready(Variant),
-    /// A variant's load Job was created.
-    LoadStarted(Variant),
-    /// A variant's load Job completed and its summaries were read.
-    LoadDone(Variant),
-    /// A variant failed (not ready, load Job failed, no readable summary); the run goes on.
+    /// A server's Deployment is ready (by the server's name).
+    Ready(String),
+    /// A server's load Job was created.
+    LoadStarted(String),
+    /// A server's load Job completed and its summaries were read.
+    LoadDone(String),
+    /// A server failed (not ready, load Job failed, no readable summary); the run goes on.
     VariantFailed {
-        /// The variant.
-        variant: Variant,
+        /// The server's name.
+        variant: String,
         /// Why, in one line.
         reason: String,
     },
@@ -287,11 +291,11 @@ pub struct SkippedVariant {
     pub reason: String,
 }
 
-/// One variant's results.
+/// One server's results.
 #[derive(Debug, Clone)]
 pub struct VariantOutcome {
-    /// The variant.
-    pub variant: Variant,
+    /// The server: a variant, or a user's image.
+    pub server: Server,
     /// The RuntimeClass used (none for native).
     pub runtime_class: Option<String>,
     /// That RuntimeClass's handler, as read from (or created on) the cluster.
@@ -346,6 +350,14 @@ pub fn load_node_count(schedulable: usize) -> u32 {
     if n > 1 { n - 1 } else { 1 }
 }
 
+/// Why a server's pod is not starting.
+enum Blocked {
+    /// A condition no waiting cures.
+    Never(String),
+    /// Its image fails to pull; the kubelet retries, the run waits `pull_grace`.
+    Pull(String),
+}
+
 /// What the driver created and must delete.
 #[derive(Debug, Default)]
 struct Created {
@@ -362,6 +374,23 @@ pub(crate) fn api_err(action: impl Into<String>) -> impl FnOnce(kube::Error) -> 
             kube::Error::Api(s) => one_line(format!("{} ({})", s.message, s.reason)),
             other => one_line(other.to_string()),
         },
+    }
+}
+
+/// A 403 becomes the permission to ask for; anything else the API's own error.
+pub(crate) fn forbidden_or(
+    action: &'static str,
+    resource: &'static str,
+) -> impl FnOnce(kube::Error) -> Error {
+    move |e| match &e {
+        kube::Error::Api(s) if s.code == 403 => Error::Forbidden {
+            action: action.into(),
+            permission: format!(
+                "get/list on {resource}, which is cluster-scoped: a namespace-scoped account \
+                 cannot have it"
+            ),
+        },
+        _ => api_err(action)(e),
     }
 }
 
@@ -394,7 +423,7 @@ impl Driver {
         let list = nodes
             .list(&ListParams::default())
             .await
-            .map_err(api_err("list nodes"))?;
+            .map_err(forbidden_or("list nodes", "nodes"))?;
         let mut out: Vec<NodeInfo> = list.items.iter().map(node_info).collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
@@ -447,11 +476,16 @@ impl Driver {
     ) -> Result<RunOutcome, Error> {
         spec.validate()?;
         let started_at = Utc::now();
-        let nodes = self.nodes().await?;
+        // An account limited to a namespace cannot see the nodes: the run goes on without
+        // knowing them, and the report says so.
+        let nodes = match self.nodes().await {
+            Err(Error::Forbidden { .. }) => Vec::new(),
+            other => other?,
+        };
         let schedulable = nodes.iter().filter(|n| n.schedulable).count();
         let mut spec = spec.clone();
         let pods = spec.load.parallelism as usize;
-        if pods > schedulable {
+        if !nodes.is_empty() && pods > schedulable {
             return Err(Error::InvalidPlan(format!(
                 "--parallelism {pods} needs {pods} schedulable nodes (one load pod per node), but the cluster has {schedulable}: use --parallelism {} or add nodes",
                 load_node_count(schedulable)
@@ -554,13 +588,26 @@ impl Driver {
         // RuntimeClass name → its handler on this cluster, for the report.
         let mut handlers = BTreeMap::new();
         let rcs: Api<RuntimeClass> = Api::all(client.clone());
-        for rc in &objects.runtime_classes {
-            let name = rc.metadata.name.clone().unwrap_or_default();
-            match rcs.get(&name).await {
-                Ok(existing) => {
+        let mut names: Vec<String> = spec
+            .servers()
+            .into_iter()
+            .filter_map(|s| s.runtime_class)
+            .collect();
+        names.sort();
+        names.dedup();
+        for name in names {
+            let installable = objects
+                .runtime_classes
+                .iter()
+                .find(|rc| rc.metadata.name.as_deref() == Some(name.as_str()))
+                .filter(|_| self.opts.install_runtime_classes);
+            match (rcs.get(&name).await, installable) {
+                (Ok(existing), _) => {
                     handlers.insert(name, existing.handler);
                 }
-                Err(e) if is_not_found(&e) && self.opts.install_runtime_classes => {
+                // Not readable by a namespace-scoped account: the report names no handler.
+                (Err(kube::Error::Api(s)), _) if s.code == 403 => {}
+                (Err(e), Some(rc)) if is_not_found(&e) => {
                     rcs.create(&pp, rc)
                         .await
                         .map_err(api_err(format!("create RuntimeClass {name}")))?;
@@ -568,8 +615,8 @@ impl Driver {
                     handlers.insert(name, rc.handler.clone());
                 }
                 // Left missing on purpose: its pods cannot start and the variant fails.
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(api_err(format!("get RuntimeClass {name}"))(e)),
+                (Err(e), None) if is_not_found(&e) => {}
+                (Err(e), _) => return Err(api_err(format!("get RuntimeClass {name}"))(e)),
             }
         }
 
@@ -585,14 +632,14 @@ impl Driver {
                 .map_err(api_err(format!("create ConfigMap {name}")))?;
         }
         for (v, d, s, _) in &objects.variants {
-            deployments.create(&pp, d).await.map_err(api_err(format!(
-                "create Deployment {}",
-                RunSpec::server_name(*v)
-            )))?;
-            services.create(&pp, s).await.map_err(api_err(format!(
-                "create Service {}",
-                RunSpec::server_name(*v)
-            )))?;
+            deployments
+                .create(&pp, d)
+                .await
+                .map_err(api_err(format!("create Deployment {}", v.object_name())))?;
+            services
+                .create(&pp, s)
+                .await
+                .map_err(api_err(format!("create Service {}", v.object_name())))?;
         }
         progress(DriverEvent::Applied {
             namespace: spec.namespace.clone(),
@@ -602,12 +649,11 @@ impl Driver {
         let not_ready = self.wait_ready(spec, progress).await?;
 
         for (v, _, _, job) in &objects.variants {
-            let v = *v;
-            let (load_pods, summary) = match not_ready.get(&v) {
+            let (load_pods, summary) = match not_ready.get(&v.name) {
                 Some(e) => (Vec::new(), Err(e.to_string())),
                 None => {
                     let before = self.server_identity(spec, v).await?;
-                    progress(DriverEvent::LoadStarted(v));
+                    progress(DriverEvent::LoadStarted(v.name.clone()));
                     match self.run_load(spec, v, job, &pp).await {
                         // The load pods' summaries are kept (and written) either way.
                         Ok((pods, merged)) => match self.server_change(spec, v, &before).await? {
@@ -624,11 +670,11 @@ impl Driver {
                     }
                 }
             };
-            let runtime_class = v.runtime_class().map(str::to_owned);
+            let runtime_class = v.runtime_class.clone();
             let server_pods = self.server_pods(spec, v).await?;
             // Recorded before it is announced: an interruption from then on keeps it.
             finished.push(VariantOutcome {
-                variant: v,
+                server: v.clone(),
                 handler: runtime_class
                     .as_ref()
                     .and_then(|rc| handlers.get(rc).cloned()),
@@ -638,8 +684,11 @@ impl Driver {
                 summary: summary.clone(),
             });
             progress(match summary {
-                Ok(_) => DriverEvent::LoadDone(v),
-                Err(reason) => DriverEvent::VariantFailed { variant: v, reason },
+                Ok(_) => DriverEvent::LoadDone(v.name.clone()),
+                Err(reason) => DriverEvent::VariantFailed {
+                    variant: v.name.clone(),
+                    reason,
+                },
             });
         }
         Ok(())
@@ -649,13 +698,13 @@ impl Driver {
     async fn server_identity(
         &self,
         spec: &RunSpec,
-        v: Variant,
+        v: &Server,
     ) -> Result<BTreeMap<String, (String, i32)>, Error> {
         let pods: Api<Pod> = Api::namespaced(self.client(), &spec.namespace);
         let list = pods
             .list(&ListParams::default().labels(&Self::selector(spec, v, "server")))
             .await
-            .map_err(api_err(format!("list server pods of {v}")))?;
+            .map_err(api_err(format!("list server pods of {}", v.name)))?;
         Ok(list
             .items
             .iter()
@@ -679,7 +728,7 @@ impl Driver {
     async fn server_change(
         &self,
         spec: &RunSpec,
-        v: Variant,
+        v: &Server,
         before: &BTreeMap<String, (String, i32)>,
     ) -> Result<Option<String>, Error> {
         let after = self.server_identity(spec, v).await?;
@@ -701,7 +750,7 @@ impl Driver {
         Ok((!what.is_empty()).then(|| what.join(", ")))
     }
 
-    async fn server_pods(&self, spec: &RunSpec, v: Variant) -> Result<Vec<ServerPod>, Error> {
+    async fn server_pods(&self, spec: &RunSpec, v: &Server) -> Result<Vec<ServerPod>, Error> {
         let pods: Api<Pod> = Api::namespaced(self.client(), &spec.namespace);
         let mut list = pods
             .list(&ListParams::default().labels(&Self::selector(spec, v, "server")))
@@ -759,15 +808,17 @@ impl Driver {
         &self,
         spec: &RunSpec,
         progress: &(dyn Fn(DriverEvent) + Sync),
-    ) -> Result<BTreeMap<Variant, Error>, Error> {
+    ) -> Result<BTreeMap<String, Error>, Error> {
         let deployments: Api<Deployment> = Api::namespaced(self.client(), &spec.namespace);
         let deadline = Instant::now() + self.opts.ready_timeout;
-        let mut pending: Vec<Variant> = spec.variants.clone();
+        let mut pending: Vec<Server> = spec.servers();
         let mut not_ready = BTreeMap::new();
+        // When each server's image was first seen failing to pull.
+        let mut pull_failing: BTreeMap<String, Instant> = BTreeMap::new();
         while !pending.is_empty() {
             let mut still = Vec::new();
             for v in pending {
-                let name = RunSpec::server_name(v);
+                let name = v.object_name();
                 let d = deployments
                     .get(&name)
                     .await
@@ -778,14 +829,32 @@ impl Driver {
                     .as_ref()
                     .and_then(|s| s.ready_replicas)
                     .unwrap_or(0);
+                let why = match self.cannot_start(spec, &v).await {
+                    _ if ready >= want => None,
+                    Some(Blocked::Never(why)) => Some(why),
+                    // The kubelet retries a failed pull forever; the run gives it a while.
+                    Some(Blocked::Pull(why)) => {
+                        let since = *pull_failing
+                            .entry(v.name.clone())
+                            .or_insert_with(Instant::now);
+                        (since.elapsed() >= self.opts.pull_grace).then(|| {
+                            format!(
+                                "{why} for {}s (check the image name and that the nodes may pull it)",
+                                self.opts.pull_grace.as_secs()
+                            )
+                        })
+                    }
+                    None => None,
+                };
                 if ready >= want {
-                    progress(DriverEvent::Ready(v));
-                } else if let Some(why) = self.cannot_start(spec, v).await {
+                    progress(DriverEvent::Ready(v.name.clone()));
+                } else if let Some(why) = why {
+                    let diagnosis = format!("{why}; {}", self.diagnose(spec, &v, "server").await);
                     not_ready.insert(
-                        v,
+                        v.name.clone(),
                         Error::CannotStart {
                             deployment: name,
-                            diagnosis: format!("{why}; {}", self.diagnose(spec, v, "server").await),
+                            diagnosis,
                         },
                     );
                 } else {
@@ -799,11 +868,11 @@ impl Driver {
             if Instant::now() >= deadline {
                 for v in pending {
                     not_ready.insert(
-                        v,
+                        v.name.clone(),
                         Error::NotReady {
-                            deployment: RunSpec::server_name(v),
+                            deployment: v.object_name(),
                             timeout: self.opts.ready_timeout,
-                            diagnosis: self.diagnose(spec, v, "server").await,
+                            diagnosis: self.diagnose(spec, &v, "server").await,
                         },
                     );
                 }
@@ -814,15 +883,16 @@ impl Driver {
         Ok(not_ready)
     }
 
-    /// Why `v`'s server pods can never become ready, if they met such a condition: a container
-    /// waiting for a reason the kubelet does not retry, or a sandbox whose RuntimeClass handler
-    /// the node's container runtime does not have.
-    async fn cannot_start(&self, spec: &RunSpec, v: Variant) -> Option<String> {
+    /// Why `v`'s server pods cannot become ready, if they met such a condition: a container
+    /// waiting for a reason the kubelet does not retry, a sandbox whose RuntimeClass handler
+    /// the node's container runtime does not have, or an image that failed to pull.
+    async fn cannot_start(&self, spec: &RunSpec, v: &Server) -> Option<Blocked> {
         const FATAL_WAITING: [&str; 3] = [
             "ErrImageNeverPull",
             "InvalidImageName",
             "CreateContainerConfigError",
         ];
+        const PULL_FAILING: [&str; 2] = ["ErrImagePull", "ImagePullBackOff"];
         let pods: Api<Pod> = Api::namespaced(self.client(), &spec.namespace);
         let list = pods
             .list(&ListParams::default().labels(&Self::selector(spec, v, "server")))
@@ -830,11 +900,11 @@ impl Driver {
             .ok()?
             .items;
         if list.is_empty() {
-            let prefix = format!("{}-", RunSpec::server_name(v));
+            let prefix = format!("{}-", v.object_name());
             return self
                 .failed_create(spec, "ReplicaSet", &prefix)
                 .await
-                .map(|m| format!("its pod cannot be created: {m}"));
+                .map(|m| Blocked::Never(format!("its pod cannot be created: {m}")));
         }
         for p in &list {
             let statuses = p
@@ -842,13 +912,20 @@ impl Driver {
                 .as_ref()
                 .and_then(|s| s.container_statuses.as_ref());
             for cs in statuses.into_iter().flatten() {
-                let reason = cs
-                    .state
-                    .as_ref()
-                    .and_then(|s| s.waiting.as_ref())
-                    .and_then(|w| w.reason.as_deref());
+                let waiting = cs.state.as_ref().and_then(|s| s.waiting.as_ref());
+                let reason = waiting.and_then(|w| w.reason.as_deref());
                 if let Some(r) = reason.filter(|r| FATAL_WAITING.contains(r)) {
-                    return Some(format!("container {} is waiting with {r}", cs.name));
+                    return Some(Blocked::Never(format!(
+                        "container {} is waiting with {r}",
+                        cs.name
+                    )));
+                }
+                if let Some(r) = reason.filter(|r| PULL_FAILING.contains(r)) {
+                    let message = waiting.and_then(|w| w.message.as_deref()).unwrap_or("");
+                    return Some(Blocked::Pull(one_line(format!(
+                        "image {} fails to pull ({r}: {message})",
+                        cs.image
+                    ))));
                 }
             }
             let name = p.metadata.name.as_deref()?;
@@ -861,10 +938,10 @@ impl Driver {
                         .is_some_and(|m| m.contains("no runtime for"))
             });
             if handler_missing {
-                return Some(format!(
+                return Some(Blocked::Never(format!(
                     "the node has no container runtime handler for RuntimeClass {} (install it on the nodes, see docs/kubernetes.md)",
-                    v.runtime_class().unwrap_or("-")
-                ));
+                    v.runtime_class.as_deref().unwrap_or("-")
+                )));
             }
         }
         None
@@ -894,17 +971,16 @@ impl Driver {
             .find_map(|e| e.message.map(one_line))
     }
 
-    fn selector(spec: &RunSpec, v: Variant, role: &str) -> String {
+    fn selector(spec: &RunSpec, v: &Server, role: &str) -> String {
         format!(
             "{LABEL_RUN}={},{LABEL_VARIANT}={},{LABEL_ROLE}={role}",
-            spec.run_id,
-            v.name()
+            spec.run_id, v.name
         )
     }
 
     /// Names the first unhealthy pod of `v`/`role`, its phase, container state and recent
     /// events; without pods, the events of the owning objects (e.g. a missing RuntimeClass).
-    async fn diagnose(&self, spec: &RunSpec, v: Variant, role: &str) -> String {
+    async fn diagnose(&self, spec: &RunSpec, v: &Server, role: &str) -> String {
         let pods: Api<Pod> = Api::namespaced(self.client(), &spec.namespace);
         let list = match pods
             .list(&ListParams::default().labels(&Self::selector(spec, v, role)))
@@ -916,7 +992,7 @@ impl Driver {
         let unhealthy = list.iter().find(|p| !pod_ready(p)).or(list.first());
         let Some(pod) = unhealthy else {
             let prefix = match role {
-                "server" => RunSpec::server_name(v),
+                "server" => v.object_name(),
                 _ => RunSpec::job_name(v),
             };
             let events = self.events(spec, None, Some(&prefix)).await;
@@ -976,7 +1052,7 @@ impl Driver {
     async fn run_load(
         &self,
         spec: &RunSpec,
-        v: Variant,
+        v: &Server,
         job: &Job,
         pp: &PostParams,
     ) -> Result<(Vec<LoadPodResult>, LoadSummary), Error> {
@@ -1091,7 +1167,7 @@ impl Driver {
         Ok((load_pods, merged))
     }
 
-    async fn diagnose_job(&self, spec: &RunSpec, v: Variant) -> String {
+    async fn diagnose_job(&self, spec: &RunSpec, v: &Server) -> String {
         let pods: Api<Pod> = Api::namespaced(self.client(), &spec.namespace);
         let list = pods
             .list(&ListParams::default().labels(&Self::selector(spec, v, "load")))

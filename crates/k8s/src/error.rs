@@ -74,6 +74,16 @@ pub enum Error {
         /// What the pod's status and events say.
         diagnosis: String,
     },
+    /// A RuntimeClass a user's image is to run under is missing, or its handler is on no node.
+    #[error(
+        "RuntimeClass {runtime_class} {why}: install the runtime on the nodes and its RuntimeClass (docs/kubernetes.md), or name another with --wasm-image IMAGE=RUNTIMECLASS (`wasmbench k8s runtimes` lists the cluster's)"
+    )]
+    RuntimeClassUnusable {
+        /// The RuntimeClass's name.
+        runtime_class: String,
+        /// What is wrong, e.g. `does not exist on the cluster`.
+        why: String,
+    },
     /// A Deployment did not become ready in time.
     #[error("deployment {deployment} not ready after {}s: {diagnosis}", timeout.as_secs())]
     NotReady {

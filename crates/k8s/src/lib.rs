@@ -4,6 +4,8 @@
 //!   container daemon; [`build`] produces the static and Wasm binaries they contain.
 //! - [`variant`] names the ways the echo service can run on a node (native, crun + WasmEdge,
 //!   runwasi shims, Spin) and what each needs from the node.
+//! - [`server`] is one server of a run: a variant, or a user's image (`--native-image`,
+//!   `--wasm-image IMG=RUNTIMECLASS`) with its port, ready path and environment.
 //! - [`manifests`] turns a [`manifests::RunSpec`] into typed Kubernetes objects and YAML.
 //! - [`driver`] applies them through the Kubernetes API, waits, runs the load Jobs, reads the
 //!   JSON summaries back from the pod logs, merges them and deletes everything it created.
@@ -19,9 +21,11 @@ pub mod image;
 pub mod manifests;
 pub mod report;
 pub mod runtimes;
+pub mod server;
 pub mod variant;
 
 pub use error::Error;
+pub use server::Server;
 pub use variant::Variant;
 
 /// Result type of this crate.

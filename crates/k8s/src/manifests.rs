@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort,
     EmptyDirVolumeSource, EnvVar, HTTPGetAction, Namespace, PodAffinityTerm, PodAntiAffinity,
     PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
-    SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    SecurityContext, Service, ServicePort, ServiceSpec, TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::api::node::v1::RuntimeClass;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -22,6 +22,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
+use crate::server::{OwnService, Server};
 use crate::variant::{ImageKind, Variant};
 use crate::{Error, image};
 
@@ -217,8 +218,11 @@ pub struct RunSpec {
     pub run_id: String,
     /// Namespace the run's objects live in.
     pub namespace: String,
-    /// Variants to deploy and load, in order.
+    /// The project's variants to deploy and load, in order.
     pub variants: Vec<Variant>,
+    /// A user's service, deployed after the variants (`--native-image`, `--wasm-image`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own: Option<OwnService>,
     /// Image references.
     pub images: Images,
     /// Requests/limits of each echo pod.
@@ -252,6 +256,7 @@ impl RunSpec {
             run_id: run_id.to_owned(),
             namespace: format!("wasmbench-{run_id}"),
             variants,
+            own: None,
             images: Images::default(),
             server_resources: server_resources_default(),
             load_resources: load_resources_default(),
@@ -282,7 +287,10 @@ impl RunSpec {
                 self.namespace
             )));
         }
-        if self.variants.is_empty() {
+        if let Some(own) = &self.own {
+            own.validate()?;
+        }
+        if self.servers().is_empty() {
             return Err(Error::InvalidPlan("no variant selected".to_owned()));
         }
         if self.images.tag.is_empty() || self.images.tag == "latest" {
@@ -333,41 +341,49 @@ impl RunSpec {
         format!("{LABEL_MANAGED_BY}=wasmbench,{LABEL_RUN}={}", self.run_id)
     }
 
-    /// Name of the Deployment and Service of `v`.
-    pub fn server_name(v: Variant) -> String {
-        format!("echo-{}", v.name())
+    /// Every server of the run: the project's variants, then the user's images.
+    pub fn servers(&self) -> Vec<Server> {
+        let mut out: Vec<Server> = self
+            .variants
+            .iter()
+            .map(|&v| Server::of_variant(v, &self.images))
+            .collect();
+        if let Some(own) = &self.own {
+            out.extend(own.servers());
+        }
+        out
     }
 
-    /// Name of the load Job of `v`.
-    pub fn job_name(v: Variant) -> String {
-        format!("load-{}", v.name())
+    /// Name of the load Job of `s`.
+    pub fn job_name(s: &Server) -> String {
+        format!("load-{}", s.name)
     }
 
-    /// In-cluster URL of `v`'s Service, as the load pods' arguments carry it.
-    pub fn service_url(&self, v: Variant) -> String {
+    /// In-cluster URL of `s`'s Service, as the load pods' arguments carry it.
+    pub fn service_url(&self, s: &Server) -> String {
         // The kubelet expands `$(NAME_SERVICE_HOST)` in a container's arguments from the
         // Service's environment variables, so the load pods need no cluster DNS (many small
         // clusters have none) and spend no lookup time inside `http_req_blocked`.
-        let env = Self::server_name(v).to_uppercase().replace('-', "_");
+        let env = s.object_name().to_uppercase().replace('-', "_");
         format!("http://$({env}_SERVICE_HOST):$({env}_SERVICE_PORT)/")
     }
 
     /// `service_url` with the Service's DNS name and port in place of the variables, for
     /// checking the load pods' arguments before anything is deployed.
-    pub fn service_dns_url(&self, v: Variant) -> String {
+    pub fn service_dns_url(&self, s: &Server) -> String {
         format!(
             "http://{}.{}.svc:{}/",
-            Self::server_name(v),
+            s.object_name(),
             self.namespace,
-            v.container_port()
+            s.port
         )
     }
 }
 
-/// Labels of one variant's objects with `role` (`server` or `load`).
-pub fn labels(spec: &RunSpec, v: Variant, role: &str) -> BTreeMap<String, String> {
+/// Labels of one server's objects with `role` (`server` or `load`).
+pub fn labels(spec: &RunSpec, s: &Server, role: &str) -> BTreeMap<String, String> {
     let mut l = spec.run_labels();
-    l.insert(LABEL_VARIANT.to_owned(), v.name().to_owned());
+    l.insert(LABEL_VARIANT.to_owned(), s.name.clone());
     l.insert(LABEL_ROLE.to_owned(), role.to_owned());
     l.insert("app.kubernetes.io/name".to_owned(), "wasmbench".to_owned());
     l
@@ -385,10 +401,10 @@ pub fn namespace(spec: &RunSpec) -> Namespace {
     }
 }
 
-/// The RuntimeClass `v` needs (`None` for native). Handlers are named like their RuntimeClass,
+/// The RuntimeClass `s` needs (`None` for native). Handlers are named like their RuntimeClass,
 /// which is how `deploy/kind` configures containerd and CRI-O.
-pub fn runtime_class(v: Variant) -> Option<RuntimeClass> {
-    let name = v.runtime_class()?;
+pub fn runtime_class(s: &Server) -> Option<RuntimeClass> {
+    let name = s.runtime_class.as_deref()?;
     Some(RuntimeClass {
         metadata: ObjectMeta {
             name: Some(name.to_owned()),
@@ -433,42 +449,48 @@ fn restricted_container_security() -> SecurityContext {
     }
 }
 
-fn env(pairs: &[(&str, String)]) -> Option<Vec<EnvVar>> {
-    Some(
+fn env<K: AsRef<str>>(pairs: &[(K, String)]) -> Option<Vec<EnvVar>> {
+    (!pairs.is_empty()).then(|| {
         pairs
             .iter()
             .map(|(k, v)| EnvVar {
-                name: (*k).to_owned(),
+                name: k.as_ref().to_owned(),
                 value: Some(v.clone()),
                 ..Default::default()
             })
-            .collect(),
-    )
+            .collect()
+    })
 }
 
-/// The echo Deployment of `v` (one replica).
-pub fn deployment(spec: &RunSpec, v: Variant) -> Deployment {
-    let name = RunSpec::server_name(v);
-    let labels = labels(spec, v, "server");
-    let selector = BTreeMap::from([
-        (LABEL_RUN.to_owned(), spec.run_id.clone()),
-        (LABEL_VARIANT.to_owned(), v.name().to_owned()),
-        (LABEL_ROLE.to_owned(), "server".to_owned()),
-    ]);
-    let port = i32::from(v.container_port());
-    let annotations = v.pod_annotations();
+/// The kubelet's readiness check of `s`: `GET <ready path>`, or a TCP connection to its port.
+fn readiness_probe(s: &Server) -> Probe {
+    let port = IntOrString::String("http".to_owned());
+    Probe {
+        http_get: s.ready_path.as_ref().map(|path| HTTPGetAction {
+            path: Some(path.clone()),
+            port: port.clone(),
+            ..Default::default()
+        }),
+        tcp_socket: s.ready_path.is_none().then(|| TCPSocketAction {
+            port,
+            ..Default::default()
+        }),
+        period_seconds: Some(2),
+        timeout_seconds: Some(2),
+        failure_threshold: Some(3),
+        ..Default::default()
+    }
+}
+
+/// The Deployment of `s` (one replica).
+pub fn deployment(spec: &RunSpec, s: &Server) -> Deployment {
+    let labels = labels(spec, s, "server");
+    let port = i32::from(s.port);
     let container = Container {
-        name: "echo".to_owned(),
-        image: Some(spec.images.reference(v.image_kind())),
-        image_pull_policy: Some("IfNotPresent".to_owned()),
-        env: if v.uses_echo_env() {
-            env(&[
-                ("PORT", port.to_string()),
-                ("ECHO_HOST", "0.0.0.0".to_owned()),
-            ])
-        } else {
-            None
-        },
+        name: "server".to_owned(),
+        image: Some(s.image.clone()),
+        image_pull_policy: Some(s.pull_policy.clone()),
+        env: env(&s.env),
         ports: Some(vec![ContainerPort {
             name: Some("http".to_owned()),
             container_port: port,
@@ -477,24 +499,14 @@ pub fn deployment(spec: &RunSpec, v: Variant) -> Deployment {
         }]),
         // The kubelet probes the pod IP from the node, so it works the same whether the
         // listener lives in a native process or inside a Wasm runtime.
-        readiness_probe: Some(Probe {
-            http_get: Some(HTTPGetAction {
-                path: Some("/healthz".to_owned()),
-                port: IntOrString::String("http".to_owned()),
-                ..Default::default()
-            }),
-            period_seconds: Some(2),
-            timeout_seconds: Some(2),
-            failure_threshold: Some(3),
-            ..Default::default()
-        }),
+        readiness_probe: Some(readiness_probe(s)),
         resources: Some(resources_to_k8s(&spec.server_resources)),
         security_context: Some(restricted_container_security()),
         ..Default::default()
     };
     Deployment {
         metadata: ObjectMeta {
-            name: Some(name),
+            name: Some(s.object_name()),
             namespace: Some(spec.namespace.clone()),
             labels: Some(labels.clone()),
             ..Default::default()
@@ -502,17 +514,17 @@ pub fn deployment(spec: &RunSpec, v: Variant) -> Deployment {
         spec: Some(DeploymentSpec {
             replicas: Some(1),
             selector: LabelSelector {
-                match_labels: Some(selector),
+                match_labels: Some(server_selector(spec, s)),
                 ..Default::default()
             },
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(labels),
-                    annotations: (!annotations.is_empty()).then_some(annotations),
+                    annotations: (!s.annotations.is_empty()).then(|| s.annotations.clone()),
                     ..Default::default()
                 }),
                 spec: Some(PodSpec {
-                    runtime_class_name: v.runtime_class().map(str::to_owned),
+                    runtime_class_name: s.runtime_class.clone(),
                     automount_service_account_token: Some(false),
                     enable_service_links: Some(false),
                     security_context: Some(restricted_pod_security()),
@@ -526,26 +538,30 @@ pub fn deployment(spec: &RunSpec, v: Variant) -> Deployment {
     }
 }
 
-/// The ClusterIP Service in front of `v`'s Deployment.
-pub fn service(spec: &RunSpec, v: Variant) -> Service {
-    let port = i32::from(v.container_port());
+/// The labels that select `s`'s server pods.
+fn server_selector(spec: &RunSpec, s: &Server) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (LABEL_RUN.to_owned(), spec.run_id.clone()),
+        (LABEL_VARIANT.to_owned(), s.name.clone()),
+        (LABEL_ROLE.to_owned(), "server".to_owned()),
+    ])
+}
+
+/// The ClusterIP Service in front of `s`'s Deployment.
+pub fn service(spec: &RunSpec, s: &Server) -> Service {
     Service {
         metadata: ObjectMeta {
-            name: Some(RunSpec::server_name(v)),
+            name: Some(s.object_name()),
             namespace: Some(spec.namespace.clone()),
-            labels: Some(labels(spec, v, "server")),
+            labels: Some(labels(spec, s, "server")),
             ..Default::default()
         },
         spec: Some(ServiceSpec {
             type_: Some("ClusterIP".to_owned()),
-            selector: Some(BTreeMap::from([
-                (LABEL_RUN.to_owned(), spec.run_id.clone()),
-                (LABEL_VARIANT.to_owned(), v.name().to_owned()),
-                (LABEL_ROLE.to_owned(), "server".to_owned()),
-            ])),
+            selector: Some(server_selector(spec, s)),
             ports: Some(vec![ServicePort {
                 name: Some("http".to_owned()),
-                port,
+                port: i32::from(s.port),
                 target_port: Some(IntOrString::String("http".to_owned())),
                 protocol: Some("TCP".to_owned()),
                 ..Default::default()
@@ -557,7 +573,7 @@ pub fn service(spec: &RunSpec, v: Variant) -> Service {
 }
 
 /// The `wasmbench load` arguments of one load pod.
-pub fn load_args(spec: &RunSpec, v: Variant) -> Result<Vec<String>, Error> {
+pub fn load_args(spec: &RunSpec, v: &Server) -> Result<Vec<String>, Error> {
     let per_pod = spec.load.vus_per_pod()?;
     let mut args = match spec.load.engine {
         LoadEngine::Wasmbench => vec![
@@ -665,10 +681,10 @@ fn load_volumes(
     }
 }
 
-/// The load Job of `v`: `parallelism` = `completions` = N pods on N different nodes, each
+/// The load Job of server `v`: `parallelism` = `completions` = N pods on N different nodes, each
 /// running `wasmbench load <service-url> --vus VUS/N --duration D --json /dev/stdout`. The
 /// driver reads each pod's summary back from its log and merges them.
-pub fn load_job(spec: &RunSpec, v: Variant) -> Result<Job, Error> {
+pub fn load_job(spec: &RunSpec, v: &Server) -> Result<Job, Error> {
     let n = i32::try_from(spec.load.parallelism)
         .map_err(|_| Error::InvalidPlan("--parallelism is too large".to_owned()))?;
     let labels = labels(spec, v, "load");
@@ -676,7 +692,7 @@ pub fn load_job(spec: &RunSpec, v: Variant) -> Result<Job, Error> {
         label_selector: Some(LabelSelector {
             match_labels: Some(BTreeMap::from([
                 (LABEL_RUN.to_owned(), spec.run_id.clone()),
-                (LABEL_VARIANT.to_owned(), v.name().to_owned()),
+                (LABEL_VARIANT.to_owned(), v.name.clone()),
                 (LABEL_ROLE.to_owned(), role.to_owned()),
             ])),
             ..Default::default()
@@ -754,10 +770,10 @@ pub fn load_job(spec: &RunSpec, v: Variant) -> Result<Job, Error> {
 pub struct RunObjects {
     /// The run namespace.
     pub namespace: Namespace,
-    /// RuntimeClasses the variants need (cluster-scoped).
+    /// RuntimeClasses the project's variants need (cluster-scoped); a user's are their own.
     pub runtime_classes: Vec<RuntimeClass>,
-    /// Per variant: Deployment, Service, load Job.
-    pub variants: Vec<(Variant, Deployment, Service, Job)>,
+    /// Per server: Deployment, Service, load Job.
+    pub variants: Vec<(Server, Deployment, Service, Job)>,
     /// ConfigMaps the load Jobs mount (the k6 script), in the run namespace.
     pub config_maps: Vec<ConfigMap>,
 }
@@ -766,15 +782,19 @@ pub struct RunObjects {
 pub fn build(spec: &RunSpec) -> Result<RunObjects, Error> {
     spec.validate()?;
     let mut runtime_classes = Vec::new();
-    for v in &spec.variants {
-        if let Some(rc) = runtime_class(*v).filter(|rc| !runtime_classes.contains(rc)) {
+    let servers = spec.servers();
+    // A user's RuntimeClass is theirs: it is read, never written.
+    for s in servers.iter().filter(|s| s.variant.is_some()) {
+        if let Some(rc) = runtime_class(s).filter(|rc| !runtime_classes.contains(rc)) {
             runtime_classes.push(rc);
         }
     }
-    let variants = spec
-        .variants
-        .iter()
-        .map(|&v| Ok((v, deployment(spec, v), service(spec, v), load_job(spec, v)?)))
+    let variants = servers
+        .into_iter()
+        .map(|s| {
+            let (d, svc, job) = (deployment(spec, &s), service(spec, &s), load_job(spec, &s)?);
+            Ok((s, d, svc, job))
+        })
         .collect::<Result<Vec<_>, Error>>()?;
     Ok(RunObjects {
         namespace: namespace(spec),
@@ -847,11 +867,8 @@ pub fn write_dir(spec: &RunSpec, dir: &Path) -> Result<Vec<PathBuf>, Error> {
         ));
     }
     for (v, d, s, j) in &objects.variants {
-        files.push((
-            format!("10-server-{}.yaml", v.name()),
-            yaml_values(&[d, s])?,
-        ));
-        files.push((format!("20-load-{}.yaml", v.name()), yaml_values(&[j])?));
+        files.push((format!("10-server-{}.yaml", v.name), yaml_values(&[d, s])?));
+        files.push((format!("20-load-{}.yaml", v.name), yaml_values(&[j])?));
     }
     let mut paths = Vec::new();
     for (name, text) in files {

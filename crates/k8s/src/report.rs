@@ -13,9 +13,8 @@ use wasmbench_report::{
 };
 
 use crate::Error;
+use crate::Server;
 use crate::driver::{LoadSummary, RunOutcome, SkippedVariant, VariantOutcome};
-use crate::manifests::RunSpec;
-use crate::variant::{ImageKind, Variant};
 
 /// What the report needs besides the driver's outcome.
 #[derive(Debug, Clone)]
@@ -46,13 +45,26 @@ pub fn comparison(o: &RunOutcome, opts: &ReportOptions<'_>) -> Result<Comparison
         write_raw(o, dir)?;
     }
     let mut fairness: Vec<String> = FAIRNESS.iter().map(|s| s.to_string()).collect();
+    let mut workload = "echo".to_owned();
+    if let Some(own) = &spec.own {
+        // The user's images: only what the run was told of them.
+        fairness[0] = format!(
+            "the user's images, as named: {}",
+            own.servers()
+                .iter()
+                .map(|s| format!("{} {}", s.name, s.image))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        workload = "the user's service".to_owned();
+    }
     fairness.push(format!(
         "every echo pod: {}; every load pod: {}",
         resources_text(&spec.server_resources),
         resources_text(&spec.load_resources)
     ));
     let how = PlanContext {
-        workload: "echo".into(),
+        workload,
         load_generators: spec.load.parallelism,
         load_engine: spec.load.engine,
         repeats: 1,
@@ -65,23 +77,31 @@ pub fn comparison(o: &RunOutcome, opts: &ReportOptions<'_>) -> Result<Comparison
         readiness: None,
     };
 
-    let mut variants: Vec<(Variant, r::VariantResult)> = Vec::new();
+    let mut variants: Vec<(Server, r::VariantResult)> = Vec::new();
     for v in &o.variants {
-        variants.push((v.variant, ran(o, v, opts.raw_dir.is_some())));
+        variants.push((v.server.clone(), ran(o, v, opts.raw_dir.is_some())));
     }
-    for &v in &spec.variants {
-        if !o.variants.iter().any(|x| x.variant == v) {
-            variants.push((
-                v,
-                not_run(v, spec, "not run: the run was interrupted before its load"),
-            ));
+    for s in spec.servers() {
+        if !o.variants.iter().any(|x| x.server.name == s.name) {
+            let result = not_run(&s, "not run: the run was interrupted before its load");
+            variants.push((s, result));
         }
     }
     for s in opts.skipped {
-        variants.push((s.variant, not_run(s.variant, spec, &s.reason)));
+        let server = Server::of_variant(s.variant, &spec.images);
+        let result = not_run(&server, &s.reason);
+        variants.push((server, result));
     }
-    // Report order is the variants' declared order, native (the baseline) first.
-    variants.sort_by_key(|(v, _)| *v);
+    // Report order: the variants' declared order, native (the baseline) first; a user's
+    // native image before their Wasm ones, in the order given.
+    let order = spec.servers();
+    variants.sort_by_key(|(s, _)| {
+        (
+            s.variant,
+            s.runtime_class.is_some(),
+            order.iter().position(|o| o.name == s.name),
+        )
+    });
 
     let ours = env!("CARGO_PKG_VERSION");
     let mut warnings = Vec::new();
@@ -90,7 +110,7 @@ pub fn comparison(o: &RunOutcome, opts: &ReportOptions<'_>) -> Result<Comparison
             if let Some(theirs) = p.summary.wasmbench_version().filter(|t| *t != ours) {
                 warnings.push(format!(
                     "{}: load pod {} ran wasmbench {theirs} while this is {ours}; use --image-tag {ours} for identical load generators",
-                    v.variant, p.pod
+                    v.server.name, p.pod
                 ));
             }
         }
@@ -117,10 +137,10 @@ fn resources_text(r: &r::PodResources) -> String {
 }
 
 /// What is known of the runtime of `v` without having run it: the RuntimeClass handler it
-/// would use and the mode the variant declares.
-fn runtime(v: Variant, handler: Option<&str>) -> RuntimeInfo {
+/// would use and the mode the variant declares (nothing for a user's Wasm image).
+fn runtime(v: &Server, handler: Option<&str>) -> RuntimeInfo {
     let mut details = BTreeMap::new();
-    let name = match v.runtime_class() {
+    let name = match v.runtime_class.as_deref() {
         None => {
             details.insert(
                 "runtime_class".into(),
@@ -130,10 +150,11 @@ fn runtime(v: Variant, handler: Option<&str>) -> RuntimeInfo {
         }
         Some(rc) => {
             details.insert("runtime_class".into(), rc.to_owned());
-            details.insert(
-                "mode".into(),
-                "declared by the variant; the node does not report it".into(),
-            );
+            let mode = match v.variant {
+                Some(_) => "declared by the variant; the node does not report it",
+                None => "not reported by the runtime, not declared",
+            };
+            details.insert("mode".into(), mode.into());
             handler.unwrap_or(rc).to_owned()
         }
     };
@@ -190,24 +211,13 @@ fn observed_runtime(runtime: &mut RuntimeInfo, report: &serde_json::Value) {
     }
 }
 
-/// The concurrency model of the variant's workload: the echo's default `ECHO_MODE` (the
-/// Deployment sets none), or the wasi:http host's model for the wasi:http echo.
-fn workload_mode(v: Variant) -> String {
-    match v.image_kind() {
-        ImageKind::WasiHttp | ImageKind::WasiHttpP3 => r::WASI_HTTP_MODE.into(),
-        _ => "concurrent".into(),
-    }
-}
-
-fn not_run(v: Variant, spec: &RunSpec, reason: &str) -> r::VariantResult {
+fn not_run(v: &Server, reason: &str) -> r::VariantResult {
     let mut runtime = runtime(v, None);
-    runtime
-        .details
-        .insert("image".into(), spec.images.reference(v.image_kind()));
+    runtime.details.insert("image".into(), v.image.clone());
     r::VariantResult {
-        name: v.name().to_owned(),
+        name: v.name.clone(),
         runtime,
-        workload_mode: Some(workload_mode(v)),
+        workload_mode: v.workload_mode().map(str::to_owned),
         not_started: false,
         artifact: None,
         status: VariantStatus::Skipped,
@@ -218,12 +228,12 @@ fn not_run(v: Variant, spec: &RunSpec, reason: &str) -> r::VariantResult {
     }
 }
 
-fn raw_name(v: Variant) -> String {
-    format!("{}-r1.json", v.name())
+fn raw_name(v: &Server) -> String {
+    format!("{}-r1.json", v.name)
 }
 
 fn ran(o: &RunOutcome, v: &VariantOutcome, raw: bool) -> r::VariantResult {
-    let mut runtime = runtime(v.variant, v.handler.as_deref());
+    let mut runtime = runtime(&v.server, v.handler.as_deref());
     let server = v.server_pods.first();
     if let Some(report) = server.and_then(|p| p.host_report.as_ref()) {
         observed_runtime(&mut runtime, report);
@@ -255,7 +265,7 @@ fn ran(o: &RunOutcome, v: &VariantOutcome, raw: bool) -> r::VariantResult {
                 server: None,
                 loadgen: None,
                 server_counts: None,
-                raw_summary_file: raw.then(|| raw_name(v.variant)),
+                raw_summary_file: raw.then(|| raw_name(&v.server)),
                 capacity: None,
                 // Pods are placed by the kubelet, not pinned by this process.
                 cpu_round_trip_ns: None,
@@ -264,9 +274,9 @@ fn ran(o: &RunOutcome, v: &VariantOutcome, raw: bool) -> r::VariantResult {
         Err(why) => (VariantStatus::Failed, Some(why.clone()), Vec::new()),
     };
     r::VariantResult {
-        name: v.variant.name().to_owned(),
+        name: v.server.name.clone(),
         runtime,
-        workload_mode: Some(workload_mode(v.variant)),
+        workload_mode: v.server.workload_mode().map(str::to_owned),
         not_started: false,
         artifact: None,
         status,
@@ -300,7 +310,7 @@ fn environment(o: &RunOutcome) -> Environment {
                 *load_pods_per_node.entry(node).or_insert(0u32) += 1;
             }
             (
-                v.variant.name().to_owned(),
+                v.server.name.clone(),
                 Placement {
                     runtime_class: v.runtime_class.clone(),
                     handler: v.handler.clone(),
@@ -345,7 +355,7 @@ fn write_raw(o: &RunOutcome, dir: &Path) -> Result<(), Error> {
     let pods = dir.join("pods");
     std::fs::create_dir_all(&pods).map_err(|e| Error::io(&pods, e))?;
     for v in &o.variants {
-        let total = dir.join(raw_name(v.variant));
+        let total = dir.join(raw_name(&v.server));
         match (&v.summary, v.load_pods.first()) {
             (Ok(LoadSummary::Wasmbench(s)), _) => write_json(&total, s)?,
             // One k6 pod: its export is the variant's total.

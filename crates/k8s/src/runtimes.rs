@@ -11,7 +11,7 @@ use kube::Api;
 use kube::api::ListParams;
 
 use crate::Error;
-use crate::driver::{Cluster, api_err};
+use crate::driver::{Cluster, forbidden_or};
 use crate::variant::Variant;
 
 /// One RuntimeClass of the cluster.
@@ -56,20 +56,6 @@ pub async fn list(cluster: &Cluster) -> Result<Runtimes, Error> {
         .await
         .map_err(forbidden_or("list nodes", "nodes"))?;
     Ok(assemble(&classes.items, &nodes.items))
-}
-
-/// A 403 becomes the permission to ask for; anything else the API's own error.
-fn forbidden_or(action: &'static str, resource: &'static str) -> impl FnOnce(kube::Error) -> Error {
-    move |e| match &e {
-        kube::Error::Api(s) if s.code == 403 => Error::Forbidden {
-            action: action.into(),
-            permission: format!(
-                "get/list on {resource}, which is cluster-scoped: a namespace-scoped account \
-                 cannot have it"
-            ),
-        },
-        _ => api_err(action)(e),
-    }
 }
 
 /// [`Runtimes`] from the listed objects.
@@ -123,6 +109,27 @@ pub fn assemble(classes: &[RuntimeClass], nodes: &[Node]) -> Runtimes {
         nodes: node_names,
         missing,
     }
+}
+
+/// Checks that every RuntimeClass in `wanted` exists and, where the nodes report their
+/// handlers, that some node has its handler.
+pub fn check_usable(r: &Runtimes, wanted: &[String]) -> Result<(), Error> {
+    for name in wanted {
+        let unusable = |why: String| Error::RuntimeClassUnusable {
+            runtime_class: name.clone(),
+            why,
+        };
+        let Some(c) = r.classes.iter().find(|c| &c.name == name) else {
+            return Err(unusable("does not exist on the cluster".to_owned()));
+        };
+        if c.nodes.as_ref().is_some_and(Vec::is_empty) {
+            return Err(unusable(format!(
+                "selects handler {}, which no node's container runtime reports",
+                c.handler
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The report as text: one line per RuntimeClass, then the variants the cluster cannot run.
@@ -248,5 +255,25 @@ mod tests {
         assert!(render(&r).contains("nodes: not reported"), "{}", render(&r));
         let r = assemble(&[], &[node("n1", None)]);
         assert!(render(&r).starts_with("no RuntimeClass on the cluster"));
+    }
+
+    #[test]
+    fn a_missing_class_or_a_handler_on_no_node_is_one_line() {
+        let classes = [class("wasmbench", "wasmbench"), class("crun", "crun")];
+        let r = assemble(&classes, &[node("n1", Some(&["runc", "wasmbench"]))]);
+        check_usable(&r, &["wasmbench".into()]).unwrap();
+        for (wanted, needle) in [
+            ("spin", "RuntimeClass spin does not exist on the cluster"),
+            (
+                "crun",
+                "RuntimeClass crun selects handler crun, which no node",
+            ),
+        ] {
+            let e = check_usable(&r, &[wanted.into()]).unwrap_err().to_string();
+            assert!(e.contains(needle) && !e.contains('\n'), "{e}");
+        }
+        // Nodes that report nothing cannot rule a class out.
+        let r = assemble(&classes, &[node("n1", None)]);
+        check_usable(&r, &["crun".into()]).unwrap();
     }
 }

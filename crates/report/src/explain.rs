@@ -58,6 +58,10 @@ fn mode_sentence(v: &VariantResult) -> String {
             format!("runs under {who} in an interpreter (expect several times slower code)")
         }
         ExecMode::Aot => format!("runs under {who} from ahead-of-time compiled code"),
+        ExecMode::Unreported => format!(
+            "runs under {who}, which did not report how it runs the Wasm (compiled, interpreted \
+             or ahead of time)"
+        ),
     };
     let mut s = if v.is_wasm() {
         format!("{} ({}) {how}", v.name, v.runtime.target.as_str())

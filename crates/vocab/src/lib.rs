@@ -79,6 +79,9 @@ pub enum ExecMode {
     Interpreter,
     /// Another runtime's ahead-of-time compiled form.
     Aot,
+    /// Wasm run by a runtime that did not report how (a user's image under a RuntimeClass
+    /// whose handler prints nothing about itself).
+    Unreported,
 }
 
 named_enum!(ExecMode, "execution mode", {
@@ -89,6 +92,7 @@ named_enum!(ExecMode, "execution mode", {
     Pulley => "pulley",
     Interpreter => "interpreter",
     Aot => "aot",
+    Unreported => "unreported",
 });
 
 /// What the workload is compiled for.
@@ -102,21 +106,27 @@ pub enum Target {
     /// `wasm32-wasip2`: a Wasm component (WASI 0.2; sockets through `wasi:sockets`, or a
     /// `wasi:http/proxy` component).
     Wasip2,
+    /// WebAssembly whose kind (module or component) the run did not observe: a user's image
+    /// under a runtime that does not report it. Never a build target.
+    Wasm,
 }
 
 named_enum!(Target, "target", {
     Native => "native",
     Wasip1 => "wasip1" | "wasm32-wasip1",
     Wasip2 => "wasip2" | "wasm32-wasip2",
+    Wasm => "wasm",
 });
 
 impl Target {
-    /// The rustc target triple, `None` for the host.
+    /// The rustc target triple, `None` for the host (and for [`Target::Wasm`], which is never
+    /// built).
     pub fn triple(self) -> Option<&'static str> {
         match self {
             Target::Native => None,
             Target::Wasip1 => Some("wasm32-wasip1"),
             Target::Wasip2 => Some("wasm32-wasip2"),
+            Target::Wasm => None,
         }
     }
 
@@ -124,7 +134,7 @@ impl Target {
     pub fn is_wasm(self) -> bool {
         match self {
             Target::Native => false,
-            Target::Wasip1 | Target::Wasip2 => true,
+            Target::Wasip1 | Target::Wasip2 | Target::Wasm => true,
         }
     }
 }

@@ -6,6 +6,10 @@ fn spec_all() -> RunSpec {
     s
 }
 
+fn srv(spec: &RunSpec, v: Variant) -> Server {
+    Server::of_variant(v, &spec.images)
+}
+
 fn pod_spec(d: &Deployment) -> &PodSpec {
     d.spec.as_ref().unwrap().template.spec.as_ref().unwrap()
 }
@@ -23,7 +27,7 @@ fn runtime_class_and_annotations_per_variant() {
         (Variant::Spin, Some("wasmtime-spin-v2"), None),
     ];
     for (v, rc, annotation) in expected {
-        let d = deployment(&spec, v);
+        let d = deployment(&spec, &srv(&spec, v));
         assert_eq!(pod_spec(&d).runtime_class_name.as_deref(), rc, "{v}");
         let meta = d.spec.as_ref().unwrap().template.metadata.as_ref().unwrap();
         let got = meta
@@ -32,7 +36,7 @@ fn runtime_class_and_annotations_per_variant() {
             .and_then(|a| a.get("module.wasm.image/variant"))
             .map(String::as_str);
         assert_eq!(got, annotation, "{v}");
-        match runtime_class(v) {
+        match runtime_class(&srv(&spec, v)) {
             None => assert!(rc.is_none()),
             Some(obj) => {
                 assert_eq!(obj.metadata.name.as_deref(), rc);
@@ -46,7 +50,7 @@ fn runtime_class_and_annotations_per_variant() {
 fn images_match_the_variant() {
     let spec = spec_all();
     let image = |v| {
-        pod_spec(&deployment(&spec, v)).containers[0]
+        pod_spec(&deployment(&spec, &srv(&spec, v))).containers[0]
             .image
             .clone()
             .unwrap()
@@ -73,7 +77,7 @@ fn images_match_the_variant() {
     );
     assert_eq!(image(Variant::Spin), "localhost/wasmbench/echo-spin:0.1.0");
     for v in Variant::ALL {
-        let d = deployment(&spec, v);
+        let d = deployment(&spec, &srv(&spec, v));
         let c = &pod_spec(&d).containers[0];
         assert_eq!(c.image_pull_policy.as_deref(), Some("IfNotPresent"));
         assert!(!c.image.as_ref().unwrap().ends_with(":latest"));
@@ -145,7 +149,7 @@ fn resources_are_set_and_configurable() {
 fn readiness_probe_and_ports() {
     let spec = spec_all();
     for v in Variant::ALL {
-        let d = deployment(&spec, v);
+        let d = deployment(&spec, &srv(&spec, v));
         let c = &pod_spec(&d).containers[0];
         let probe = c
             .readiness_probe
@@ -158,7 +162,7 @@ fn readiness_probe_and_ports() {
         assert_eq!(probe.port, IntOrString::String("http".into()));
         let port = c.ports.as_ref().unwrap()[0].container_port;
         assert_eq!(port, i32::from(v.container_port()));
-        let svc = service(&spec, v);
+        let svc = service(&spec, &srv(&spec, v));
         assert_eq!(
             svc.spec.as_ref().unwrap().ports.as_ref().unwrap()[0].port,
             port
@@ -177,7 +181,7 @@ fn readiness_probe_and_ports() {
 fn service_selects_the_deployment_pods() {
     let spec = spec_all();
     for v in Variant::ALL {
-        let d = deployment(&spec, v);
+        let d = deployment(&spec, &srv(&spec, v));
         let pod_labels = d
             .spec
             .as_ref()
@@ -189,7 +193,7 @@ fn service_selects_the_deployment_pods() {
             .labels
             .clone()
             .unwrap();
-        let svc = service(&spec, v);
+        let svc = service(&spec, &srv(&spec, v));
         for (k, val) in svc.spec.unwrap().selector.unwrap() {
             assert_eq!(pod_labels.get(&k), Some(&val), "{v}: {k}");
         }
@@ -213,7 +217,7 @@ fn load_job_splits_vus_and_spreads_when_asked() {
     spec.load.vus = 90;
     spec.load.parallelism = 3;
     spec.load.duration = Duration::from_secs(20);
-    let j = load_job(&spec, Variant::Wasmtime).unwrap();
+    let j = load_job(&spec, &srv(&spec, Variant::Wasmtime)).unwrap();
     let js = j.spec.as_ref().unwrap();
     assert_eq!(js.parallelism, Some(3));
     assert_eq!(js.completions, Some(3));
@@ -268,7 +272,7 @@ fn load_job_splits_vus_and_spreads_when_asked() {
     );
 
     spec.separate_load = true;
-    let j = load_job(&spec, Variant::Wasmtime).unwrap();
+    let j = load_job(&spec, &srv(&spec, Variant::Wasmtime)).unwrap();
     let pod = j.spec.unwrap().template.spec.unwrap();
     // Off the node of the server it loads; the other variants' idle servers do not matter.
     assert_eq!(
@@ -283,7 +287,9 @@ fn load_job_splits_vus_and_spreads_when_asked() {
     assert_eq!(spec.load.pods_for_nodes(0), 1);
 
     spec.load.vus = 10;
-    let err = load_job(&spec, Variant::Native).unwrap_err().to_string();
+    let err = load_job(&spec, &srv(&spec, Variant::Native))
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("--vus 10") && err.contains("multiple of 3"),
         "{err}"
@@ -398,7 +404,10 @@ fn yaml_round_trips_and_files_are_written() {
         .filter(|d| d.contains("kind: Deployment"))
         .map(|d| serde_yaml_ng::from_str(d).unwrap())
         .collect();
-    assert_eq!(docs[0], deployment(&spec, Variant::CrunWasmedge));
+    assert_eq!(
+        docs[0],
+        deployment(&spec, &srv(&spec, Variant::CrunWasmedge))
+    );
     let rcs = std::fs::read_to_string(tmp.path().join("01-runtimeclasses.yaml")).unwrap();
     // One object per RuntimeClass, however many variants share it (crun's two).
     let classes: std::collections::BTreeSet<&str> = spec

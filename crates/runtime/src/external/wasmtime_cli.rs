@@ -125,7 +125,8 @@ impl WasmtimeCli {
             | ExecMode::Precompiled
             | ExecMode::Native
             | ExecMode::Interpreter
-            | ExecMode::Aot => vec!["-C".into(), "compiler=cranelift".into()],
+            | ExecMode::Aot
+            | ExecMode::Unreported => vec!["-C".into(), "compiler=cranelift".into()],
         }
     }
 

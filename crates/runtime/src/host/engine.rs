@@ -107,7 +107,11 @@ pub fn apply_exec_mode(config: &mut Config, mode: ExecMode) -> Result<(), Runtim
             config.strategy(Strategy::Cranelift);
         }
         // Refused by check_exec_mode above.
-        ExecMode::Native | ExecMode::Precompiled | ExecMode::Interpreter | ExecMode::Aot => {}
+        ExecMode::Native
+        | ExecMode::Precompiled
+        | ExecMode::Interpreter
+        | ExecMode::Aot
+        | ExecMode::Unreported => {}
     }
     Ok(())
 }
@@ -119,7 +123,8 @@ pub(crate) fn check_exec_mode(mode: ExecMode) -> Result<(), RuntimeError> {
         other @ (ExecMode::Native
         | ExecMode::Precompiled
         | ExecMode::Interpreter
-        | ExecMode::Aot) => Err(RuntimeError::Config(format!(
+        | ExecMode::Aot
+        | ExecMode::Unreported) => Err(RuntimeError::Config(format!(
             "execution mode {other} is not one the embedded Wasmtime engine offers: use \
              cranelift-jit, winch or pulley"
         ))),
