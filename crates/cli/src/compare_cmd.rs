@@ -70,9 +70,6 @@ pub struct CompareArgs {
     /// With the duet and interleaved designs: the length of one block, e.g. `2s` (default).
     #[arg(long, value_parser = wasmbench_vocab::duration::parse)]
     pub block: Option<Duration>,
-    /// Path (and query) of the load request.
-    #[arg(long)]
-    pub path: Option<String>,
     /// Do not pin the server and the load generator to separate CPUs.
     #[arg(long)]
     pub no_pin: bool,
@@ -202,7 +199,7 @@ pub fn config_from_args(a: &CompareArgs) -> anyhow::Result<CompareConfig> {
         };
     }
     apply_load_flags(&a.load, &mut cfg.load);
-    if let Some(p) = &a.path {
+    if let Some(p) = &a.service.path {
         cfg.load.path = p.clone();
     }
     if let Some(r) = a.repeats {

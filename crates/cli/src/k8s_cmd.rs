@@ -138,7 +138,8 @@ struct OwnImageArgs {
     /// The port your service listens on (given to it as `PORT`; `HOST` is 0.0.0.0).
     #[arg(long, default_value_t = DEFAULT_PORT)]
     port: u16,
-    /// Your service's environment and readiness path.
+    /// Your service's environment, readiness path and the path it is loaded on (`--path` also
+    /// applies to --variants).
     #[command(flatten)]
     service: crate::service_flags::ServiceFlags,
     /// The server containers' imagePullPolicy: IfNotPresent, Always or Never.
@@ -178,6 +179,10 @@ struct RunArgs {
     /// Keep everything after the run (for debugging with kubectl).
     #[arg(long)]
     keep: bool,
+    /// Run without the kubelet's figures (server CPU per request, peak memory): for an account
+    /// that may not `get nodes/proxy`.
+    #[arg(long)]
+    no_node_stats: bool,
     /// How long the echo Deployments may take to become ready.
     #[arg(long, default_value = "180s", value_parser = wasmbench_vocab::duration::parse)]
     timeout: Duration,
@@ -254,6 +259,9 @@ fn spec_from_inner(
         spec.load.duration = d;
     }
     spec.load.extra_args = plan.load.to_load_args();
+    if let Some(p) = &plan.own.service.path {
+        spec.load.path = p.clone();
+    }
     spec.load.parallelism = plan.parallelism.unwrap_or(1);
     spec.load.engine = plan.load_engine;
     spec.server_resources.cpu_limit = plan.server_cpu.clone();
@@ -429,6 +437,7 @@ async fn run_cluster(r: RunArgs) -> anyhow::Result<i32> {
         create_namespace: r.namespace.is_none(),
         // A user's RuntimeClass is theirs to install; ours are created when named.
         install_runtime_classes: requested.is_some(),
+        node_stats: !r.no_node_stats,
         ..Default::default()
     };
     let driver = Driver::new(cluster, opts);

@@ -12,7 +12,7 @@ pub fn parse_env(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("{s:?} is not KEY=VALUE; write e.g. `--env RUST_LOG=info`"))
 }
 
-/// A service's environment and readiness (`compare` and `k8s run`).
+/// A service's environment, readiness and the path it is loaded on (`compare` and `k8s run`).
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServiceFlags {
     /// Environment variable for every server, `KEY=VALUE` (repeatable); Wasm guests get only
@@ -23,4 +23,7 @@ pub struct ServiceFlags {
     /// your own builds, without it, ready means the port accepts a TCP connection).
     #[arg(long)]
     pub ready_path: Option<String>,
+    /// Path (and query) of the load request (default `/`).
+    #[arg(long)]
+    pub path: Option<String>,
 }

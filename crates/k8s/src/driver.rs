@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use wasmbench_load::{K6Summary, LoadFigures, Summary};
 use wasmbench_report::NodeInfo;
 
+use crate::kubelet::{self, PodStart, Sampler, WindowUsage};
 use crate::manifests::{
     self, LABEL_ROLE, LABEL_RUN, LABEL_VARIANT, LoadEngine, RunSpec, SUMMARY_BEGIN, SUMMARY_END,
 };
@@ -167,6 +168,13 @@ pub struct DriverOptions {
     /// How long a server's image may keep failing to pull (`ErrImagePull`,
     /// `ImagePullBackOff`) before the server is given up.
     pub pull_grace: Duration,
+    /// Read each server's CPU and memory from the kubelet's Summary API (needs `get` on
+    /// `nodes/proxy`, checked before anything is deployed).
+    pub node_stats: bool,
+    /// How often the Summary API is read during the run.
+    pub stats_interval: Duration,
+    /// How long to wait after the last load for the kubelet's next reading.
+    pub stats_settle: Duration,
 }
 
 impl Default for DriverOptions {
@@ -180,6 +188,9 @@ impl Default for DriverOptions {
             install_runtime_classes: true,
             cleanup_timeout: Duration::from_secs(120),
             pull_grace: Duration::from_secs(30),
+            node_stats: true,
+            stats_interval: Duration::from_secs(1),
+            stats_settle: Duration::from_secs(40),
         }
     }
 }
@@ -226,6 +237,8 @@ pub struct LoadPodResult {
     pub raw: serde_json::Value,
     /// The same, read.
     pub summary: LoadSummary,
+    /// When its container ran, as its status says (whole seconds).
+    pub ran: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
 /// A load pod's summary, or a variant's total, by the engine that measured it.
@@ -280,6 +293,10 @@ pub struct ServerPod {
     /// The host report the runtime printed in the pod's log (the project's shim does: how it
     /// compiled and loaded the module), if any.
     pub host_report: Option<serde_json::Value>,
+    /// The pod's start, from its timestamps.
+    pub start: Option<PodStart>,
+    /// The image's size as the pod's node lists it.
+    pub image_size_bytes: Option<u64>,
 }
 
 /// A variant that was not run, and why.
@@ -307,6 +324,10 @@ pub struct VariantOutcome {
     /// Every load pod's summary merged exactly (HDR histograms and counters added, rates over
     /// the union of their time spans; k6 runs one pod), or why the variant failed.
     pub summary: Result<LoadSummary, String>,
+    /// When the load ran: the load generators' own clocks, else their containers' status.
+    pub load_window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// The server container's CPU and memory over the load, from the kubelet.
+    pub usage: Option<WindowUsage>,
 }
 
 /// Everything a run produced.
@@ -330,6 +351,9 @@ pub struct RunOutcome {
     pub cleaned_up: bool,
     /// True when the run was interrupted: `variants` holds only those that finished.
     pub partial: bool,
+    /// What the run could not observe, in one line each (e.g. why the kubelet's figures are
+    /// missing).
+    pub notes: Vec<String>,
 }
 
 impl RunOutcome {
@@ -496,9 +520,13 @@ impl Driver {
         spec.separate_load = schedulable > pods;
 
         let mut created = Created::default();
+        if self.opts.node_stats {
+            kubelet::check_stats_access(&self.cluster.client).await?;
+        }
         let mut finished = Vec::new();
+        let mut notes = Vec::new();
         let result = {
-            let body = self.body(&spec, &mut created, &mut finished, progress);
+            let body = self.body(&spec, &mut created, &mut finished, &mut notes, progress);
             tokio::select! {
                 // Checked first, so nothing new starts once the user has asked to stop.
                 biased;
@@ -547,6 +575,7 @@ impl Driver {
             ended_at,
             cleaned_up,
             partial: cancelled,
+            notes,
         };
         if cancelled {
             // What finished before the interruption is kept for the caller to write out.
@@ -560,6 +589,7 @@ impl Driver {
         spec: &RunSpec,
         created: &mut Created,
         finished: &mut Vec<VariantOutcome>,
+        notes: &mut Vec<String>,
         progress: &(dyn Fn(DriverEvent) + Sync),
     ) -> Result<(), Error> {
         let objects = manifests::build(spec)?;
@@ -647,6 +677,10 @@ impl Driver {
         });
 
         let not_ready = self.wait_ready(spec, progress).await?;
+        let sampler = match self.opts.node_stats {
+            true => Some(self.start_sampler(spec).await?),
+            false => None,
+        };
 
         for (v, _, _, job) in &objects.variants {
             let (load_pods, summary) = match not_ready.get(&v.name) {
@@ -680,8 +714,10 @@ impl Driver {
                     .and_then(|rc| handlers.get(rc).cloned()),
                 runtime_class,
                 server_pods,
+                load_window: load_window(&load_pods),
                 load_pods,
                 summary: summary.clone(),
+                usage: None,
             });
             progress(match summary {
                 Ok(_) => DriverEvent::LoadDone(v.name.clone()),
@@ -691,7 +727,71 @@ impl Driver {
                 },
             });
         }
+        if let Some(sampler) = sampler {
+            self.read_usage(sampler, finished, notes).await;
+        } else {
+            notes.push(format!(
+                "server CPU and memory not read ({}): the kubelet's figures were not asked for",
+                kubelet::WITHOUT_NODE_STATS
+            ));
+        }
+        self.image_sizes(finished).await;
         Ok(())
+    }
+
+    /// Starts reading the kubelet's stats on every node running a server pod.
+    async fn start_sampler(&self, spec: &RunSpec) -> Result<Sampler, Error> {
+        let pods: Api<Pod> = Api::namespaced(self.client(), &spec.namespace);
+        let selector = format!("{},{LABEL_ROLE}=server", spec.run_selector());
+        let mut nodes: Vec<String> = pods
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .map_err(api_err("list server pods"))?
+            .items
+            .into_iter()
+            .filter_map(|p| p.spec.and_then(|s| s.node_name))
+            .collect();
+        nodes.sort();
+        nodes.dedup();
+        Ok(Sampler::start(
+            self.client(),
+            nodes,
+            spec.namespace.clone(),
+            self.opts.stats_interval,
+        ))
+    }
+
+    /// Each loaded server's CPU and memory over its load, once the kubelet has a reading
+    /// after the last load.
+    async fn read_usage(
+        &self,
+        sampler: Sampler,
+        finished: &mut [VariantOutcome],
+        notes: &mut Vec<String>,
+    ) {
+        let pod_of = |v: &VariantOutcome| v.server_pods.first().map(|p| p.pod.clone());
+        let wanted: Vec<(String, DateTime<Utc>)> = finished
+            .iter()
+            .filter(|v| v.summary.is_ok())
+            .filter_map(|v| Some((pod_of(v)?, v.load_window?.1)))
+            .collect();
+        let (samples, why) = sampler.finish(&wanted, self.opts.stats_settle).await;
+        if let Some(why) = why {
+            notes.push(format!("the kubelet's stats stopped being read: {why}"));
+        }
+        let loads: Vec<_> = finished.iter().filter_map(|v| v.load_window).collect();
+        for v in finished.iter_mut().filter(|v| v.summary.is_ok()) {
+            let (Some(pod), Some((start, end))) = (pod_of(v), v.load_window) else {
+                continue;
+            };
+            v.usage = kubelet::window_usage(&samples.of(&pod), start, end, &loads);
+            if v.usage.is_none() {
+                notes.push(format!(
+                    "{}: no kubelet reading before and after its load (pod {pod}), so no server CPU or memory",
+                    v.server.name
+                ));
+            }
+        }
     }
 
     /// The variant's server pods by UID, with their containers' restart counts.
@@ -758,33 +858,64 @@ impl Driver {
             .map_err(api_err("list server pods"))?
             .items;
         list.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-        let mut reports = Vec::new();
+        let mut out = Vec::new();
         for p in &list {
-            reports.push(self.host_report(&pods, p).await);
+            let status = p
+                .status
+                .as_ref()
+                .and_then(|s| s.container_statuses.as_ref())
+                .and_then(|c| c.first());
+            let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+            let node = p.spec.as_ref().and_then(|s| s.node_name.clone());
+            let image = p
+                .spec
+                .as_ref()
+                .and_then(|s| s.containers.first())
+                .and_then(|c| c.image.clone());
+            let image_id = status.and_then(|c| nonempty(&c.image_id));
+            out.push(ServerPod {
+                pod: p.metadata.name.clone().unwrap_or_default(),
+                host_report: self.host_report(&pods, p).await,
+                start: PodStart::of(p),
+                node,
+                image,
+                image_id,
+                // Read at the end of the run: the node lists a freshly pulled image only at
+                // its next status update.
+                image_size_bytes: None,
+            });
         }
-        Ok(list
-            .into_iter()
-            .zip(reports)
-            .map(|(p, host_report)| {
-                let status = p
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.container_statuses.as_ref())
-                    .and_then(|c| c.first());
-                let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-                ServerPod {
-                    pod: p.metadata.name.clone().unwrap_or_default(),
-                    node: p.spec.as_ref().and_then(|s| s.node_name.clone()),
-                    image: p
-                        .spec
-                        .as_ref()
-                        .and_then(|s| s.containers.first())
-                        .and_then(|c| c.image.clone()),
-                    image_id: status.and_then(|c| nonempty(&c.image_id)),
-                    host_report,
+        Ok(out)
+    }
+
+    /// The size each server pod's node lists for its image, waiting up to `stats_settle` for
+    /// the nodes' next status update when one is not listed yet; left out when the account
+    /// may not read nodes.
+    async fn image_sizes(&self, finished: &mut [VariantOutcome]) {
+        let nodes: Api<Node> = Api::all(self.client());
+        let deadline = Instant::now() + self.opts.stats_settle;
+        loop {
+            let mut missing = false;
+            for p in finished.iter_mut().flat_map(|v| v.server_pods.iter_mut()) {
+                let (Some(node), Some(image)) = (&p.node, &p.image) else {
+                    continue;
+                };
+                if p.image_size_bytes.is_some() {
+                    continue;
                 }
-            })
-            .collect())
+                match nodes.get(node).await {
+                    Ok(n) => {
+                        p.image_size_bytes = kubelet::image_size(&n, image, p.image_id.as_deref());
+                        missing |= p.image_size_bytes.is_none();
+                    }
+                    Err(_) => return,
+                }
+            }
+            if !missing || Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep(self.opts.poll_interval).await;
+        }
     }
 
     /// The runtime's host report from the start of `pod`'s log; `None` when the runtime
@@ -1151,6 +1282,7 @@ impl Driver {
                 node: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
                 raw,
                 summary,
+                ran: container_ran(pod),
             });
         }
         if load_pods.len() < spec.load.parallelism as usize {
@@ -1267,6 +1399,43 @@ impl Driver {
         }
         Ok(())
     }
+}
+
+fn chrono_time(t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(t.0.as_second(), t.0.subsec_nanosecond().try_into().ok()?)
+}
+
+/// When a finished pod's container ran, from its terminated state.
+fn container_ran(pod: &Pod) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let t = pod
+        .status
+        .as_ref()?
+        .container_statuses
+        .as_ref()?
+        .first()?
+        .state
+        .as_ref()?
+        .terminated
+        .as_ref()?;
+    Some((
+        chrono_time(t.started_at.as_ref()?)?,
+        chrono_time(t.finished_at.as_ref()?)?,
+    ))
+}
+
+/// When a variant's load ran: from its generators' summaries (millisecond clocks), else from
+/// its pods' container status (whole seconds, widened to cover the load).
+fn load_window(pods: &[LoadPodResult]) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let spans: Vec<_> = pods
+        .iter()
+        .map(|p| match &p.summary {
+            LoadSummary::Wasmbench(s) => Some((s.started, s.ended)),
+            LoadSummary::K6(_) => p.ran,
+        })
+        .collect::<Option<_>>()?;
+    let start = spans.iter().map(|s| s.0).min()?;
+    let end = spans.iter().map(|s| s.1).max()?;
+    Some((start, end))
 }
 
 fn pod_ready(p: &Pod) -> bool {

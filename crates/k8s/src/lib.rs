@@ -9,6 +9,8 @@
 //! - [`manifests`] turns a [`manifests::RunSpec`] into typed Kubernetes objects and YAML.
 //! - [`driver`] applies them through the Kubernetes API, waits, runs the load Jobs, reads the
 //!   JSON summaries back from the pod logs, merges them and deletes everything it created.
+//! - [`kubelet`] reads what the cluster reports of a server pod: CPU and memory from the
+//!   kubelet's Summary API, the pod's start, its image's size.
 //! - [`report`] turns a run into the same `Comparison` a local run produces.
 //! - [`runtimes`] lists the cluster's RuntimeClasses, the nodes that have each handler and the
 //!   variants that use each (`wasmbench k8s runtimes`).
@@ -18,6 +20,7 @@ pub mod build;
 pub mod driver;
 mod error;
 pub mod image;
+pub mod kubelet;
 pub mod manifests;
 pub mod report;
 pub mod runtimes;

@@ -149,6 +149,13 @@ pub struct LoadPlan {
     /// What the load pods run.
     #[serde(default)]
     pub engine: LoadEngine,
+    /// Path (and query) of the load request.
+    #[serde(default = "root_path")]
+    pub path: String,
+}
+
+fn root_path() -> String {
+    "/".to_owned()
 }
 
 mod duration_ms {
@@ -171,6 +178,7 @@ impl Default for LoadPlan {
             parallelism: 1,
             extra_args: Vec::new(),
             engine: LoadEngine::default(),
+            path: root_path(),
         }
     }
 }
@@ -304,6 +312,12 @@ impl RunSpec {
                 "the spin variant needs a Spin application image (wasmbench does not build one): pass --spin-image REF or drop spin from --variants".to_owned(),
             ));
         }
+        if !self.load.path.starts_with('/') {
+            return Err(Error::InvalidPlan(format!(
+                "--path `{}` must start with `/`, e.g. /kv/answer",
+                self.load.path
+            )));
+        }
         if self.load.duration.is_zero() {
             return Err(Error::InvalidPlan("--duration must be above 0".to_owned()));
         }
@@ -365,17 +379,21 @@ impl RunSpec {
         // Service's environment variables, so the load pods need no cluster DNS (many small
         // clusters have none) and spend no lookup time inside `http_req_blocked`.
         let env = s.object_name().to_uppercase().replace('-', "_");
-        format!("http://$({env}_SERVICE_HOST):$({env}_SERVICE_PORT)/")
+        format!(
+            "http://$({env}_SERVICE_HOST):$({env}_SERVICE_PORT){}",
+            self.load.path
+        )
     }
 
     /// `service_url` with the Service's DNS name and port in place of the variables, for
     /// checking the load pods' arguments before anything is deployed.
     pub fn service_dns_url(&self, s: &Server) -> String {
         format!(
-            "http://{}.{}.svc:{}/",
+            "http://{}.{}.svc:{}{}",
             s.object_name(),
             self.namespace,
-            s.port
+            s.port,
+            self.load.path
         )
     }
 }
@@ -475,8 +493,9 @@ fn readiness_probe(s: &Server) -> Probe {
             port,
             ..Default::default()
         }),
-        period_seconds: Some(2),
-        timeout_seconds: Some(2),
+        // Every second: the pod's start is timed to its first success.
+        period_seconds: Some(1),
+        timeout_seconds: Some(1),
         failure_threshold: Some(3),
         ..Default::default()
     }

@@ -116,6 +116,8 @@ pub fn comparison(o: &RunOutcome, opts: &ReportOptions<'_>) -> Result<Comparison
         }
     }
 
+    warnings.extend(o.notes.iter().cloned());
+
     Ok(assemble::comparison(Measured {
         started_at: o.started_at,
         ended_at: o.ended_at,
@@ -180,6 +182,12 @@ fn observed_runtime(runtime: &mut RuntimeInfo, report: &serde_json::Value) {
         .and_then(|m| serde_json::from_value(m.clone()).ok())
     {
         runtime.mode = mode;
+    }
+    if let Some(target) = report
+        .get("target")
+        .and_then(|t| serde_json::from_value(t.clone()).ok())
+    {
+        runtime.target = target;
     }
     runtime.pooling = report.get("pooling").and_then(serde_json::Value::as_bool);
     runtime.details.insert(
@@ -253,6 +261,13 @@ fn ran(o: &RunOutcome, v: &VariantOutcome, raw: bool) -> r::VariantResult {
             node.container_runtime_version.clone(),
         );
     }
+    let start = server.and_then(|p| p.start);
+    if let Some(text) = start.map(start_text) {
+        runtime.details.insert("pod_start".into(), text);
+    }
+    if let Some(u) = &v.usage {
+        runtime.details.insert("server_usage".into(), usage_text(u));
+    }
     let (status, reason, runs) = match &v.summary {
         Ok(summary) => (
             VariantStatus::Ok,
@@ -260,9 +275,19 @@ fn ran(o: &RunOutcome, v: &VariantOutcome, raw: bool) -> r::VariantResult {
             vec![assemble::run_result(&MeasuredRun {
                 repeat: 0,
                 summary: summary.figures(),
-                // Not observable through the API: no cold starts, no server /proc samples.
-                cold_start_ms: Vec::new(),
-                server: None,
+                // The pod's creation → Ready, from its timestamps (whole seconds).
+                cold_start_ms: start
+                    .and_then(|s| s.ready_s)
+                    .map(|s| vec![s as f64 * 1000.0])
+                    .unwrap_or_default(),
+                server: v.usage.map(|u| {
+                    r::ServerUsage::from_kubelet(
+                        u.cpu_ms,
+                        summary.figures().http_reqs(),
+                        u.memory_peak_bytes,
+                        u.memory_avg_bytes,
+                    )
+                }),
                 loadgen: None,
                 server_counts: None,
                 raw_summary_file: raw.then(|| raw_name(&v.server)),
@@ -278,13 +303,59 @@ fn ran(o: &RunOutcome, v: &VariantOutcome, raw: bool) -> r::VariantResult {
         runtime,
         workload_mode: v.server.workload_mode().map(str::to_owned),
         not_started: false,
-        artifact: None,
+        artifact: server.and_then(image_artifact),
         status,
         reason,
         runs,
         callgrind: None,
         aggregate: r::Aggregate::default(),
     }
+}
+
+/// The parts of a pod's start, in words.
+fn start_text(s: crate::kubelet::PodStart) -> String {
+    let part = |name: &str, v: Option<i64>| v.map(|v| format!("{name} +{v} s"));
+    let parts: Vec<String> = [
+        part("scheduled", s.scheduled_s),
+        part("container started", s.started_s),
+        part("ready", s.ready_s),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    format!(
+        "from creation: {} (the pod's timestamps, whole seconds)",
+        parts.join(", ")
+    )
+}
+
+/// How the server's CPU and memory were read, in words.
+fn usage_text(u: &crate::kubelet::WindowUsage) -> String {
+    let idle = match u.idle_cores {
+        Some(c) => format!("idle rate {:.1} ms/s subtracted", c * 1000.0),
+        None => "no idle reading to subtract".to_owned(),
+    };
+    format!(
+        "kubelet Summary API: the pod cgroup's CPU (user + system) and RSS between readings {:.1} s apart around the load; {idle}",
+        u.span.as_secs_f64()
+    )
+}
+
+/// The server's image as the artifact: its reference, digest and the size its node lists.
+fn image_artifact(p: &crate::driver::ServerPod) -> Option<r::ArtifactInfo> {
+    Some(r::ArtifactInfo {
+        path: p.image.clone()?,
+        size_bytes: p.image_size_bytes?,
+        build_ms: 0.0,
+        sha256: p
+            .image_id
+            .as_deref()
+            .and_then(|id| id.rsplit_once("sha256:"))
+            .map(|(_, hex)| hex.to_owned())
+            .unwrap_or_default(),
+        compile_ms: None,
+        cwasm_size_bytes: None,
+    })
 }
 
 /// The node the environment's machine fields describe: the baseline's server node, else the

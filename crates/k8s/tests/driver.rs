@@ -37,6 +37,8 @@ fn fast_opts() -> DriverOptions {
         job_grace: Duration::from_secs(10),
         poll_interval: Duration::from_millis(20),
         cleanup_timeout: Duration::from_secs(10),
+        // This API has no kubelet behind it; the real cluster test reads the kubelet's stats.
+        node_stats: false,
         ..Default::default()
     }
 }

@@ -40,7 +40,13 @@ fn total(cg: &CallgrindCount) -> u64 {
 /// system, summed over runs); `None` when no run measured the server's CPU.
 pub(crate) fn kernel_share(v: &VariantResult) -> Option<f64> {
     let (mut sys, mut all) = (0.0, 0.0);
-    for s in v.runs.iter().filter_map(|r| r.server.as_ref()) {
+    // The kubelet's figures do not split user from system time.
+    for s in v
+        .runs
+        .iter()
+        .filter_map(|r| r.server.as_ref())
+        .filter(|s| s.source.is_none())
+    {
         sys += s.cpu_sys_ms;
         all += s.cpu_user_ms + s.cpu_sys_ms;
     }

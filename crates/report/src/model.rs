@@ -585,6 +585,20 @@ pub struct ServerUsage {
     pub rss_peak_bytes: u64,
     /// Average resident set size over the samples.
     pub rss_avg_bytes: u64,
+    /// Where the figures were read, when not from the server process's `/proc` (on
+    /// Kubernetes: the kubelet's Summary API, whose CPU is user + system in `cpu_user_ms`, not
+    /// split, and whose memory is the pod cgroup's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<UsageSource>,
+}
+
+/// Where a [`ServerUsage`] was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UsageSource {
+    /// The kubelet's Summary API (`/stats/summary`): the pod's cgroup, CPU not split into user
+    /// and system (all of it in `cpu_user_ms`), memory as the cgroup's RSS.
+    KubeletSummary,
 }
 
 impl ServerUsage {
@@ -607,6 +621,20 @@ impl ServerUsage {
             cpu_ms_per_1k_req,
             rss_peak_bytes,
             rss_avg_bytes,
+            source: None,
+        }
+    }
+
+    /// Usage read from a container's cgroup by the kubelet: CPU as one total.
+    pub fn from_kubelet(
+        cpu_ms: f64,
+        http_reqs: u64,
+        rss_peak_bytes: u64,
+        rss_avg_bytes: u64,
+    ) -> Self {
+        ServerUsage {
+            source: Some(UsageSource::KubeletSummary),
+            ..ServerUsage::new(cpu_ms, 0.0, http_reqs, rss_peak_bytes, rss_avg_bytes)
         }
     }
 }

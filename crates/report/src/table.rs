@@ -387,7 +387,9 @@ pub(crate) fn kubernetes_rows(c: &Comparison) -> Vec<(String, String)> {
         let class = match (&p.runtime_class, &p.handler) {
             (None, _) => "no RuntimeClass (the node's default runtime)".to_string(),
             (Some(rc), Some(h)) => format!("RuntimeClass {rc} (handler {h})"),
-            (Some(rc), None) => format!("RuntimeClass {rc} (not found on the cluster)"),
+            (Some(rc), None) => {
+                format!("RuntimeClass {rc} (handler unknown: not readable, or not found)")
+            }
         };
         rows.push((
             format!("pods of {name}"),
