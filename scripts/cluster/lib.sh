@@ -12,6 +12,9 @@ WBC_K8S_VERSION=v1.33.13
 WBC_NET=${WBC_NET:-10.201.0}
 WBC_API_IP=$WBC_NET.1
 WBC_HOST_IP=$WBC_NET.254
+# The cluster's registry: Debian's docker-registry in the control plane's namespace, plain
+# HTTP on the cluster network; the nodes pull from it, the host pushes to it (push.sh).
+WBC_REGISTRY=$WBC_API_IP:5000
 WBC_NODES=${WBC_NODES:-2}
 WBC_POD_NET=10.244
 WBC_SERVICE_CIDR=10.96.0.0/24

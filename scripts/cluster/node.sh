@@ -81,6 +81,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   restrict_oom_score_adj = true
   enable_selinux = false
   stream_server_address = "127.0.0.1"
+# The cluster's registry speaks plain HTTP.
+[plugins."io.containerd.grpc.v1.cri".registry.mirrors."$WBC_REGISTRY"]
+  endpoint = ["http://$WBC_REGISTRY"]
 [plugins."io.containerd.grpc.v1.cri".cni]
   bin_dir = "/usr/lib/cni"
   conf_dir = "$dir/cni"

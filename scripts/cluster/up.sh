@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Starts a local Kubernetes cluster: a control plane and $WBC_NODES nodes (kubelet, containerd,
 # kube-proxy), each in a network namespace of its own, with TLS between all components, RBAC,
-# service-account tokens and PodSecurity admission. Needs root and Linux; no Docker, no registry.
+# service-account tokens and PodSecurity admission, and an image registry the nodes pull from
+# (push.sh). Needs root and Linux; no Docker.
 #   scripts/cluster/up.sh [--images DIR]   # DIR: OCI archives (wasmbench image build --archive)
-# Ends by printing KUBECONFIG=<path>. Running it again on a healthy cluster changes nothing
+# Ends by printing KUBECONFIG=<path> and REGISTRY=<host:port>. Running it again on a healthy cluster changes nothing
 # (images given again are imported again). If a step fails, everything started is torn down.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -15,7 +16,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces, mounts, cgroups)"
-for tool in containerd ctr runc iptables openssl nsenter unshare; do
+for tool in containerd ctr runc iptables openssl nsenter unshare docker-registry curl; do
   command -v $tool >/dev/null || die "$tool not found: run scripts/setup.sh --test"
 done
 [ -x /usr/lib/cni/bridge ] || die "CNI plugins not found in /usr/lib/cni: run scripts/setup.sh --test"
@@ -32,11 +33,13 @@ healthy() {
 
 if [ -z "$images" ] && healthy; then
   echo "KUBECONFIG=$WBC_DIR/admin.kubeconfig"
+  echo "REGISTRY=$WBC_REGISTRY"
   exit 0
 fi
 if [ -n "$images" ] && healthy; then
   "$(dirname "$0")/load.sh" "$images"/*.tar
   echo "KUBECONFIG=$WBC_DIR/admin.kubeconfig"
+  echo "REGISTRY=$WBC_REGISTRY"
   exit 0
 fi
 # Anything left from a broken cluster goes first.
@@ -99,7 +102,17 @@ run_in() { # netns script args...
   echo $! >>"$WBC_DIR/runner-pids"
 }
 run_in "$cp" "$WBC_ROOT/scripts/cluster/control-plane.sh"
+mkdir -p "$WBC_DIR/registry"
+cat >"$WBC_DIR/registry.yml" <<YAML
+version: 0.1
+log: {level: warn, accesslog: {disabled: true}}
+storage: {filesystem: {rootdirectory: $WBC_DIR/registry}}
+http: {addr: "$WBC_REGISTRY"}
+YAML
+run_in "$cp" docker-registry serve "$WBC_DIR/registry.yml"
 wait_for 120 "API server" kubectl_ get --raw /readyz || die "the API server did not become ready in 120 s"
+wait_for 30 "registry" curl -sf --max-time 2 "http://$WBC_REGISTRY/v2/" ||
+  die "the registry did not answer at $WBC_REGISTRY in 30 s (log: $WBC_DIR/logs/runners.log)"
 
 for i in $(seq 1 "$WBC_NODES"); do
   run_in "$(node_name "$i")" "$WBC_ROOT/scripts/cluster/node.sh" "$i"
@@ -125,3 +138,4 @@ YAML
 ok=1
 log "cluster up in $((SECONDS - start)) s"
 echo "KUBECONFIG=$WBC_DIR/admin.kubeconfig"
+echo "REGISTRY=$WBC_REGISTRY"
