@@ -37,6 +37,10 @@ const TAG: &str = "0.0.0-cluster-test";
 const SHIM_VARIANT: &str = "wasmbench-shim";
 /// The same shim serving the echo as a WASI 0.3 wasi:http component.
 const SHIM_P3_VARIANT: &str = "wasmbench-shim-http-p3";
+/// A user's service that is not our echo (examples/kv), as their images are named in the
+/// cluster's registry.
+const KV_NATIVE: &str = "user/kv:1.0";
+const KV_WASM: &str = "user/kv-wasm:1.0";
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -114,6 +118,8 @@ fn output_text(out: &Output) -> String {
 /// A running cluster; `down.sh` on drop, also when the test panics.
 struct Cluster {
     kubeconfig: PathBuf,
+    /// The cluster's registry (`HOST:PORT`), which the nodes pull from.
+    registry: String,
 }
 
 impl Cluster {
@@ -133,11 +139,26 @@ impl Cluster {
             .lines()
             .find_map(|l| l.strip_prefix("KUBECONFIG=").map(PathBuf::from))
             .unwrap_or_else(|| panic!("up.sh printed no KUBECONFIG= line: {text}"));
+        let registry = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("REGISTRY=").map(str::to_owned))
+            .unwrap_or_else(|| panic!("up.sh printed no REGISTRY= line: {text}"));
         eprintln!(
             "cluster up in {:.1} s (including the Go build when not cached)",
             started.elapsed().as_secs_f64()
         );
-        Cluster { kubeconfig }
+        Cluster {
+            kubeconfig,
+            registry,
+        }
+    }
+
+    /// Pushes an image archive to the cluster's registry as `repository:tag` and returns the
+    /// reference the nodes pull.
+    fn push(&self, archive: &Path, name: &str) -> String {
+        let out = script("push.sh").arg(archive).arg(name).output().unwrap();
+        assert!(out.status.success(), "push {name}: {}", output_text(&out));
+        format!("{}/{name}", self.registry)
     }
 
     fn kubectl(&self, args: &[&str]) -> Output {
@@ -291,6 +312,7 @@ fn build_images(dir: &Path, crun: bool) -> PathBuf {
         )
         .unwrap();
     }
+    kv_images(&root, &target, &dir.join("user"));
     let k6 = Command::new(&wasmbench)
         .args([
             "image",
@@ -307,6 +329,48 @@ fn build_images(dir: &Path, crun: bool) -> PathBuf {
         .expect("run wasmbench image build");
     assert!(k6.status.success(), "k6 image: {}", output_text(&k6));
     wasmbench
+}
+
+/// examples/kv as a user would ship it: a static native image and a wasip2 component image,
+/// written to `dir` as `kv-1.0.tar` and `kv-wasm-1.0.tar` (pushed to the registry, not imported
+/// on the nodes: their pods pull them).
+fn kv_images(root: &Path, target: &Path, dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let (native, _) = build::build_static(
+        root,
+        target,
+        "wasmbench-example-kv",
+        "kv",
+        "release",
+        false,
+        false,
+    )
+    .expect("build the static kv");
+    let wasm = build::CargoBuild {
+        workspace: root.to_owned(),
+        target_dir: target.to_owned(),
+        package: "wasmbench-example-kv".to_owned(),
+        bin: "kv".to_owned(),
+        lib: false,
+        target: "wasm32-wasip2".to_owned(),
+        profile: "artifact".to_owned(),
+        rustflags: Vec::new(),
+        no_default_features: false,
+    }
+    .run()
+    .expect("build the wasip2 kv");
+    for (kind, binary, reference, file) in [
+        (ImageKind::Native, native, KV_NATIVE, "/kv"),
+        (ImageKind::Wasm, wasm, KV_WASM, "/kv.wasm"),
+    ] {
+        let mut spec = ImageSpec::for_kind(kind, &binary, reference);
+        spec.files[0].path = file.to_owned();
+        spec.entrypoint = vec![file.to_owned()];
+        spec.labels
+            .insert("org.opencontainers.image.title".to_owned(), "kv".to_owned());
+        let name = reference.rsplit('/').next().unwrap().replace(':', "-");
+        image::write_archive(&spec, &dir.join(format!("{name}.tar"))).unwrap();
+    }
 }
 
 struct Wasmbench {
@@ -494,6 +558,7 @@ fn demo_runs_on_a_real_two_node_cluster() {
     for v in report["variants"].as_array().unwrap() {
         let name = v["name"].as_str().unwrap();
         assert_eq!(v["status"], "ok", "{name}: {v}");
+        assert_cost_figures(v);
         let run = &v["runs"][0];
         assert!(run["http_reqs"].as_u64().unwrap() > 0, "{name}: {run}");
         for phase in ["blocked", "connecting", "sending", "waiting", "receiving"] {
@@ -553,7 +618,194 @@ fn demo_runs_on_a_real_two_node_cluster() {
         crun_wasmedge(&cluster, &wb, work.path());
     }
     runtimes(&cluster, &wb, work.path());
+    own_service(&cluster, &wb, work.path(), &images.join("user"));
     faults(&cluster, &wb, work.path());
+}
+
+/// The kubelet's figures of one variant of a report: server CPU per 1k requests, peak memory,
+/// pod start and image size, all present and plausible.
+fn assert_cost_figures(v: &Value) {
+    let name = v["name"].as_str().unwrap();
+    let run = &v["runs"][0];
+    let server = &run["server"];
+    assert_eq!(server["source"], "kubelet-summary", "{name}: {run}");
+    assert!(
+        server["cpu_ms_per_1k_req"]
+            .as_f64()
+            .is_some_and(|c| c > 0.0),
+        "{name}: {server}"
+    );
+    assert!(
+        server["rss_peak_bytes"]
+            .as_u64()
+            .is_some_and(|b| b > 100_000),
+        "{name}: {server}"
+    );
+    let cold = run["cold_start_ms"].as_array().unwrap();
+    assert_eq!(cold.len(), 1, "{name}: pod start missing: {run}");
+    assert!(
+        v["artifact"]["size_bytes"]
+            .as_u64()
+            .is_some_and(|b| b > 10_000),
+        "{name}: image size missing: {v}"
+    );
+    assert!(
+        v["runtime"]["details"]["pod_start"]
+            .as_str()
+            .is_some_and(|s| s.contains("ready +")),
+        "{name}: {v}"
+    );
+}
+
+/// A user's own service (examples/kv, not our echo) from their images: native under the node's
+/// default runtime, the wasip2 component under the project's shim; its cost figures from the
+/// kubelet. Then what a user of a shared cluster meets: a RuntimeClass that does not exist, an
+/// account limited to one namespace without `nodes/proxy` (one line, exit 14), and that same
+/// account's run with `--no-node-stats`.
+fn own_service(cluster: &Cluster, wb: &Wasmbench, work: &Path, archives: &Path) {
+    let native = cluster.push(&archives.join("kv-1.0.tar"), KV_NATIVE);
+    let wasm = cluster.push(&archives.join("kv-wasm-1.0.tar"), KV_WASM);
+    let wasm_image = format!("{wasm}=wasmbench");
+    let own = [
+        "--native-image",
+        &native,
+        "--wasm-image",
+        &wasm_image,
+        // Pulled from the registry by the nodes, every time.
+        "--image-pull-policy",
+        "Always",
+        "--ready-path",
+        "/healthz",
+        "--method",
+        "PUT",
+        "--path",
+        "/kv/answer",
+        "--body",
+        "42",
+        "--check",
+        "status == 200",
+        "--vus",
+        "10",
+        "--duration",
+        "5s",
+        "--parallelism",
+        "1",
+    ];
+    let report = wb.k8s_run_ok(&own, &work.join("own"));
+    let names: Vec<&str> = report["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["name"].as_str())
+        .collect();
+    assert_eq!(names, ["native", "wasm-wasmbench"], "{report}");
+    for v in report["variants"].as_array().unwrap() {
+        assert_eq!(v["status"], "ok", "{v}");
+        assert_cost_figures(v);
+        assert_eq!(
+            v["runtime"]["details"]["image"].as_str(),
+            Some(
+                if v["name"] == "native" {
+                    &native
+                } else {
+                    &wasm
+                }
+                .as_str()
+            ),
+            "{v}"
+        );
+        assert!(
+            v["workload_mode"].is_null(),
+            "declared for a user's service: {v}"
+        );
+    }
+    // The shim reported how it ran the user's component.
+    let runtime = &report["variants"][1]["runtime"];
+    assert_eq!(runtime["mode"], "cranelift-jit", "{runtime}");
+    assert_eq!(runtime["target"], "wasip2", "{runtime}");
+    let markdown = std::fs::read_to_string(work.join("own/report.md")).unwrap();
+    for needle in [
+        "server CPU per 1k requests",
+        "server peak RSS",
+        "artifact size",
+        "/native",
+    ] {
+        assert!(markdown.contains(needle), "no {needle:?}:\n{markdown}");
+    }
+    assert!(
+        !markdown.contains("crates/echo"),
+        "our echo named in the user's report:\n{markdown}"
+    );
+    assert_nothing_left(cluster);
+
+    wb.expect_failure(
+        &cluster.kubeconfig,
+        &[
+            "--native-image",
+            &native,
+            "--wasm-image",
+            &format!("{wasm}=wbt-absent"),
+        ],
+        Exit::ServerStart,
+        &["RuntimeClass wbt-absent does not exist", "k8s runtimes"],
+    );
+
+    // A namespace-scoped account: `edit` in its namespace, nothing cluster-wide.
+    cluster.kubectl_ok(&["create", "namespace", "wbt-user"]);
+    cluster.kubectl_ok(&["create", "serviceaccount", "runner", "-n", "wbt-user"]);
+    cluster.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "runner-edit",
+        "--clusterrole=edit",
+        "--serviceaccount=wbt-user:runner",
+        "-n",
+        "wbt-user",
+    ]);
+    let token = cluster.kubectl_ok(&[
+        "create",
+        "token",
+        "runner",
+        "-n",
+        "wbt-user",
+        "--duration=10m",
+    ]);
+    let scoped = cluster.kubeconfig_with_token(token.trim(), &work.join("user.kubeconfig"));
+    let in_namespace = [
+        "--native-image",
+        &native,
+        "--wasm-image",
+        &wasm_image,
+        "--namespace",
+        "wbt-user",
+        "--path",
+        "/healthz",
+        "--vus",
+        "4",
+        "--duration",
+        "3s",
+    ];
+    wb.expect_failure(
+        &scoped,
+        &in_namespace,
+        Exit::Cluster,
+        &["nodes/proxy", "--no-node-stats"],
+    );
+    let mut args = in_namespace.to_vec();
+    args.push("--no-node-stats");
+    let out_dir = work.join("own-scoped");
+    args.extend(["--out", out_dir.to_str().unwrap()]);
+    let run = wb.command(&scoped, &args).output().unwrap();
+    cluster.kubectl_ok(&["delete", "namespace", "wbt-user", "--wait=false"]);
+    assert!(run.status.success(), "{}", output_text(&run));
+    let report = read_json(&out_dir.join("comparison.json"));
+    for v in report["variants"].as_array().unwrap() {
+        assert_eq!(v["status"], "ok", "{v}");
+        assert!(v["runs"][0]["server"].is_null(), "{v}");
+    }
+    let warnings = report["warnings"].to_string();
+    assert!(warnings.contains("--no-node-stats"), "{warnings}");
+    assert_nothing_left(cluster);
 }
 
 /// `k8s runtimes`: the shim's RuntimeClass with the variants that use it; and an account that
@@ -683,6 +935,7 @@ fn demo_k6_job(cluster: &Cluster, wb: &Wasmbench, work: &Path, variants: &str) {
     for v in report["variants"].as_array().unwrap() {
         let name = v["name"].as_str().unwrap();
         assert_eq!(v["status"], "ok", "{name}: {v}");
+        assert_cost_figures(v);
         let run = &v["runs"][0];
         assert!(run["http_reqs"].as_u64().unwrap() > 0, "{name}: {run}");
         assert!(
