@@ -16,6 +16,26 @@ pub(crate) fn table_figures() -> impl Iterator<Item = Figure> {
 /// k6's description of a figure (the demo's "Description" column); cold start names the
 /// readiness rule the run used.
 pub(crate) fn description(c: &Comparison, f: Figure) -> std::borrow::Cow<'static, str> {
+    // On Kubernetes these figures are read from the cluster, not from a process.
+    if c.meta.environment.kubernetes.is_some() {
+        match f {
+            Figure::ColdStartMs => {
+                return "Pod creation → Ready, from the pod's timestamps (whole seconds)".into();
+            }
+            Figure::ServerCpuMsPer1kReq => {
+                return "Server pod's CPU time (user + system) per 1000 requests, from the kubelet's Summary API"
+                    .into();
+            }
+            Figure::ServerRssPeakBytes => {
+                return "Peak resident memory of the server pod's cgroup, from the kubelet's Summary API"
+                    .into();
+            }
+            Figure::ArtifactSizeBytes => {
+                return "Size of the server's image, as its node lists it".into();
+            }
+            _ => {}
+        }
+    }
     if f == Figure::ColdStartMs {
         return match &c.plan.readiness {
             Some(r) => format!("Process spawn → {r}").into(),
