@@ -101,6 +101,8 @@ fn k8s_run_writes_the_comparison_and_report_re_renders_it() {
         .args([
             "k8s",
             "run",
+            // This API has no kubelet behind it (the real cluster test reads the kubelet).
+            "--no-node-stats",
             "--vus",
             "4",
             "--duration",
@@ -210,6 +212,7 @@ fn interrupt_k8s_run(signal: i32, name: &str) {
             .args([
                 "k8s",
                 "run",
+                "--no-node-stats",
                 "--variants",
                 "native,wasmtime",
                 "--vus",
