@@ -28,7 +28,6 @@ pub(crate) fn failure(e: Error) -> anyhow::Error {
         | Error::NoSummary { .. }
         | Error::BadSummary { .. }
         | Error::ServerDisrupted { .. } => Exit::VariantFailed,
-        Error::Cancelled(_) => Exit::Interrupted,
         Error::Io { .. } => Exit::Output,
         Error::Build { .. } => Exit::Artifact,
         _ => Exit::Internal,
@@ -466,12 +465,11 @@ async fn run_cluster(r: RunArgs) -> anyhow::Result<i32> {
 
     let cancel = CancellationToken::new();
     crate::signals::install(cancel.clone());
-    let outcome = match driver.run(&spec, &cancel, &print_progress).await {
-        Ok(o) => o,
-        // Interrupted after the run started: report what finished, marked partial (exit 105).
-        Err(Error::Cancelled(Some(o))) => *o,
-        Err(e) => return Err(failure(e)),
-    };
+    // Interrupted after the run started: what finished is reported, marked partial (exit 105).
+    let outcome = driver
+        .run(&spec, &cancel, &print_progress)
+        .await
+        .map_err(failure)?;
     let raw_dir = r.out.as_ref().map(|d| d.join("runs"));
     let comparison = report::comparison(
         &outcome,

@@ -164,7 +164,6 @@ pub struct CompareConfig {
     pub skip_unavailable: bool,
     /// Host directories every Wasm guest may open, `HOST[::GUEST]` (`--dir`); native
     /// servers see the file system anyway.
-    #[cfg(feature = "local")]
     pub dirs: Vec<wasmbench_runtime::Preopen>,
     /// Keep adding repeats until the headline ratios are this precise (`--precision`);
     /// `repeats` is then the least number of repeats.
@@ -236,7 +235,6 @@ impl Default for CompareConfig {
             startup_timeout: Duration::from_secs(60),
             ready_path: None,
             skip_unavailable: false,
-            #[cfg(feature = "local")]
             dirs: Vec::new(),
             precision: None,
             design: Design::default(),
@@ -442,7 +440,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg(feature = "local")]
     fn ready_path_defaults_to_healthz_for_ours_and_tcp_for_user_builds() {
         let mut c = CompareConfig::default();
         assert_eq!(c.effective_ready_path(), "/healthz");

@@ -29,7 +29,6 @@ pub enum CompareError {
     #[error("no variant produced results: {0}")]
     NothingRan(String),
     /// Building the workload failed.
-    #[cfg(feature = "local")]
     #[error(transparent)]
     Runtime(#[from] wasmbench_runtime::RuntimeError),
     /// The load engine rejected the plan.

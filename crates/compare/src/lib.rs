@@ -7,38 +7,24 @@
 //! window the server's CPU and memory are sampled and its kernel counters read.
 //! The result is one [`wasmbench_report::Comparison`] value every report format renders.
 //!
-//! [`assemble`] turns measured runs into that value; it is the part the Kubernetes driver
-//! shares, and it is all this crate offers without its default `local` feature (the local
-//! loop, which needs the runtimes and the embedded Wasmtime).
+//! `wasmbench_report::assemble` turns the measured runs into that value, as it does for the
+//! Kubernetes driver's.
 #![deny(missing_docs)]
 
-pub mod assemble;
-#[cfg(feature = "local")]
 pub mod byo;
-#[cfg(feature = "local")]
 mod callgrind;
 pub mod config;
 pub mod environment;
 pub mod error;
-#[cfg(feature = "local")]
 mod interleaved;
-#[cfg(feature = "local")]
 mod launcher;
-#[cfg(feature = "local")]
 mod outcome;
-#[cfg(feature = "local")]
 mod precision;
-#[cfg(feature = "local")]
 mod preflight;
-#[cfg(feature = "local")]
 mod report;
-#[cfg(feature = "local")]
 mod restart;
-#[cfg(feature = "local")]
 pub mod run;
-#[cfg(feature = "local")]
 mod session;
-#[cfg(feature = "local")]
 pub mod variants;
 pub mod workloads;
 
@@ -47,11 +33,7 @@ pub use config::{
     VariantSpec,
 };
 pub use error::CompareError;
-#[cfg(feature = "local")]
 pub use outcome::{CallgrindPass, Event, Options};
-#[cfg(feature = "local")]
 pub use report::planned;
-#[cfg(feature = "local")]
 pub use run::run;
-#[cfg(feature = "local")]
 pub use variants::{Resolved, known_variants, resolve};

@@ -2,12 +2,12 @@
 
 use wasmbench_report as r;
 
-use crate::assemble;
 use crate::config::CompareConfig;
 use crate::error::CompareError;
 use crate::outcome::{Options, Outcome, RunOutcome, Status, VariantOutcome};
 use crate::variants::Build;
 use wasmbench_report::WASI_HTTP_MODE;
+use wasmbench_report::assemble;
 
 /// How our workload is built, when every variant runs one of our builds.
 const OUR_BUILD: &str = "built with the `artifact` profile (opt-level 3, LTO, 1 codegen unit)";

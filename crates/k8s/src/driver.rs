@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use wasmbench_load::{K6Summary, LoadFigures, Summary};
 use wasmbench_report::NodeInfo;
 
+use crate::error::{api_err, forbidden_or};
 use crate::kubelet::{self, PodStart, Sampler, WindowUsage};
 use crate::manifests::{
     self, LABEL_ROLE, LABEL_RUN, LABEL_VARIANT, LoadEngine, RunSpec, SUMMARY_BEGIN, SUMMARY_END,
@@ -390,34 +391,6 @@ struct Created {
     runtime_classes: Vec<String>,
 }
 
-pub(crate) fn api_err(action: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
-    let action = action.into();
-    move |e| Error::Api {
-        action,
-        reason: match &e {
-            kube::Error::Api(s) => one_line(format!("{} ({})", s.message, s.reason)),
-            other => one_line(other.to_string()),
-        },
-    }
-}
-
-/// A 403 becomes the permission to ask for; anything else the API's own error.
-pub(crate) fn forbidden_or(
-    action: &'static str,
-    resource: &'static str,
-) -> impl FnOnce(kube::Error) -> Error {
-    move |e| match &e {
-        kube::Error::Api(s) if s.code == 403 => Error::Forbidden {
-            action: action.into(),
-            permission: format!(
-                "get/list on {resource}, which is cluster-scoped: a namespace-scoped account \
-                 cannot have it"
-            ),
-        },
-        _ => api_err(action)(e),
-    }
-}
-
 fn is_not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404)
 }
@@ -491,7 +464,9 @@ impl Driver {
     /// fires — unless `keep` is set. A variant that does not become ready or whose load fails
     /// is recorded as failed and the others go on. One load pod per node, so
     /// `spec.load.parallelism` must not exceed the schedulable nodes; `separate_load` is decided
-    /// here: set when the nodes other than the server's can take every load pod.
+    /// here: set when the nodes other than the server's can take every load pod. When `cancel`
+    /// fires the outcome holds the variants that finished and is marked `partial`, as a local
+    /// run's is.
     pub async fn run(
         &self,
         spec: &RunSpec,
@@ -525,13 +500,14 @@ impl Driver {
         }
         let mut finished = Vec::new();
         let mut notes = Vec::new();
+        // `None` when the user asked to stop.
         let result = {
             let body = self.body(&spec, &mut created, &mut finished, &mut notes, progress);
             tokio::select! {
                 // Checked first, so nothing new starts once the user has asked to stop.
                 biased;
-                () = cancel.cancelled() => Err(Error::Cancelled(None)),
-                r = body => r,
+                () = cancel.cancelled() => None,
+                r = body => Some(r),
             }
         };
         let ended_at = Utc::now();
@@ -555,15 +531,15 @@ impl Driver {
                 Ok(()) => cleaned_up = true,
                 Err(e) => {
                     progress(DriverEvent::CleanupFailed(e.to_string()));
-                    if result.is_ok() {
+                    if matches!(result, Some(Ok(()))) {
                         return Err(e);
                     }
                 }
             }
         }
-        let cancelled = matches!(result, Err(Error::Cancelled(_)));
-        if !cancelled {
-            result?;
+        let cancelled = result.is_none();
+        if let Some(r) = result {
+            r?;
         }
         let outcome = RunOutcome {
             spec,
@@ -574,13 +550,11 @@ impl Driver {
             started_at,
             ended_at,
             cleaned_up,
+            // What finished before the interruption is kept for the caller to write out, as
+            // a local run keeps it.
             partial: cancelled,
             notes,
         };
-        if cancelled {
-            // What finished before the interruption is kept for the caller to write out.
-            return Err(Error::Cancelled(Some(Box::new(outcome))));
-        }
         Ok(outcome)
     }
 

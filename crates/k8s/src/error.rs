@@ -1,5 +1,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
+use wasmbench_vocab::one_line;
 
 /// Everything that can go wrong in this crate. Each message is one line saying what is wrong
 /// and, where the user can act, how to fix it.
@@ -132,11 +133,6 @@ pub enum Error {
         /// What did not fit.
         reason: String,
     },
-    /// The run was cancelled (Ctrl-C); its objects were cleaned up unless `keep` was set. Holds
-    /// what was measured before (`partial: true`, the variants whose load had finished) when
-    /// the run got as far as connecting.
-    #[error("run cancelled")]
-    Cancelled(Option<Box<crate::driver::RunOutcome>>),
     /// The plan or a flag value is invalid.
     #[error("invalid plan: {0}")]
     InvalidPlan(String),
@@ -192,5 +188,34 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+}
+
+/// Maps a failed API call to [`Error::Api`] naming what was being done.
+pub(crate) fn api_err(action: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
+    let action = action.into();
+    move |e| Error::Api {
+        action,
+        reason: match &e {
+            kube::Error::Api(s) => one_line(format!("{} ({})", s.message, s.reason)),
+            other => one_line(other.to_string()),
+        },
+    }
+}
+
+/// A 403 becomes the permission to ask for; anything else the API's own error.
+pub(crate) fn forbidden_or(
+    action: &'static str,
+    resource: &'static str,
+) -> impl FnOnce(kube::Error) -> Error {
+    move |e| match &e {
+        kube::Error::Api(s) if s.code == 403 => Error::Forbidden {
+            action: action.into(),
+            permission: format!(
+                "get/list on {resource}, which is cluster-scoped: a namespace-scoped account \
+                 cannot have it"
+            ),
+        },
+        _ => api_err(action)(e),
     }
 }

@@ -482,6 +482,37 @@ pub fn write_archive(spec: &ImageSpec, path: &Path) -> Result<BuiltImage, Error>
     Ok(blobs.built)
 }
 
+/// Image references for the run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Images {
+    /// Registry/repository prefix, e.g. `localhost/wasmbench`.
+    pub prefix: String,
+    /// Tag for every image; versioned, never `latest` (which forces a pull).
+    pub tag: String,
+    /// The Spin application image (wasmbench does not build one).
+    pub spin: Option<String>,
+}
+
+impl Default for Images {
+    fn default() -> Self {
+        Images {
+            prefix: "localhost/wasmbench".into(),
+            tag: env!("CARGO_PKG_VERSION").into(),
+            spin: None,
+        }
+    }
+}
+
+impl Images {
+    /// The full reference of `kind`'s image.
+    pub fn reference(&self, kind: ImageKind) -> String {
+        match (kind, &self.spin) {
+            (ImageKind::Spin, Some(s)) => s.clone(),
+            _ => reference(&self.prefix, kind, &self.tag),
+        }
+    }
+}
+
 /// The default reference for one of wasmbench's images: `<prefix>/<repository>:<tag>`.
 pub fn reference(prefix: &str, kind: ImageKind, tag: &str) -> String {
     format!(

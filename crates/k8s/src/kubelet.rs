@@ -23,7 +23,7 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
-use crate::driver::api_err;
+use crate::error::api_err;
 
 /// What `k8s run` does when the account may not read the kubelet's stats.
 pub const WITHOUT_NODE_STATS: &str = "--no-node-stats";

@@ -22,6 +22,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
+pub use crate::image::Images;
 use crate::server::{OwnService, Server};
 use crate::variant::{ImageKind, Variant};
 use crate::{Error, image};
@@ -101,37 +102,6 @@ fn validate_resources(r: &PodResources, what: &str) -> Result<(), Error> {
         }
     }
     Ok(())
-}
-
-/// Image references for the run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Images {
-    /// Registry/repository prefix, e.g. `localhost/wasmbench`.
-    pub prefix: String,
-    /// Tag for every image; versioned, never `latest` (which forces a pull).
-    pub tag: String,
-    /// The Spin application image (wasmbench does not build one).
-    pub spin: Option<String>,
-}
-
-impl Default for Images {
-    fn default() -> Self {
-        Images {
-            prefix: "localhost/wasmbench".into(),
-            tag: env!("CARGO_PKG_VERSION").into(),
-            spin: None,
-        }
-    }
-}
-
-impl Images {
-    /// The full reference of `kind`'s image.
-    pub fn reference(&self, kind: ImageKind) -> String {
-        match (kind, &self.spin) {
-            (ImageKind::Spin, Some(s)) => s.clone(),
-            _ => image::reference(&self.prefix, kind, &self.tag),
-        }
-    }
 }
 
 /// The load each variant receives.

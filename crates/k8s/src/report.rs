@@ -1,12 +1,12 @@
 //! A cluster run as the same [`Comparison`] a local run produces: what the driver observed is
-//! handed to `wasmbench_compare::assemble`, the one path both platforms share, so figures,
+//! handed to `wasmbench_report::assemble`, the one path both platforms share, so figures,
 //! statistics, explanation and warnings are computed once for both.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use wasmbench_compare::assemble::{self, Measured, MeasuredRun, PlanContext};
+use wasmbench_report::assemble::{self, Measured, MeasuredRun, PlanContext};
 use wasmbench_report::{
     self as r, Comparison, Environment, KubernetesEnv, Placement, Platform, RuntimeInfo, UNKNOWN,
     VariantStatus,

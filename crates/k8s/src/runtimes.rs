@@ -11,7 +11,8 @@ use kube::Api;
 use kube::api::ListParams;
 
 use crate::Error;
-use crate::driver::{Cluster, forbidden_or};
+use crate::driver::Cluster;
+use crate::error::forbidden_or;
 use crate::variant::Variant;
 
 /// One RuntimeClass of the cluster.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use wasmbench_vocab::{ExecMode, Target};
 
 use crate::Error;
-use crate::manifests::Images;
+use crate::image::Images;
 use crate::variant::{ImageKind, Variant};
 
 /// The RuntimeClass a `--wasm-image` without `=RUNTIMECLASS` runs under: the project's shim.

@@ -540,11 +540,11 @@ async fn cancellation_cleans_up() {
             cancel.cancel();
         }
     };
-    let err = d
+    let out = d
         .run(&spec(vec![Variant::Native]), &cancel, &progress)
         .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Cancelled(Some(_))), "{err}");
+        .unwrap();
+    assert!(out.partial && out.variants.is_empty(), "{out:?}");
     assert_eq!(api.object_count(), 0);
 }
 
@@ -559,17 +559,14 @@ async fn cancel_keeps_the_variants_that_finished() {
             cancel.cancel();
         }
     };
-    let err = d
+    let partial = d
         .run(
             &spec(vec![Variant::Native, Variant::Wasmtime]),
             &cancel,
             &progress,
         )
         .await
-        .unwrap_err();
-    let Error::Cancelled(Some(partial)) = err else {
-        panic!("expected a cancelled run with its partial outcome, got {err}");
-    };
+        .unwrap();
     assert!(partial.partial);
     assert!(partial.cleaned_up);
     assert_eq!(partial.variants.len(), 1, "{:?}", partial.variants);

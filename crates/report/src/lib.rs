@@ -14,6 +14,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod assemble;
 mod code_split;
 mod explain;
 mod html;

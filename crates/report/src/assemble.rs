@@ -1,14 +1,14 @@
 //! The one way measured runs become a [`Comparison`], whatever started and loaded the variants:
-//! the local loop ([`crate::run`]) and the Kubernetes driver (`wasmbench-k8s`) both hand their
+//! the local loop (`wasmbench-compare`) and the Kubernetes driver (`wasmbench-k8s`) both hand their
 //! load summaries and facts to these functions, so a figure, a statistic, an explanation or a
 //! warning added here shows up in both.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate as r;
 use chrono::{DateTime, Utc};
 use wasmbench_load::{Executor, LoadFigures};
-use wasmbench_report as r;
 
 /// One measured load run of one variant, as a run loop observed it.
 #[derive(Debug, Clone)]
