@@ -934,8 +934,11 @@ impl Driver {
                     .as_ref()
                     .and_then(|s| s.ready_replicas)
                     .unwrap_or(0);
+                if ready >= want {
+                    progress(DriverEvent::Ready(v.name.clone()));
+                    continue;
+                }
                 let why = match self.cannot_start(spec, &v).await {
-                    _ if ready >= want => None,
                     Some(Blocked::Never(why)) => Some(why),
                     // The kubelet retries a failed pull forever; the run gives it a while.
                     Some(Blocked::Pull(why)) => {
@@ -951,9 +954,7 @@ impl Driver {
                     }
                     None => None,
                 };
-                if ready >= want {
-                    progress(DriverEvent::Ready(v.name.clone()));
-                } else if let Some(why) = why {
+                if let Some(why) = why {
                     let diagnosis = format!("{why}; {}", self.diagnose(spec, &v, "server").await);
                     not_ready.insert(
                         v.name.clone(),

@@ -466,6 +466,16 @@ fn read_json(path: &Path) -> Value {
     .unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
 }
 
+/// The variants' names in a comparison.json, in report order.
+fn variant_names(report: &Value) -> Vec<&str> {
+    report["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["name"].as_str())
+        .collect()
+}
+
 /// Nothing of any run is left: no run namespace, no object labelled by wasmbench.
 fn assert_nothing_left(cluster: &Cluster) {
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -548,12 +558,7 @@ fn demo_runs_on_a_real_two_node_cluster() {
     );
     assert_eq!(k8s["nodes"].as_array().unwrap().len(), 2, "{k8s}");
     assert_eq!(k8s["cleaned_up"], true, "{k8s}");
-    let names: Vec<&str> = report["variants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|v| v["name"].as_str())
-        .collect();
+    let names = variant_names(&report);
     assert_eq!(names, ["native", SHIM_VARIANT, SHIM_P3_VARIANT], "{report}");
     for v in report["variants"].as_array().unwrap() {
         let name = v["name"].as_str().unwrap();
@@ -692,12 +697,7 @@ fn own_service(cluster: &Cluster, wb: &Wasmbench, work: &Path, archives: &Path) 
         "1",
     ];
     let report = wb.k8s_run_ok(&own, &work.join("own"));
-    let names: Vec<&str> = report["variants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|v| v["name"].as_str())
-        .collect();
+    let names = variant_names(&report);
     assert_eq!(names, ["native", "wasm-wasmbench"], "{report}");
     for v in report["variants"].as_array().unwrap() {
         assert_eq!(v["status"], "ok", "{v}");
